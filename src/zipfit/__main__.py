@@ -1,0 +1,5 @@
+import sys
+
+from zipfit.cli import main
+
+sys.exit(main())

@@ -1,0 +1,400 @@
+"""The Python API. Every CLI command is one call here; the CLI only parses arguments."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zipfit.engines import LocalEngine
+from zipfit.errors import ZipfitError
+from zipfit.io import Corpus, TextSpec, check_output, write_json, write_ranked, write_table
+from zipfit.manifest import Timer, distribution, environment, length_report, score_summary
+from zipfit.methods import ZipFitFast, make_method
+from zipfit.passes import map_pass, ranked_records, rescore
+from zipfit.tokens import TokenCounter
+from zipfit.topk import Budget, cut, ranking
+
+log = logging.getLogger("zipfit")
+
+PathsLike = str | os.PathLike | Sequence[str | os.PathLike]
+WhereLike = Mapping[str, Any] | Sequence[str] | Sequence[tuple[str, Any]] | None
+TABLE_SUFFIXES = (".parquet", ".jsonl", ".csv")
+
+
+@dataclass
+class SelectionResult:
+    """What ``select`` did: where it wrote, the manifest it wrote, and the selection in rank order."""
+
+    out: Path
+    manifest_path: Path
+    manifest: dict[str, Any]
+    indices: np.ndarray  # eligible-document indices, best first
+    scores: np.ndarray  # their scores
+
+
+@dataclass
+class ScoreResult:
+    out: Path
+    manifest_path: Path
+    manifest: dict[str, Any]
+    scores: np.ndarray
+
+
+def parse_where(where: WhereLike) -> tuple[tuple[str, str], ...]:
+    """``{"split": "valid"}``, ``["split=valid"]`` or ``[("split", "valid")]`` -> (("split", "valid"),)."""
+    if not where:
+        return ()
+    items = where.items() if isinstance(where, Mapping) else where
+    pairs = []
+    for item in items:
+        if isinstance(item, str):
+            field, sep, value = item.partition("=")
+            if not sep or not field:
+                raise ZipfitError(f"--where takes FIELD=VALUE, got {item!r}")
+            pairs.append((field, value))
+        else:
+            field, value = item
+            pairs.append((str(field), str(value)))
+    return tuple(pairs)
+
+
+def _paths(value: PathsLike) -> list[str | os.PathLike]:
+    return [value] if isinstance(value, (str, os.PathLike)) else list(value)
+
+
+def load_targets(
+    target: PathsLike | None,
+    target_texts: Sequence[str] | None,
+    spec: TextSpec,
+) -> tuple[list[str], dict[str, Any], Corpus | None]:
+    """Target texts from files (with exclusions counted) or given directly."""
+    if (target is None) == (target_texts is None):
+        raise ZipfitError("give the target examples: --target FILE... (or target_texts=[...] in Python)")
+    if target_texts is not None:
+        texts = [t for t in target_texts if isinstance(t, str) and t.strip()]
+        dropped = len(target_texts) - len(texts)
+        if dropped:
+            log.warning("ignored %d empty or non-string target texts", dropped)
+        info = {"given": "texts", "count": len(texts), "excluded": dropped}
+        corpus = None
+    else:
+        corpus = Corpus(_paths(target), spec, role="target")
+        texts = [doc.text for doc in corpus.documents()]
+        summary = corpus.exclusions.summary("target")
+        if summary:
+            log.warning(summary)
+        info = {"files": corpus.describe(), "spec": _spec_dict(spec), "count": len(texts),
+                "exclusions": corpus.exclusions.as_dict()}
+    if not texts:
+        raise ZipfitError("the target set is empty after reading: ZIP-FIT needs at least one target example")
+    return texts, info, corpus
+
+
+def _spec_dict(spec: TextSpec) -> dict[str, Any]:
+    return {"text_field": spec.field, "template": spec.template, "where": [list(p) for p in spec.where]}
+
+
+def _manifest_path(out: Path, overwrite: bool) -> Path:
+    path = out.with_name(out.name + ".manifest.json")
+    check_output(path, overwrite=overwrite, suffixes=(".json",))
+    return path
+
+
+def _input_paths(*corpora: Corpus | None) -> list[Path]:
+    return [f.path for c in corpora if c is not None for f in c.files]
+
+
+def _with_score_fields(schema: Any) -> Any:
+    import pyarrow as pa
+
+    if schema is None:
+        return None
+    for name in ("zipfit_score", "zipfit_rank"):
+        if name in schema.names:
+            schema = schema.remove(schema.get_field_index(name))
+    return schema.append(pa.field("zipfit_score", pa.float64())).append(pa.field("zipfit_rank", pa.int64()))
+
+
+def select(
+    sources: PathsLike,
+    target: PathsLike | None = None,
+    *,
+    out: str | os.PathLike,
+    k: int | None = None,
+    tokens: int | None = None,
+    method: str = "zipfit",
+    target_texts: Sequence[str] | None = None,
+    text_field: str = "text",
+    template: str | None = None,
+    where: WhereLike = None,
+    target_text_field: str | None = None,
+    target_template: str | None = None,
+    target_where: WhereLike = None,
+    codec: str = "gzip",
+    level: int | None = None,
+    allow_level_0: bool = False,
+    stage1_targets: int = 16,
+    candidate_factor: float = 2.0,
+    tokenizer: str = "whitespace",
+    workers: int | None = None,
+    seed: int = 0,
+    order: str = "rank",
+    overwrite: bool = False,
+    progress: bool | None = None,
+) -> SelectionResult:
+    """Select the source documents that best fit the target and write them, best first, to ``out``.
+
+    ``k`` selects that many documents; ``tokens`` the longest prefix of the ranking within that many
+    tokens (``tokenizer``: whitespace words by default). Output keeps every field of each record and
+    adds ``zipfit_score`` and ``zipfit_rank`` (1 = best); a manifest is written beside it.
+    """
+    timer = Timer()
+    budget = Budget(k=k, tokens=tokens)
+    if order not in ("rank", "input"):
+        raise ZipfitError(f"order must be 'rank' or 'input', got {order!r}")
+    engine = LocalEngine(workers, progress=progress)
+    spec = TextSpec(field=text_field, template=template, where=parse_where(where))
+    target_spec = TextSpec(field=target_text_field or text_field, template=target_template,
+                           where=parse_where(target_where))
+    corpus = Corpus(_paths(sources), spec, role="source")
+    scorer = make_method(method, codec=codec, level=level, allow_level_0=allow_level_0,
+                         stage1_targets=stage1_targets, candidate_factor=candidate_factor, seed=seed)
+    counter = TokenCounter(tokenizer)
+    with timer.phase("read_targets"):
+        target_corpus = None
+        if target is not None:
+            target_corpus = Corpus(_paths(target), target_spec, role="target")
+        out_path = check_output(out, overwrite=overwrite, inputs=_input_paths(corpus, target_corpus))
+        manifest_path = _manifest_path(out_path, overwrite)
+        targets, target_info, _ = load_targets(target, target_texts, target_spec)
+    with timer.phase("fit"):
+        scorer.fit(targets)
+    two_stage = isinstance(scorer, ZipFitFast) and not scorer.single_stage
+    first_pass = scorer.stage1_ if isinstance(scorer, ZipFitFast) else scorer
+    with timer.phase("score"):
+        mapped = map_pass(corpus, first_pass, engine, counter, desc="scoring" if not two_stage else "stage 1")
+    summary = corpus.exclusions.summary("source")
+    if summary:
+        log.warning(summary)
+    if len(mapped) == 0:
+        raise ZipfitError("no eligible source documents (see the exclusions above)")
+    rescored = 0
+    with timer.phase("select"):
+        if budget.k is not None and budget.k > len(mapped):
+            cut(ranking(mapped.scores[:0]), budget)  # raises the K > N error with its counts
+        if two_stage:
+            candidates = scorer.candidates(mapped.scores, budget, mapped.n_tokens)
+            with timer.phase("rescore"):
+                exact = rescore(corpus, candidates, scorer.exact_, engine, desc="stage 2")
+            rescored = len(candidates)
+            chosen = cut(ranking(exact), budget, mapped.n_tokens[candidates])
+            selected, selected_scores = candidates[chosen], exact[chosen]
+        else:
+            selected = cut(ranking(mapped.scores), budget, mapped.n_tokens)
+            selected_scores = mapped.scores[selected]
+    if len(selected) == 0:
+        raise ZipfitError(
+            f"--tokens {budget.tokens:,} is smaller than the best-ranked document "
+            f"({int(mapped.n_tokens[ranking(mapped.scores)[0]]):,} tokens): nothing fits in the budget"
+        )
+    with timer.phase("write"):
+        corpus.check_unchanged()
+        written = write_ranked(out_path, ranked_records(corpus, selected, selected_scores), n=len(selected),
+                               order=order, schema=_with_score_fields(corpus.arrow_schema()))
+    from zipfit.io import file_sha256
+
+    source_tokens = int(mapped.n_tokens.sum())
+    selected_tokens = int(mapped.n_tokens[selected].sum())
+    if budget.tokens is not None and budget.tokens >= source_tokens:
+        log.warning("--tokens %s covers the whole eligible source (%s tokens): everything was selected",
+                    f"{budget.tokens:,}", f"{source_tokens:,}")
+    lengths = length_report(mapped.n_chars, mapped.n_tokens, selected)
+    manifest: dict[str, Any] = {
+        "command": "select",
+        "method": {"name": method, **scorer.params()},
+        "budget": {**budget.describe(), "tokenizer": tokenizer},
+        "parameters": {"source": _spec_dict(spec), "order": order, "seed": seed, **engine.describe()},
+        "inputs": {"sources": corpus.describe(), "target": target_info},
+        "counts": {
+            "source_records": corpus.n_records,
+            "source_eligible": len(mapped),
+            "source_excluded": corpus.exclusions.total,
+            "source_filtered": corpus.exclusions.counts().get("filtered", 0),
+            "targets": len(targets),
+            "selected": int(written),
+            "selected_tokens": selected_tokens,
+            "source_tokens": source_tokens,
+            **({"rescored": rescored} if isinstance(scorer, ZipFitFast) else {}),
+        },
+        "exclusions": {"source": corpus.exclusions.as_dict()},
+        "scores": {"selected": score_summary(selected_scores), "cutoff": float(selected_scores[-1])},
+        "lengths": lengths,
+        "output": {"path": str(out_path), "records": int(written), "order": order, "sha256": file_sha256(out_path)},
+        "environment": environment(),
+    }
+    manifest["timings_s"] = timer.as_dict()
+    write_json(manifest_path, manifest)
+    log.info("selected %s of %s documents (%s of %s tokens) -> %s", f"{written:,}", f"{len(mapped):,}",
+             f"{selected_tokens:,}", f"{source_tokens:,}", out_path)
+    if rescored:
+        log.info("zipfit-fast rescored %s documents exactly on all %d targets", f"{rescored:,}", len(targets))
+    ratio = lengths["median_chars_ratio"]
+    log.info("length: selected median %s chars vs source median %s (%.2fx); ZIP-FIT favours short documents",
+             f"{lengths['chars']['selected']['p50']:,.0f}", f"{lengths['chars']['source']['p50']:,.0f}",
+             ratio if ratio is not None else float("nan"))
+    return SelectionResult(out_path, manifest_path, manifest, selected, selected_scores)
+
+
+def score(
+    sources: PathsLike,
+    target: PathsLike | None = None,
+    *,
+    out: str | os.PathLike,
+    method: str = "zipfit",
+    target_texts: Sequence[str] | None = None,
+    text_field: str = "text",
+    template: str | None = None,
+    where: WhereLike = None,
+    target_text_field: str | None = None,
+    target_template: str | None = None,
+    target_where: WhereLike = None,
+    codec: str = "gzip",
+    level: int | None = None,
+    allow_level_0: bool = False,
+    tokenizer: str = "whitespace",
+    workers: int | None = None,
+    overwrite: bool = False,
+    progress: bool | None = None,
+) -> ScoreResult:
+    """Score every eligible source document and write one row each: index, file, row, id, score, lengths."""
+    timer = Timer()
+    if method == "zipfit-fast":
+        raise ZipfitError("zipfit-fast only speeds up selection; `score` computes exact scores: use --method zipfit")
+    engine = LocalEngine(workers, progress=progress)
+    spec = TextSpec(field=text_field, template=template, where=parse_where(where))
+    target_spec = TextSpec(field=target_text_field or text_field, template=target_template,
+                           where=parse_where(target_where))
+    corpus = Corpus(_paths(sources), spec, role="source")
+    target_corpus = Corpus(_paths(target), target_spec, role="target") if target is not None else None
+    out_path = check_output(out, overwrite=overwrite, inputs=_input_paths(corpus, target_corpus),
+                            suffixes=TABLE_SUFFIXES)
+    manifest_path = _manifest_path(out_path, overwrite)
+    scorer = make_method(method, codec=codec, level=level, allow_level_0=allow_level_0)
+    counter = TokenCounter(tokenizer)
+    with timer.phase("read_targets"):
+        targets, target_info, _ = load_targets(target, target_texts, target_spec)
+    with timer.phase("fit"):
+        scorer.fit(targets)
+    with timer.phase("score"):
+        mapped = map_pass(corpus, scorer, engine, counter, keep_ids=True)
+    summary = corpus.exclusions.summary("source")
+    if summary:
+        log.warning(summary)
+    assert mapped.locations is not None and mapped.ids is not None
+    paths = np.array([str(f.path) for f in corpus.files], dtype=object)
+    columns: dict[str, Any] = {
+        "index": np.arange(len(mapped), dtype=np.int64),
+        "file": paths[mapped.locations[:, 0]] if len(mapped) else np.array([], dtype=object),
+        "row": mapped.locations[:, 1],
+    }
+    if any(i is not None for i in mapped.ids):
+        columns["id"] = [None if i is None else str(i) for i in mapped.ids]
+    columns.update(score=mapped.scores, n_chars=mapped.n_chars, n_tokens=mapped.n_tokens)
+    with timer.phase("write"):
+        write_table(out_path, columns)
+    manifest = {
+        "command": "score",
+        "method": {"name": method, **scorer.params()},
+        "parameters": {"source": _spec_dict(spec), "tokenizer": tokenizer, **engine.describe()},
+        "inputs": {"sources": corpus.describe(), "target": target_info},
+        "counts": {"source_records": corpus.n_records, "scored": len(mapped),
+                   "source_excluded": corpus.exclusions.total, "targets": len(targets)},
+        "exclusions": {"source": corpus.exclusions.as_dict()},
+        "scores": score_summary(mapped.scores),
+        "lengths": {"chars": distribution(mapped.n_chars), "tokens": distribution(mapped.n_tokens)},
+        "output": {"path": str(out_path), "rows": len(mapped)},
+        "environment": environment(),
+        "timings_s": timer.as_dict(),
+    }
+    write_json(manifest_path, manifest)
+    log.info("scored %s documents -> %s", f"{len(mapped):,}", out_path)
+    return ScoreResult(out_path, manifest_path, manifest, mapped.scores)
+
+
+def align(
+    datasets: PathsLike,
+    target: PathsLike | None = None,
+    *,
+    target_texts: Sequence[str] | None = None,
+    text_field: str = "text",
+    template: str | None = None,
+    where: WhereLike = None,
+    target_text_field: str | None = None,
+    target_template: str | None = None,
+    target_where: WhereLike = None,
+    codec: str = "gzip",
+    level: int | None = None,
+    allow_level_0: bool = False,
+    max_docs: int | None = None,
+    seed: int = 0,
+    workers: int | None = None,
+    out: str | os.PathLike | None = None,
+    overwrite: bool = False,
+    progress: bool | None = None,
+) -> list[dict[str, Any]]:
+    """Dataset-level alignment: the mean ZIP-FIT alignment of each dataset against the target.
+
+    Each argument (a file, a directory or a glob) is one dataset. ``max_docs`` scores a seeded
+    uniform sample of that many documents per dataset instead of all of them.
+    """
+    if max_docs is not None and max_docs < 1:
+        raise ZipfitError(f"--max-docs must be at least 1, got {max_docs}")
+    engine = LocalEngine(workers, progress=progress)
+    spec = TextSpec(field=text_field, template=template, where=parse_where(where))
+    target_spec = TextSpec(field=target_text_field or text_field, template=target_template,
+                           where=parse_where(target_where))
+    corpora = [Corpus([d], spec, role="source") for d in _paths(datasets)]
+    out_path = None
+    if out is not None:
+        target_corpus = Corpus(_paths(target), target_spec, role="target") if target is not None else None
+        out_path = check_output(out, overwrite=overwrite, inputs=_input_paths(*corpora, target_corpus),
+                                suffixes=(*TABLE_SUFFIXES, ".json"))
+    targets, _, _ = load_targets(target, target_texts, target_spec)
+    scorer = make_method("zipfit", codec=codec, level=level, allow_level_0=allow_level_0).fit(targets)
+    rows = []
+    for name, corpus in zip(_paths(datasets), corpora, strict=True):
+        n_docs = sum(1 for _ in corpus.documents())
+        if n_docs == 0:
+            raise ZipfitError(f"{name}: no eligible documents to align")
+        if max_docs is not None and max_docs < n_docs:
+            picked = np.sort(np.random.default_rng(seed).choice(n_docs, size=max_docs, replace=False))
+        else:
+            picked = np.arange(n_docs)
+        scores = rescore(corpus, picked, scorer, engine, desc=f"aligning {Path(name).name}")
+        summary = corpus.exclusions.summary("source")
+        if summary:
+            log.warning("%s: %s", name, summary)
+        rows.append({
+            "dataset": str(name),
+            "documents": n_docs,
+            "scored": len(scores),
+            "alignment": math.fsum(scores.tolist()) / len(scores),
+            "std": float(np.std(scores)),
+            "p10": float(np.percentile(scores, 10)),
+            "median": float(np.median(scores)),
+            "p90": float(np.percentile(scores, 90)),
+            "excluded": corpus.exclusions.total,
+        })
+    if out_path is not None:
+        if out_path.suffix == ".json":
+            write_json(out_path, {"target_count": len(targets), "method": scorer.params(), "datasets": rows})
+        else:
+            write_table(out_path, {key: [r[key] for r in rows] for key in rows[0]})
+    return rows

@@ -1,0 +1,176 @@
+"""Command line: a thin shell over the Python API (``zipfit.select``, ``zipfit.score``, ``zipfit.align``)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from zipfit import __version__
+from zipfit.errors import ZipfitError
+
+_ESCAPES = {"\\n": "\n", "\\t": "\t", "\\\\": "\\"}
+
+
+def unescape(template: str | None) -> str | None:
+    """Let shell users write ``"{a}\\n{b}"`` for a newline, as the examples in the docs do."""
+    if template is None:
+        return None
+    out, i = [], 0
+    while i < len(template):
+        pair = template[i : i + 2]
+        if pair in _ESCAPES:
+            out.append(_ESCAPES[pair])
+            i += 2
+        else:
+            out.append(template[i])
+            i += 1
+    return "".join(out)
+
+
+def _add_text_options(p: argparse.ArgumentParser, *, with_target: bool = True) -> None:
+    g = p.add_argument_group("what text to read")
+    g.add_argument("--text-field", default="text", help="source field holding the text (default: text)")
+    g.add_argument("--template", help='source format string over fields, e.g. "{prompt}{canonical_solution}"')
+    g.add_argument("--where", action="append", default=[], metavar="FIELD=VALUE",
+                   help="keep only source records whose FIELD equals VALUE (repeatable)")
+    if with_target:
+        g.add_argument("--target", nargs="+", required=True, metavar="TARGET", help="target example files or globs")
+        g.add_argument("--target-text-field", help="target field holding the text (default: --text-field)")
+        g.add_argument("--target-template", help='target format string, e.g. "{nl_statement}\\n{formal_statement}"')
+        g.add_argument("--target-where", action="append", default=[], metavar="FIELD=VALUE",
+                       help="keep only target records whose FIELD equals VALUE, e.g. split=valid (repeatable)")
+
+
+def _add_score_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("scoring")
+    g.add_argument("--codec", default="gzip", choices=("gzip", "zstd", "lz4"), help="compressor (default: gzip)")
+    g.add_argument("--level", type=int, help="compression level (default: 1 for gzip, as ZIP-FIT's first release)")
+    g.add_argument("--allow-level-0", action="store_true",
+                   help="permit gzip level 0, which stores without compressing and ranks by length only")
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("running")
+    g.add_argument("--workers", type=int, help="worker processes (default: all cores)")
+    g.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    g.add_argument("--quiet", "-q", action="store_true", help="only warnings and errors on stderr")
+    g.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bar (default: on when stderr is a terminal)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="zipfit",
+        description="Pick the documents that best fit a target task (ZIP-FIT: gzip compression distance).",
+    )
+    parser.add_argument("--version", action="version", version=f"zipfit {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("select", help="write the source documents that best fit the target",
+                       description="Score every source document against the target and write the best.")
+    p.add_argument("sources", nargs="+", metavar="SOURCE",
+                   help="JSONL(.gz/.zst), Parquet, save_to_disk dirs; globs allowed")
+    budget = p.add_mutually_exclusive_group(required=True)
+    budget.add_argument("--k", type=int, help="number of documents to select")
+    budget.add_argument("--tokens", type=int, help="token budget: best documents up to this many tokens")
+    p.add_argument("--out", required=True, help="output .jsonl, .jsonl.gz, .jsonl.zst or .parquet")
+    p.add_argument("--method", default="zipfit", choices=("zipfit", "zipfit-fast"))
+    p.add_argument("--order", default="rank", choices=("rank", "input"),
+                   help="output order: best first (default) or input order")
+    p.add_argument("--tokenizer", default="whitespace",
+                   help="token unit for --tokens: whitespace (default), chars, bytes, or a tokenizer.json path")
+    p.add_argument("--seed", type=int, default=0, help="seed (zipfit-fast's stage-1 target sample)")
+    fast = p.add_argument_group("zipfit-fast (two-stage exact rescoring)")
+    fast.add_argument("--stage1-targets", type=int, default=16, help="targets scored in stage 1 (default: 16)")
+    fast.add_argument("--candidate-factor", type=float, default=2.0,
+                      help="rescore this many times the budget exactly on all targets (default: 2.0)")
+    _add_text_options(p)
+    _add_score_options(p)
+    _add_run_options(p)
+
+    p = sub.add_parser("score", help="write the score of every source document",
+                       description="Write index, file, row, id, score, n_chars, n_tokens for every document.")
+    p.add_argument("sources", nargs="+", metavar="SOURCE")
+    p.add_argument("--out", required=True, help="output .parquet, .jsonl or .csv")
+    p.add_argument("--tokenizer", default="whitespace", help="token unit for n_tokens")
+    _add_text_options(p)
+    _add_score_options(p)
+    _add_run_options(p)
+
+    p = sub.add_parser("align", help="dataset-level alignment of each dataset with the target",
+                       description="Mean ZIP-FIT alignment of each DATASET (one argument = one dataset).")
+    p.add_argument("datasets", nargs="+", metavar="DATASET")
+    p.add_argument("--max-docs", type=int, help="score a seeded sample of this many documents per dataset")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="also write the table to .json, .jsonl, .csv or .parquet")
+    _add_text_options(p)
+    _add_score_options(p)
+    _add_run_options(p)
+    return parser
+
+
+def _common(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "target": args.target,
+        "text_field": args.text_field,
+        "template": unescape(args.template),
+        "where": args.where,
+        "target_text_field": args.target_text_field,
+        "target_template": unescape(args.target_template),
+        "target_where": args.target_where,
+        "codec": args.codec,
+        "level": args.level,
+        "allow_level_0": args.allow_level_0,
+        "workers": args.workers,
+        "overwrite": args.overwrite,
+        "progress": False if args.quiet else args.progress,
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    import zipfit
+
+    if args.command == "select":
+        zipfit.select(args.sources, out=args.out, k=args.k, tokens=args.tokens, method=args.method,
+                      order=args.order, tokenizer=args.tokenizer, seed=args.seed,
+                      stage1_targets=args.stage1_targets, candidate_factor=args.candidate_factor, **_common(args))
+    elif args.command == "score":
+        zipfit.score(args.sources, out=args.out, tokenizer=args.tokenizer, **_common(args))
+    elif args.command == "align":
+        rows = zipfit.align(args.datasets, out=args.out, max_docs=args.max_docs, seed=args.seed, **_common(args))
+        print(format_alignment(rows))
+    return 0
+
+
+def format_alignment(rows: Sequence[dict[str, Any]]) -> str:
+    width = max(len("dataset"), *(len(r["dataset"]) for r in rows))
+    lines = [f"{'dataset':<{width}}  {'docs':>9}  {'scored':>9}  {'alignment':>9}  {'std':>7}  {'median':>7}"]
+    for r in sorted(rows, key=lambda r: -r["alignment"]):
+        lines.append(f"{r['dataset']:<{width}}  {r['documents']:>9,}  {r['scored']:>9,}  {r['alignment']:>9.5f}  "
+                     f"{r['std']:>7.4f}  {r['median']:>7.4f}")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("zipfit: %(message)s"))
+    logger = logging.getLogger("zipfit")
+    logger.handlers[:] = [handler]
+    logger.propagate = False
+    logger.setLevel(logging.WARNING if args.quiet else logging.INFO)
+    try:
+        return run(args)
+    except ZipfitError as exc:
+        print(f"zipfit: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("zipfit: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,52 @@
+import numpy as np
+import pytest
+
+from zipfit.engines import LocalEngine
+from zipfit.errors import ZipfitError
+from zipfit.methods import ZipFit
+from zipfit.passes import ScoreJob
+
+
+class Doubler:
+    def setup(self):
+        self.ready = True
+
+    def __call__(self, batch):
+        assert self.ready
+        return [2 * x for x in batch]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_results_come_back_in_input_order(workers):
+    batches = [list(range(i, i + 3)) for i in range(0, 60, 3)]
+    out = list(LocalEngine(workers, progress=False).map(Doubler(), iter(batches)))
+    assert out == [[2 * x for x in b] for b in batches]
+
+
+def test_input_is_consumed_lazily():
+    """The engine must not drain the reader: only a few batches may be in flight at once."""
+    pulled = []
+
+    def batches():
+        for i in range(100):
+            pulled.append(i)
+            yield [i]
+
+    results = LocalEngine(2, progress=False).map(Doubler(), batches())
+    first = next(results)
+    assert first == [0]
+    assert len(pulled) <= 2 * 2 + 2
+    results.close()
+
+
+def test_scores_are_identical_across_worker_counts(mixed_sources, proofnet_valid):
+    job = ScoreJob(ZipFit().fit(proofnet_valid[:5]))
+    batches = [mixed_sources[i : i + 9] for i in range(0, len(mixed_sources), 9)]
+    one = np.concatenate([s for s, _ in LocalEngine(1, progress=False).map(job, batches)])
+    two = np.concatenate([s for s, _ in LocalEngine(2, progress=False).map(job, batches)])
+    assert np.array_equal(one, two)
+
+
+def test_worker_count_must_be_positive():
+    with pytest.raises(ZipfitError, match="--workers"):
+        LocalEngine(0)

@@ -1,0 +1,37 @@
+import numpy as np
+import pytest
+
+from zipfit.errors import ZipfitError
+from zipfit.topk import Budget, cut, prefix_within, ranking
+
+
+def test_ranking_breaks_ties_by_input_order():
+    scores = np.array([0.5, 0.9, 0.5, 0.9, 0.1])
+    assert list(ranking(scores)) == [1, 3, 0, 2, 4]
+
+
+def test_top_k_matches_a_plain_sort():
+    rng = np.random.default_rng(0)
+    scores = rng.integers(0, 50, size=2000) / 50  # many ties
+    expected = sorted(range(len(scores)), key=lambda i: (-scores[i], i))[:137]
+    assert list(cut(ranking(scores), Budget(k=137))) == expected
+
+
+def test_token_budget_is_the_longest_prefix_within_budget():
+    scores = np.array([0.9, 0.8, 0.7, 0.6])
+    tokens = np.array([10, 50, 5, 5])
+    assert list(cut(ranking(scores), Budget(tokens=59), tokens)) == [0]
+    assert list(cut(ranking(scores), Budget(tokens=60), tokens)) == [0, 1]
+    assert list(cut(ranking(scores), Budget(tokens=10**9), tokens)) == [0, 1, 2, 3]
+    assert prefix_within(np.array([3, 3, 3]), 2) == 0
+
+
+def test_budget_validation():
+    with pytest.raises(ZipfitError, match="exactly one"):
+        Budget()
+    with pytest.raises(ZipfitError, match="exactly one"):
+        Budget(k=1, tokens=1)
+    with pytest.raises(ZipfitError, match="at least 1"):
+        Budget(k=0)
+    with pytest.raises(ZipfitError, match=r"--k 5 but only 3 eligible"):
+        cut(ranking(np.zeros(3)), Budget(k=5))
