@@ -42,5 +42,5 @@ def mixed_sources(data_dir: Path) -> list[str]:
     texts += [r["text"] + "\n" + r["code"] for r in read_jsonl(data_dir / "mbpp" / "mbpp.jsonl", 40)]
     texts += [r["text"] for r in read_jsonl(data_dir / "lean4" / "mathematics_in_lean.jsonl.gz", 30)]
     texts += [r["text"][:50_000] for r in read_jsonl(data_dir / "math" / "hott_book_tex.jsonl.gz", 6)]
-    texts += [r["contents"] for r in read_jsonl(data_dir / "text" / "toy_pile_1000.jsonl", 30)]
-    return texts
+    texts += [r["contents"] for r in read_jsonl(data_dir / "text" / "toy_pile_1000.jsonl", 31)]
+    return [t for t in texts if t.strip()]  # the Pile sample holds one empty document

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import os
@@ -180,7 +181,7 @@ def select(
     first_pass = scorer.stage1_ if isinstance(scorer, ZipFitFast) else scorer
     with timer.phase("score"):
         mapped = map_pass(corpus, first_pass, engine, counter, desc="scoring" if not two_stage else "stage 1")
-    summary = corpus.exclusions.summary("source")
+    summary = mapped.exclusions.summary("source")
     if summary:
         log.warning(summary)
     if len(mapped) == 0:
@@ -223,17 +224,17 @@ def select(
         "parameters": {"source": _spec_dict(spec), "order": order, "seed": seed, **engine.describe()},
         "inputs": {"sources": corpus.describe(), "target": target_info},
         "counts": {
-            "source_records": corpus.n_records,
+            "source_records": mapped.n_records,
             "source_eligible": len(mapped),
-            "source_excluded": corpus.exclusions.total,
-            "source_filtered": corpus.exclusions.counts().get("filtered", 0),
+            "source_excluded": mapped.exclusions.total,
+            "source_filtered": mapped.exclusions.counts().get("filtered", 0),
             "targets": len(targets),
             "selected": int(written),
             "selected_tokens": selected_tokens,
             "source_tokens": source_tokens,
             **({"rescored": rescored} if isinstance(scorer, ZipFitFast) else {}),
         },
-        "exclusions": {"source": corpus.exclusions.as_dict()},
+        "exclusions": {"source": mapped.exclusions.as_dict()},
         "scores": {"selected": score_summary(selected_scores), "cutoff": float(selected_scores[-1])},
         "lengths": lengths,
         "output": {"path": str(out_path), "records": int(written), "order": order, "sha256": file_sha256(out_path)},
@@ -294,7 +295,7 @@ def score(
         scorer.fit(targets)
     with timer.phase("score"):
         mapped = map_pass(corpus, scorer, engine, counter, keep_ids=True)
-    summary = corpus.exclusions.summary("source")
+    summary = mapped.exclusions.summary("source")
     if summary:
         log.warning(summary)
     assert mapped.locations is not None and mapped.ids is not None
@@ -314,9 +315,9 @@ def score(
         "method": {"name": method, **scorer.params()},
         "parameters": {"source": _spec_dict(spec), "tokenizer": tokenizer, **engine.describe()},
         "inputs": {"sources": corpus.describe(), "target": target_info},
-        "counts": {"source_records": corpus.n_records, "scored": len(mapped),
-                   "source_excluded": corpus.exclusions.total, "targets": len(targets)},
-        "exclusions": {"source": corpus.exclusions.as_dict()},
+        "counts": {"source_records": mapped.n_records, "scored": len(mapped),
+                   "source_excluded": mapped.exclusions.total, "targets": len(targets)},
+        "exclusions": {"source": mapped.exclusions.as_dict()},
         "scores": score_summary(mapped.scores),
         "lengths": {"chars": distribution(mapped.n_chars), "tokens": distribution(mapped.n_tokens)},
         "output": {"path": str(out_path), "rows": len(mapped)},
@@ -371,6 +372,7 @@ def align(
     rows = []
     for name, corpus in zip(_paths(datasets), corpora, strict=True):
         n_docs = sum(1 for _ in corpus.documents())
+        exclusions = copy.deepcopy(corpus.exclusions)  # the sampled read below may stop early
         if n_docs == 0:
             raise ZipfitError(f"{name}: no eligible documents to align")
         if max_docs is not None and max_docs < n_docs:
@@ -378,7 +380,7 @@ def align(
         else:
             picked = np.arange(n_docs)
         scores = rescore(corpus, picked, scorer, engine, desc=f"aligning {Path(name).name}")
-        summary = corpus.exclusions.summary("source")
+        summary = exclusions.summary("source")
         if summary:
             log.warning("%s: %s", name, summary)
         rows.append({
@@ -390,7 +392,7 @@ def align(
             "p10": float(np.percentile(scores, 10)),
             "median": float(np.median(scores)),
             "p90": float(np.percentile(scores, 90)),
-            "excluded": corpus.exclusions.total,
+            "excluded": exclusions.total,
         })
     if out_path is not None:
         if out_path.suffix == ".json":

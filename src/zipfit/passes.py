@@ -7,6 +7,7 @@ the chosen records. Nothing here holds texts beyond one batch per worker in flig
 
 from __future__ import annotations
 
+import copy
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from zipfit.io import Corpus, Document
+from zipfit.io import Corpus, Document, Exclusions
 from zipfit.tokens import TokenCounter
 
 BATCH_DOCS = 64
@@ -62,9 +63,10 @@ class MapResult:
     scores: np.ndarray
     n_tokens: np.ndarray
     n_chars: np.ndarray
+    n_records: int = 0
+    exclusions: Exclusions = field(default_factory=Exclusions)  # as found by this full read
     ids: list[Any] | None = None
     locations: np.ndarray | None = None  # (file, row) per document, when asked for
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.scores)
@@ -106,6 +108,9 @@ def map_pass(
         scores=np.frombuffer(scores, dtype=np.float64).copy(),
         n_tokens=np.frombuffer(n_tokens, dtype=np.int64).copy(),
         n_chars=np.frombuffer(n_chars, dtype=np.int64).copy(),
+        # later partial reads (rescoring, writing) reset the corpus's own counters
+        n_records=corpus.n_records,
+        exclusions=copy.deepcopy(corpus.exclusions),
         ids=ids,
         locations=locations,
     )

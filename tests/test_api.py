@@ -1,0 +1,205 @@
+"""End to end through the Python API, on real text from ../shared/data."""
+
+import hashlib
+import json
+import logging
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import zipfit
+from zipfit.errors import ZipfitError
+from zipfit.ncd import alignment_plain
+
+
+@pytest.fixture()
+def corpus_file(tmp_path, mixed_sources):
+    """Real documents with extra fields, nested values and unicode, as a JSONL source file."""
+    path = tmp_path / "sources.jsonl"
+    with open(path, "w", encoding="utf-8") as f:
+        for i, text in enumerate(mixed_sources):
+            f.write(json.dumps({"id": f"doc-{i}", "text": text, "meta": {"n": i, "tags": ["a", "ü"]}}) + "\n")
+    return path
+
+
+@pytest.fixture()
+def target_file(tmp_path, proofnet_valid):
+    path = tmp_path / "target.jsonl"
+    with open(path, "w", encoding="utf-8") as f:
+        for text in proofnet_valid[:20]:
+            f.write(json.dumps({"text": text}) + "\n")
+    return path
+
+
+def read_jsonl(path):
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f]
+
+
+def sha(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_select_is_the_exact_top_k_of_the_plain_formula(tmp_path, corpus_file, target_file, mixed_sources,
+                                                         proofnet_valid):
+    out = tmp_path / "out.jsonl"
+    result = zipfit.select(corpus_file, target_file, out=out, k=15, workers=2, progress=False)
+    rows = read_jsonl(out)
+    targets = proofnet_valid[:20]
+    plain = [alignment_plain(x, targets, "gzip", 1) for x in mixed_sources]
+    expected = sorted(range(len(plain)), key=lambda i: (-plain[i], i))[:15]
+    assert [r["id"] for r in rows] == [f"doc-{i}" for i in expected]
+    assert [r["zipfit_rank"] for r in rows] == list(range(1, 16))
+    assert [r["zipfit_score"] for r in rows] == [plain[i] for i in expected]
+    assert rows[0]["meta"] == {"n": expected[0], "tags": ["a", "ü"]}  # every field kept
+    assert list(result.indices) == expected
+    manifest = json.loads(result.manifest_path.read_text())
+    assert manifest["counts"]["selected"] == 15 and manifest["counts"]["source_eligible"] == len(mixed_sources)
+    assert manifest["output"]["sha256"] == sha(out)
+    assert manifest["inputs"]["sources"][0]["sha256"] == sha(corpus_file)
+    lengths = manifest["lengths"]
+    assert lengths["chars"]["selected"]["count"] == 15
+    assert lengths["chars"]["source"]["count"] == len(mixed_sources)
+    assert lengths["median_chars_ratio"] == pytest.approx(
+        lengths["chars"]["selected"]["p50"] / lengths["chars"]["source"]["p50"], rel=1e-3)
+
+
+def test_output_is_byte_identical_for_any_worker_count(tmp_path, corpus_file, target_file):
+    outs = []
+    for workers in (1, 2, 3):
+        out = tmp_path / f"out{workers}.jsonl.gz"
+        zipfit.select(corpus_file, target_file, out=out, k=40, workers=workers, progress=False)
+        outs.append(out.read_bytes())
+    assert outs[0] == outs[1] == outs[2]
+
+
+def test_input_order_output(tmp_path, corpus_file, target_file):
+    ranked = tmp_path / "ranked.jsonl"
+    inorder = tmp_path / "inorder.jsonl"
+    zipfit.select(corpus_file, target_file, out=ranked, k=20, workers=1, progress=False)
+    zipfit.select(corpus_file, target_file, out=inorder, k=20, workers=1, order="input", progress=False)
+    by_rank, by_input = read_jsonl(ranked), read_jsonl(inorder)
+    assert sorted(by_input, key=lambda r: r["zipfit_rank"]) == by_rank
+    ids = [int(r["id"].split("-")[1]) for r in by_input]
+    assert ids == sorted(ids)
+
+
+def test_token_budget(tmp_path, corpus_file, target_file):
+    out = tmp_path / "out.jsonl"
+    result = zipfit.select(corpus_file, target_file, out=out, tokens=3000, workers=1, progress=False)
+    rows = read_jsonl(out)
+    used = sum(len(r["text"].split()) for r in rows)
+    assert used <= 3000
+    assert result.manifest["counts"]["selected_tokens"] == used
+    # the next document in the ranking would not have fitted
+    scores = zipfit.score(corpus_file, target_file, out=tmp_path / "s.parquet", workers=1, progress=False)
+    order = np.argsort(-scores.scores, kind="stable")
+    table = pq.read_table(tmp_path / "s.parquet")
+    n_tokens = table.column("n_tokens").to_numpy()
+    assert used + n_tokens[order[len(rows)]] > 3000
+
+
+def test_zipfit_fast_equals_exact_and_reports_rescored(tmp_path, corpus_file, target_file):
+    exact, fast = tmp_path / "exact.jsonl", tmp_path / "fast.jsonl"
+    zipfit.select(corpus_file, target_file, out=exact, k=10, workers=1, progress=False)
+    result = zipfit.select(corpus_file, target_file, out=fast, k=10, workers=2, method="zipfit-fast",
+                           stage1_targets=8, progress=False)
+    assert fast.read_bytes() == exact.read_bytes()
+    assert result.manifest["counts"]["rescored"] == 20
+    assert result.manifest["method"]["stage1_targets"] == 8
+
+
+def test_parquet_in_and_out(tmp_path, corpus_file, target_file):
+    rows = read_jsonl(corpus_file)
+    src = tmp_path / "src.parquet"
+    pq.write_table(pa.Table.from_pylist([{"id": r["id"], "text": r["text"], "n": i} for i, r in enumerate(rows)]),
+                   src, row_group_size=25)
+    out_jsonl, out_pq = tmp_path / "a.jsonl", tmp_path / "b.parquet"
+    zipfit.select(corpus_file, target_file, out=out_jsonl, k=12, workers=1, progress=False)
+    zipfit.select(src, target_file, out=out_pq, k=12, workers=2, progress=False)
+    table = pq.read_table(out_pq)
+    assert table.column("id").to_pylist() == [r["id"] for r in read_jsonl(out_jsonl)]
+    assert table.schema.field("n").type == pa.int64()
+    assert table.column("zipfit_rank").to_pylist() == list(range(1, 13))
+
+
+def test_bad_records_are_counted_not_dropped_silently(tmp_path, corpus_file, target_file, caplog):
+    messy = tmp_path / "messy.jsonl"
+    good = corpus_file.read_bytes().splitlines(keepends=True)[:30]
+    bad = [b"{not json\n", b"\xff\xfe bad utf8\n", b"\n", b'{"text": "   "}\n', b'{"other": 1}\n', b"[1, 2]\n"]
+    messy.write_bytes(b"".join(good[:10] + bad + good[10:]))
+    before = sha(messy)
+    with caplog.at_level(logging.WARNING, logger="zipfit"):
+        result = zipfit.select(messy, target_file, out=tmp_path / "o.jsonl", k=5, workers=1, progress=False)
+    assert sha(messy) == before  # inputs are never modified
+    counts = result.manifest["counts"]
+    assert counts["source_eligible"] == 30 and counts["source_excluded"] == 6
+    by_reason = result.manifest["exclusions"]["source"]["by_reason"]
+    assert {k: v["count"] for k, v in by_reason.items()} == {
+        "malformed_json": 1, "invalid_utf8": 1, "blank_line": 1, "empty_text": 1, "missing_field": 1,
+        "not_an_object": 1}
+    assert "excluded 6" in caplog.text
+
+
+def test_user_mistakes_are_clear_errors_and_leave_no_output(tmp_path, corpus_file, target_file):
+    out = tmp_path / "o.jsonl"
+    with pytest.raises(ZipfitError, match=r"--k 100,000 but only \d+ eligible"):
+        zipfit.select(corpus_file, target_file, out=out, k=100_000, workers=1, progress=False)
+    assert not out.exists() and not (tmp_path / "o.jsonl.manifest.json").exists()
+    with pytest.raises(ZipfitError, match=r"no field 'body'.*text"):
+        zipfit.select(corpus_file, target_file, out=out, k=1, text_field="body", progress=False)
+    with pytest.raises(ZipfitError, match="length ranking"):
+        zipfit.select(corpus_file, target_file, out=out, k=1, level=0, progress=False)
+    with pytest.raises(ZipfitError):
+        zipfit.select(corpus_file, target_file, out=corpus_file, k=1, overwrite=True, progress=False)
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n")
+    with pytest.raises(ZipfitError, match="target set is empty"):
+        zipfit.select(corpus_file, empty, out=out, k=1, progress=False)
+    zipfit.select(corpus_file, target_file, out=out, k=1, workers=1, progress=False)
+    with pytest.raises(ZipfitError, match="--overwrite"):
+        zipfit.select(corpus_file, target_file, out=out, k=2, workers=1, progress=False)
+    zipfit.select(corpus_file, target_file, out=out, k=2, workers=1, overwrite=True, progress=False)
+    assert len(read_jsonl(out)) == 2
+
+
+def test_target_texts_and_where_filters(tmp_path, data_dir, corpus_file, proofnet_valid):
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    zipfit.select(corpus_file, data_dir / "proofnet" / "proofnet_lean4_zipfit_v2.jsonl", out=a, k=5, workers=1,
+                  target_template="{nl_statement}\n{formal_statement}", target_where={"split": "valid"},
+                  progress=False)
+    result = zipfit.select(corpus_file, target_texts=proofnet_valid, out=b, k=5, workers=1, progress=False)
+    assert a.read_bytes() == b.read_bytes()
+    assert result.manifest["counts"]["targets"] == 185
+
+
+def test_score_writes_every_document(tmp_path, corpus_file, target_file, mixed_sources, proofnet_valid):
+    out = tmp_path / "scores.parquet"
+    result = zipfit.score(corpus_file, target_file, out=out, workers=2, progress=False)
+    table = pq.read_table(out)
+    assert table.num_rows == len(mixed_sources)
+    assert table.column_names == ["index", "file", "row", "id", "score", "n_chars", "n_tokens"]
+    assert table.column("id").to_pylist()[:3] == ["doc-0", "doc-1", "doc-2"]
+    assert table.column("row").to_pylist()[:3] == [1, 2, 3]
+    assert table.column("score").to_pylist()[7] == alignment_plain(mixed_sources[7], proofnet_valid[:20])
+    assert np.array_equal(result.scores, table.column("score").to_numpy())
+
+
+def test_align_ranks_datasets(tmp_path, data_dir, proofnet_valid):
+    lines = (data_dir / "proofnet" / "proofnet_lean4_zipfit_v2.jsonl").read_text().splitlines()
+    rows = [json.loads(line) for line in lines]
+    held_out = tmp_path / "proofnet_test.jsonl"
+    held_out.write_text("".join(json.dumps({"text": f"{r['nl_statement']}\n{r['formal_statement']}"}) + "\n"
+                                for r in rows if r["split"] == "test"))
+    datasets = [data_dir / "mbpp" / "mbpp.jsonl", held_out, data_dir / "lean4" / "mathematics_in_lean.jsonl.gz"]
+    out = tmp_path / "align.json"
+    table = zipfit.align(datasets, target_texts=proofnet_valid, max_docs=40, workers=2, out=out, progress=False)
+    assert [r["documents"] for r in table] == [974, 186, 88]  # one MIL file is empty
+    assert [r["excluded"] for r in table] == [0, 0, 1]
+    assert [r["scored"] for r in table] == [40, 40, 40]
+    assert max(table, key=lambda r: r["alignment"])["dataset"] == str(held_out)
+    assert json.loads(out.read_text())["datasets"] == table
+    again = zipfit.align(datasets, target_texts=proofnet_valid, max_docs=40, workers=1, progress=False)
+    assert again == table  # seeded sample, exact scores: reproducible
