@@ -1,0 +1,189 @@
+"""A set of input files read as one stream of documents, with every skipped record accounted for."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import closing
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+from zipfit.errors import ZipfitError
+from zipfit.io import readers
+from zipfit.io.exclusions import Exclusions
+from zipfit.io.inputs import InputFile, current_stat, input_sha256, resolve_inputs
+from zipfit.io.textspec import TextSpec
+
+DEFAULT_SPEC = TextSpec()  # frozen, so one shared default is safe
+_MAX_LISTED_FIELDS = 25
+_FIRST_OBJECT_SCAN = 1000  # lines examined at construction to find a file's first record
+
+
+@dataclass(frozen=True)
+class Document:
+    index: int  # 0-based ordinal among eligible documents across all files, in input order
+    text: str
+    file: int  # index into Corpus.files
+    row: int  # 1-based line (JSONL) or row (Parquet/Arrow) number in the file
+    record: dict | None  # the full original record, only with documents(records=True)
+
+
+class Corpus:
+    """Input files read in the given order as documents, in constant memory.
+
+    Construction resolves and checks every input (and the schema of Parquet/Arrow inputs and the first record
+    of JSON Lines inputs), so user mistakes surface before any scoring work starts.
+    """
+
+    def __init__(
+        self, inputs: Sequence[str | os.PathLike], spec: TextSpec = DEFAULT_SPEC, *, role: str = "source"
+    ) -> None:
+        if not isinstance(spec, TextSpec):
+            raise TypeError(f"spec must be a TextSpec, not {type(spec).__name__}")
+        self.spec = spec
+        self.role = role
+        self.files: list[InputFile] = resolve_inputs(inputs, role)
+        self.exclusions = Exclusions()
+        for f in self.files:
+            self._check_fields(f)
+
+    @property
+    def n_records(self) -> int:
+        """Records seen by the latest documents() iteration: eligible + excluded + filtered."""
+        return self.exclusions.n_records
+
+    # ---- reading -------------------------------------------------------------------------------------------
+
+    def documents(self, *, records: bool = False) -> Iterator[Document]:
+        """Every eligible document, in input order; resets `exclusions` now, fills it while iterating."""
+        self.exclusions = Exclusions()
+        return self._documents(records, self.exclusions)
+
+    def _documents(self, records: bool, ex: Exclusions) -> Iterator[Document]:
+        index = 0
+        for file_no, f in enumerate(self.files):
+            source = self._arrow_rows(f, records) if f.is_arrow else readers.iter_jsonl(f)
+            checked = f.is_arrow  # Arrow columns were checked against the schema at construction
+            for row, value, reason, detail in source:
+                ex.n_records += 1
+                if reason:
+                    ex.add(reason, f.path, row, detail)
+                    continue
+                if not isinstance(value, dict):
+                    ex.add("not_an_object", f.path, row, type(value).__name__)
+                    continue
+                if not checked:
+                    self._check_record_fields(f, value)
+                    checked = True
+                text, reason, detail = self._extract(f, row, value)
+                if reason:
+                    ex.add(reason, f.path, row, detail)
+                    continue
+                yield Document(index, text, file_no, row, value if records else None)
+                index += 1
+
+    def _arrow_rows(self, f: InputFile, records: bool) -> Iterator[tuple[int, Any, str, str]]:
+        row = 0
+        for batch in readers.iter_arrow_batches(f, None if records else self.spec.fields):
+            for rec in batch.to_pylist():
+                row += 1
+                yield row, rec, "", ""
+
+    def _extract(self, f: InputFile, row: int, rec: dict) -> tuple[str, str, str]:
+        """(text, "", "") for an eligible record, else ("", reason, detail)."""
+        spec = self.spec
+        for name, _ in spec.where:
+            if name not in rec:
+                return "", "missing_field", name
+        if spec.where and not spec.passes(rec):
+            return "", "filtered", ""
+        if spec.template is None:
+            text = rec.get(spec.field)
+            if text is None:
+                return "", "missing_field", spec.field
+            if not isinstance(text, str):
+                return "", "non_string_text", type(text).__name__
+        else:
+            for name in spec.text_fields:
+                if rec.get(name) is None:
+                    return "", "missing_field", name
+            try:
+                text = spec.template.format_map(rec)
+            except (ValueError, TypeError) as exc:
+                raise ZipfitError(f"{f.path}:{row}: --template cannot format this record ({exc})") from None
+        if not text or text.isspace():
+            return "", "empty_text", ""
+        if not text.isascii():
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                return "", "invalid_utf8", "lone surrogate escape in text"
+        return text, "", ""
+
+    # ---- checks --------------------------------------------------------------------------------------------
+
+    def _missing_field_error(self, f: InputFile, name: str, available: Sequence[str]) -> ZipfitError:
+        shown = ", ".join(available[:_MAX_LISTED_FIELDS])
+        if len(available) > _MAX_LISTED_FIELDS:
+            shown += f", ... ({len(available)} in all)"
+        if name in self.spec.text_fields:
+            hint = "choose one with --text-field or --template"
+            if self.spec.template is not None:
+                hint = f"it is used by --template {self.spec.template!r}; " + hint
+        else:
+            hint = "it is used by --where"
+        return ZipfitError(f"{f.path}: no field {name!r} in {self.role} records (fields: {shown}); {hint}")
+
+    def _check_record_fields(self, f: InputFile, rec: Mapping[str, Any]) -> None:
+        for name in self.spec.fields:
+            if name not in rec:
+                raise self._missing_field_error(f, name, list(rec))
+
+    def _check_fields(self, f: InputFile) -> None:
+        if f.is_arrow:
+            names = readers.arrow_schema(f).names
+            for name in self.spec.fields:
+                if name not in names:
+                    raise self._missing_field_error(f, name, names)
+            return
+        with closing(readers.iter_jsonl(f)) as lines:
+            for n, (_row, value, _reason, _detail) in enumerate(lines):
+                if isinstance(value, dict):
+                    self._check_record_fields(f, value)
+                    return
+                if n >= _FIRST_OBJECT_SCAN:
+                    return
+
+    def check_unchanged(self) -> None:
+        """Raise if an input changed since construction: the output would not match what was recorded."""
+        for f in self.files:
+            if current_stat(f) != (f.size, f.mtime_ns):
+                raise ZipfitError(f"{f.path} changed while zipfit was reading it")
+
+    # ---- metadata ------------------------------------------------------------------------------------------
+
+    def describe(self) -> list[dict]:
+        """Per input: path, format, bytes, sha256 (reads every file once; meant for the run manifest)."""
+        return [
+            {"path": str(f.path), "format": f.format, "bytes": f.size, "sha256": input_sha256(f)} for f in self.files
+        ]
+
+    def arrow_schema(self) -> pa.Schema | None:
+        """One schema for all inputs when every input is Parquet/Arrow, so a Parquet output keeps their types.
+
+        None when any input is JSON Lines, or when the inputs' column types cannot be unified (the writer then
+        infers a schema from the records, and reports a real conflict itself only if a Parquet output needs it).
+        Schema metadata (pandas, huggingface) is dropped: it describes the inputs' columns, not the output's.
+        """
+        if not all(f.is_arrow for f in self.files):
+            return None
+        schemas = [readers.arrow_schema(f).remove_metadata() for f in self.files]
+        try:
+            return pa.unify_schemas(schemas, promote_options="permissive")
+        except (pa.ArrowTypeError, pa.ArrowInvalid):
+            return None
+
+    def __repr__(self) -> str:
+        return f"Corpus({[str(f.path) for f in self.files]!r}, {self.spec!r}, role={self.role!r})"

@@ -1,0 +1,97 @@
+"""Bookkeeping for records that were read but not used, so nothing disappears uncounted."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+REASONS = (
+    "blank_line",
+    "invalid_utf8",
+    "malformed_json",
+    "not_an_object",
+    "missing_field",
+    "non_string_text",
+    "empty_text",
+    "filtered",
+)
+FILTERED = "filtered"
+MAX_EXAMPLES = 5
+
+
+class Exclusions:
+    """Counts of records that were not used, by reason, with the first 5 examples ("path:row") per reason.
+
+    "filtered" (failed a --where filter) is counted here too but is a choice, not a data problem, so it is
+    left out of `total` and reported separately in `summary`.
+    """
+
+    def __init__(self) -> None:
+        self._counts: dict[str, int] = {}
+        self._examples: dict[str, list[str]] = {}
+        self._details: dict[str, list[str]] = {}
+        self.n_records = 0  # records seen, set by the reader; lets summary() say "3 of 1,203"
+
+    def add(self, reason: str, file: str | os.PathLike, row: int, detail: str = "") -> None:
+        if reason not in REASONS:
+            raise ValueError(f"unknown exclusion reason {reason!r}")
+        self._counts[reason] = self._counts.get(reason, 0) + 1
+        examples = self._examples.setdefault(reason, [])
+        if len(examples) < MAX_EXAMPLES:
+            examples.append(f"{os.fspath(file)}:{row}")
+            self._details.setdefault(reason, []).append(detail)
+
+    @property
+    def total(self) -> int:
+        return sum(n for r, n in self._counts.items() if r != FILTERED)
+
+    @property
+    def filtered(self) -> int:
+        return self._counts.get(FILTERED, 0)
+
+    def counts(self) -> dict[str, int]:
+        return dict(sorted(self._counts.items()))
+
+    def examples(self, reason: str) -> list[str]:
+        return list(self._examples.get(reason, []))
+
+    def as_dict(self) -> dict[str, Any]:
+        by_reason: dict[str, Any] = {}
+        for reason, count in sorted(self._counts.items()):
+            entry: dict[str, Any] = {"count": count, "examples": list(self._examples[reason])}
+            if any(self._details[reason]):
+                entry["details"] = list(self._details[reason])
+            by_reason[reason] = entry
+        return {"total": self.total, "by_reason": by_reason, "filtered": self.filtered}
+
+    def summary(self, role: str) -> str:
+        """One line for logs; empty when every record was used."""
+        if not self._counts:
+            return ""
+        of = f" of {self.n_records:,}" if self.n_records else ""
+        parts = []
+        excluded = sorted(((n, r) for r, n in self._counts.items() if r != FILTERED), key=lambda t: (-t[0], t[1]))
+        if excluded:
+            reasons = ", ".join(f"{n:,} {r} ({self._short_examples(r)})" for n, r in excluded)
+            parts.append(f"excluded {self.total:,}{of} {role} records: {reasons}")
+        if self.filtered:
+            if excluded:
+                parts.append(f"{self.filtered:,} filtered out by --where")
+            else:
+                parts.append(f"filtered out {self.filtered:,}{of} {role} records by --where")
+        return "; ".join(parts)
+
+    def _short_examples(self, reason: str) -> str:
+        shown = [self._shorten(e) for e in self._examples[reason][:3]]
+        if self._counts[reason] > len(shown):
+            shown.append("...")
+        return ", ".join(shown)
+
+    @staticmethod
+    def _shorten(example: str) -> str:
+        path, _, row = example.rpartition(":")
+        return f"{Path(path).name}:{row}"
+
+    def __repr__(self) -> str:
+        return f"Exclusions({self.counts()!r})"

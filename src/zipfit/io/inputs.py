@@ -1,0 +1,164 @@
+"""Turning what the user typed (paths, globs, dataset directories) into a checked list of input files."""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from zipfit.errors import ZipfitError
+from zipfit.io.writers import file_sha256
+
+# Longest suffixes first so ".jsonl.gz" wins over ".gz"-less matches.
+SUFFIX_FORMATS = (
+    (".jsonl.gz", "jsonl.gz"),
+    (".json.gz", "jsonl.gz"),
+    (".jsonl.zst", "jsonl.zst"),
+    (".json.zst", "jsonl.zst"),
+    (".jsonl", "jsonl"),
+    (".json", "jsonl"),
+    (".parquet", "parquet"),
+)
+SUPPORTED = (
+    ".jsonl, .json (JSON Lines), .jsonl.gz, .json.gz, .jsonl.zst, .json.zst, .parquet, "
+    "or a directory saved with datasets' save_to_disk"
+)
+GLOB_CHARS = frozenset("*?[")
+HF_MARKERS = ("state.json", "dataset_info.json")
+
+
+@dataclass(frozen=True)
+class InputFile:
+    path: Path
+    format: str  # "jsonl", "jsonl.gz", "jsonl.zst", "parquet", "hf"
+    size: int  # bytes; for "hf" the sum over the directory's files
+    mtime_ns: int  # for "hf" the newest file's
+
+    @property
+    def is_arrow(self) -> bool:
+        return self.format in ("parquet", "hf")
+
+
+def format_for(path: Path) -> str | None:
+    name = path.name.lower()
+    for suffix, fmt in SUFFIX_FORMATS:
+        if name.endswith(suffix):
+            return fmt
+    return None
+
+
+def hf_data_files(directory: Path) -> list[Path]:
+    """The .arrow files of a save_to_disk dataset, in dataset order (as state.json lists them)."""
+    try:
+        state = json.loads((directory / "state.json").read_text(encoding="utf-8"))
+        names = [entry["filename"] for entry in state["_data_files"]]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ZipfitError(f"{directory}: unreadable state.json ({exc}); was it written by save_to_disk?") from None
+    files = []
+    for name in names:
+        p = directory / name
+        if not p.is_file():
+            raise ZipfitError(f"{directory}: state.json lists {name} but it is missing")
+        files.append(p)
+    return files
+
+
+def _hf_member_files(directory: Path) -> list[Path]:
+    """Files whose content defines the dataset (data + metadata), for size/mtime/sha256."""
+    return sorted([*hf_data_files(directory), *(directory / m for m in HF_MARKERS)])
+
+
+def _check_readable(path: Path) -> None:
+    try:
+        with open(path, "rb") as fh:
+            fh.read(1)
+    except PermissionError:
+        raise ZipfitError(f"{path}: permission denied") from None
+    except OSError as exc:
+        raise ZipfitError(f"{path}: cannot read ({exc.strerror or exc})") from None
+
+
+def _stat_input(path: Path) -> InputFile:
+    if path.is_dir():
+        if all((path / m).is_file() for m in HF_MARKERS):
+            members = _hf_member_files(path)
+            for m in members:
+                _check_readable(m)
+            stats = [m.stat() for m in members]
+            return InputFile(path, "hf", sum(s.st_size for s in stats), max(s.st_mtime_ns for s in stats))
+        if (path / "dataset_dict.json").is_file():
+            try:
+                splits = json.loads((path / "dataset_dict.json").read_text(encoding="utf-8"))["splits"]
+            except (OSError, ValueError, KeyError, TypeError):
+                splits = sorted(p.name for p in path.iterdir() if (p / "state.json").is_file())
+            first = splits[0] if splits else "SPLIT"
+            raise ZipfitError(
+                f"{path} is a DatasetDict with splits {', '.join(splits)}; pass one split, e.g. {path / first}"
+            )
+        raise ZipfitError(
+            f"{path} is a directory but not a dataset saved with save_to_disk; "
+            f"pass files or a quoted glob such as '{path}/**/*.jsonl'"
+        )
+    fmt = format_for(path)
+    if fmt is None:
+        raise ZipfitError(f"{path}: unsupported file type; supported: {SUPPORTED}")
+    _check_readable(path)
+    st = path.stat()
+    return InputFile(path, fmt, st.st_size, st.st_mtime_ns)
+
+
+def resolve_inputs(inputs: Sequence[str | os.PathLike], role: str = "source") -> list[InputFile]:
+    """Expand globs (sorted, so runs are reproducible), check every input exists and is readable, refuse repeats."""
+    if isinstance(inputs, (str, os.PathLike)):
+        inputs = [inputs]
+    if not inputs:
+        raise ZipfitError(f"no {role} inputs given")
+    paths: list[Path] = []
+    for item in inputs:
+        text = os.fspath(item)
+        if any(c in GLOB_CHARS for c in text) and not Path(text).exists():
+            matches = sorted(glob.glob(text, recursive=True))
+            if not matches:
+                raise ZipfitError(f"no files match {text!r}")
+            paths.extend(Path(m) for m in matches)
+        else:
+            p = Path(text)
+            if not p.exists():
+                raise ZipfitError(f"no such file: {text}")
+            paths.append(p)
+    files: list[InputFile] = []
+    seen: dict[Path, Path] = {}
+    for p in paths:
+        key = p.resolve()
+        if key in seen:
+            raise ZipfitError(f"{p} is given twice (also as {seen[key]}); each input may appear only once")
+        seen[key] = p
+        files.append(_stat_input(p))
+    return files
+
+
+def current_stat(f: InputFile) -> tuple[int, int] | None:
+    """(size, mtime_ns) now, or None if gone; compared against the values taken at construction."""
+    try:
+        if f.format == "hf":
+            stats = [m.stat() for m in _hf_member_files(f.path)]
+            return sum(s.st_size for s in stats), max(s.st_mtime_ns for s in stats)
+        st = f.path.stat()
+        return st.st_size, st.st_mtime_ns
+    except (OSError, ZipfitError):
+        return None
+
+
+def input_sha256(f: InputFile) -> str:
+    """Content hash; for a dataset directory, a hash over its (relative path, file hash) pairs."""
+    if f.format != "hf":
+        return file_sha256(f.path)
+    h = hashlib.sha256()
+    for member in _hf_member_files(f.path):
+        rel = member.relative_to(f.path).as_posix()
+        h.update(f"{rel}\0{file_sha256(member)}\n".encode())
+    return h.hexdigest()

@@ -1,0 +1,197 @@
+"""Streaming readers: raw JSON Lines records and Arrow record batches, one file at a time, in constant memory.
+
+Every way a file can be broken becomes either a counted per-line problem (bad line) or a ZipfitError naming the
+file; a corrupt stream never ends a file early in silence.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import zlib
+from collections.abc import Iterator, Sequence
+from typing import Any, BinaryIO
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import zstandard
+
+from zipfit.errors import ZipfitError
+from zipfit.io.inputs import InputFile, hf_data_files
+
+ARROW_BATCH_ROWS = 1024
+_READ_CHUNK = 1 << 16
+
+
+class _TruncatedZstd(Exception):
+    pass
+
+
+class _ZstdReader(io.RawIOBase):
+    """Decompresses concatenated zstd frames and, unlike zstandard's stream_reader, fails on a truncated frame."""
+
+    def __init__(self, fh: BinaryIO) -> None:
+        self._fh = fh
+        self._dctx = zstandard.ZstdDecompressor()
+        self._dobj = self._dctx.decompressobj()
+        self._in_frame = False
+        self._buf = memoryview(b"")
+        self._pos = 0
+        self._done = False
+
+    def readable(self) -> bool:
+        return True
+
+    def _feed(self, data: bytes) -> bytes:
+        out = []
+        while data:
+            out.append(self._dobj.decompress(data))
+            self._in_frame = True
+            if not self._dobj.eof:
+                break
+            data = self._dobj.unused_data
+            self._dobj = self._dctx.decompressobj()
+            self._in_frame = False
+        return b"".join(out)
+
+    def readinto(self, b: Any) -> int:
+        while self._pos >= len(self._buf):
+            if self._done:
+                return 0
+            chunk = self._fh.read(_READ_CHUNK)
+            if not chunk:
+                if self._in_frame:
+                    raise _TruncatedZstd("zstd stream ends in the middle of a frame")
+                self._done = True
+                return 0
+            self._buf, self._pos = memoryview(self._feed(chunk)), 0
+        n = min(len(b), len(self._buf) - self._pos)
+        b[:n] = self._buf[self._pos : self._pos + n]
+        self._pos += n
+        return n
+
+    def close(self) -> None:
+        self._fh.close()
+        super().close()
+
+
+def _open_binary(f: InputFile) -> BinaryIO:
+    raw = open(f.path, "rb")  # noqa: SIM115 - ownership passes to the returned stream
+    if f.format == "jsonl.gz":
+        return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
+    if f.format == "jsonl.zst":
+        return io.BufferedReader(_ZstdReader(raw), buffer_size=_READ_CHUNK)  # type: ignore[return-value]
+    return raw
+
+
+_STREAM_ERRORS = (EOFError, OSError, zlib.error, zstandard.ZstdError, _TruncatedZstd)
+
+
+def iter_jsonl(f: InputFile) -> Iterator[tuple[int, Any, str, str]]:
+    """Yields (row, value, reason, detail) per line; reason is "" for a parsed JSON value, else why it is bad."""
+    codec = {"jsonl.gz": "gz", "jsonl.zst": "zst"}.get(f.format)
+    row = 0
+    try:
+        stream = _open_binary(f)
+    except OSError as exc:
+        raise ZipfitError(f"{f.path}: cannot read ({exc.strerror or exc})") from None
+    with stream:
+        lines = iter(stream)
+        while True:
+            try:
+                line = next(lines)
+            except StopIteration:
+                return
+            except _STREAM_ERRORS as exc:
+                if codec is None:
+                    raise ZipfitError(f"{f.path}: read error after row {row} ({exc})") from None
+                raise ZipfitError(f"{f.path}: corrupt or truncated {codec} data after row {row}") from None
+            row += 1
+            if row == 1 and line.startswith(b"\xef\xbb\xbf"):
+                line = line[3:]
+            if not line.strip():
+                yield row, None, "blank_line", ""
+                continue
+            try:
+                text = line.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                yield row, None, "invalid_utf8", f"byte {exc.start}"
+                continue
+            try:
+                value = json.loads(text)
+            except ValueError as exc:
+                yield row, None, "malformed_json", str(exc)
+                continue
+            yield row, value, "", ""
+
+
+def _open_parquet(f: InputFile) -> pq.ParquetFile:
+    try:
+        return pq.ParquetFile(f.path)
+    except (pa.ArrowException, OSError) as exc:
+        raise ZipfitError(f"{f.path}: not a readable Parquet file ({exc})") from None
+
+
+def _open_ipc(source: pa.NativeFile) -> Any:
+    try:
+        return pa.ipc.open_stream(source)
+    except pa.ArrowInvalid:
+        # Older `datasets` releases wrote the IPC file format; accept both.
+        source.seek(0)
+        return pa.ipc.open_file(source)
+
+
+def _ipc_batches(reader: Any) -> Iterator[pa.RecordBatch]:
+    if isinstance(reader, pa.ipc.RecordBatchFileReader):
+        for i in range(reader.num_record_batches):
+            yield reader.get_batch(i)
+    else:
+        yield from reader
+
+
+def arrow_schema(f: InputFile) -> pa.Schema:
+    """Schema of a parquet file or a save_to_disk dataset (its first shard; shards share one schema)."""
+    if f.format == "parquet":
+        return _open_parquet(f).schema_arrow
+    files = hf_data_files(f.path)
+    if not files:
+        raise ZipfitError(f"{f.path}: state.json lists no data files")
+    try:
+        with pa.memory_map(str(files[0])) as source:
+            return _open_ipc(source).schema
+    except (pa.ArrowException, OSError) as exc:
+        raise ZipfitError(f"{files[0]}: not a readable Arrow file ({exc})") from None
+
+
+def iter_arrow_batches(f: InputFile, columns: Sequence[str] | None) -> Iterator[pa.RecordBatch]:
+    """Record batches of ~1024 rows, restricted to `columns` when given (Parquet then skips the others on disk)."""
+    rows = 0
+    if f.format == "parquet":
+        pf = _open_parquet(f)
+        batches = pf.iter_batches(batch_size=ARROW_BATCH_ROWS, columns=list(columns) if columns else None)
+        while True:
+            try:
+                batch = next(batches)
+            except StopIteration:
+                return
+            except (pa.ArrowException, OSError) as exc:
+                raise ZipfitError(f"{f.path}: corrupt Parquet data after row {rows} ({exc})") from None
+            rows += batch.num_rows
+            yield batch
+        return
+    for shard in hf_data_files(f.path):
+        with pa.memory_map(str(shard)) as source:
+            try:
+                batches = _ipc_batches(_open_ipc(source))
+            except (pa.ArrowException, OSError) as exc:
+                raise ZipfitError(f"{shard}: not a readable Arrow file ({exc})") from None
+            while True:
+                try:
+                    batch = next(batches)
+                except StopIteration:
+                    break
+                except (pa.ArrowException, OSError):
+                    raise ZipfitError(f"{shard}: corrupt Arrow data after row {rows} of {f.path}") from None
+                rows += batch.num_rows
+                yield batch.select(list(columns)) if columns else batch

@@ -1,0 +1,22 @@
+"""Paths to the real data sets (../shared/data from the repo root) and small-file helpers for the io tests."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+MBPP = DATA / "mbpp" / "mbpp.jsonl"
+HUMANEVAL = DATA / "humaneval" / "HumanEval.jsonl.gz"
+PROOFNET = DATA / "proofnet" / "proofnet_lean4_zipfit_v2.jsonl"
+PROOFNET_TEMPLATE = "{nl_statement}\n{formal_statement}"
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    with open(path, encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh]
+
+
+def write_jsonl(path: Path, records: list) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    return path

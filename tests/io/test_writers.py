@@ -1,0 +1,384 @@
+"""Output checks, atomic writes, rank-ordered spilling writer, score tables."""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import decimal
+import gzip
+import json
+import random
+
+import datasets
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import zstandard
+from io_data import MBPP
+
+from zipfit.errors import ZipfitError
+from zipfit.io import (
+    OUTPUT_SUFFIXES,
+    atomic_output,
+    check_output,
+    file_sha256,
+    write_json,
+    write_ranked,
+    write_table,
+)
+from zipfit.io.writers import MAX_BUCKETS, _Spill
+
+
+def _entries(directory):
+    return sorted(p.name for p in directory.iterdir())
+
+
+# ---- check_output -----------------------------------------------------------------------------------------
+
+
+def test_check_output_accepts_supported_suffixes(tmp_path):
+    for suffix in OUTPUT_SUFFIXES:
+        assert check_output(tmp_path / f"out{suffix}", overwrite=False) == tmp_path / f"out{suffix}"
+    assert check_output(str(tmp_path / "OUT.JSONL.GZ"), overwrite=False) == tmp_path / "OUT.JSONL.GZ"
+    assert check_output(tmp_path / "m.json", overwrite=False, suffixes=(".json",)) == tmp_path / "m.json"
+
+
+def test_check_output_refuses_unsupported_suffix_listing_supported(tmp_path):
+    with pytest.raises(ZipfitError) as err:
+        check_output(tmp_path / "out.csv", overwrite=True)
+    assert str(err.value) == f"{tmp_path / 'out.csv'}: unsupported output type; use one of " + ", ".join(
+        OUTPUT_SUFFIXES
+    )
+    with pytest.raises(ZipfitError, match="unsupported output type"):
+        check_output(tmp_path / ".jsonl", overwrite=True)
+
+
+def test_check_output_refuses_existing_without_overwrite(tmp_path):
+    out = tmp_path / "out.jsonl"
+    out.write_text("keep me\n")
+    with pytest.raises(ZipfitError) as err:
+        check_output(out, overwrite=False)
+    assert str(err.value) == f"{out} exists; pass --overwrite to replace it"
+    assert check_output(out, overwrite=True) == out
+    assert out.read_text() == "keep me\n"
+
+
+def test_check_output_never_targets_an_input(tmp_path, monkeypatch):
+    src = tmp_path / "data.jsonl"
+    src.write_text('{"text": "x"}\n')
+    for spelling in [src, tmp_path / "sub" / ".." / "data.jsonl"]:
+        (tmp_path / "sub").mkdir(exist_ok=True)
+        with pytest.raises(ZipfitError, match="is an input"):
+            check_output(spelling, overwrite=True, inputs=[src])
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ZipfitError, match="never modifies its inputs"):
+        check_output("data.jsonl", overwrite=True, inputs=[src])
+    hard = tmp_path / "hard.jsonl"
+    hard.hardlink_to(src)
+    with pytest.raises(ZipfitError, match="is an input"):
+        check_output(hard, overwrite=True, inputs=[src])
+
+
+def test_check_output_refuses_a_path_inside_an_input_dataset_dir(tmp_path):
+    datasets.Dataset.from_list([{"text": "a"}]).save_to_disk(str(tmp_path / "hf"))
+    with pytest.raises(ZipfitError, match="is an input"):
+        check_output(tmp_path / "hf" / "out.jsonl", overwrite=True, inputs=[tmp_path / "hf"])
+
+
+def test_check_output_missing_parent_and_directory(tmp_path):
+    with pytest.raises(ZipfitError) as err:
+        check_output(tmp_path / "no" / "out.jsonl", overwrite=True)
+    assert str(err.value) == f"{tmp_path / 'no' / 'out.jsonl'}: directory {tmp_path / 'no'} does not exist"
+    (tmp_path / "d.jsonl").mkdir()
+    with pytest.raises(ZipfitError, match="is a directory"):
+        check_output(tmp_path / "d.jsonl", overwrite=True)
+
+
+# ---- atomic_output / write_json / file_sha256 -------------------------------------------------------------
+
+
+def test_atomic_output_replaces_only_on_success(tmp_path):
+    out = tmp_path / "out.jsonl"
+    out.write_text("old\n")
+    with pytest.raises(RuntimeError, match="boom"), atomic_output(out) as tmp:
+        assert tmp.parent == tmp_path
+        assert tmp.name.startswith(".out.jsonl.tmp-")
+        tmp.write_text("partial")
+        raise RuntimeError("boom")
+    assert out.read_text() == "old\n"
+    assert _entries(tmp_path) == ["out.jsonl"]
+    with atomic_output(out) as tmp:
+        tmp.write_text("new\n")
+        assert out.read_text() == "old\n"
+    assert out.read_text() == "new\n"
+    assert _entries(tmp_path) == ["out.jsonl"]
+
+
+def test_atomic_output_leaves_nothing_when_the_first_write_fails(tmp_path):
+    out = tmp_path / "fresh.parquet"
+    with pytest.raises(KeyboardInterrupt), atomic_output(out):
+        raise KeyboardInterrupt
+    assert _entries(tmp_path) == []
+
+
+def test_atomic_output_gives_normal_permissions(tmp_path):
+    out = tmp_path / "o.jsonl"
+    with atomic_output(out) as tmp:
+        tmp.write_text("x")
+    assert out.stat().st_mode & 0o644 == 0o644
+
+
+def test_write_json_format(tmp_path):
+    out = tmp_path / "manifest.json"
+    obj = {"zeta": 1, "alpha": "ProofNet ∀ε", "n": np.int64(3), "x": np.float32(0.5), "p": tmp_path}
+    write_json(out, obj)
+    text = out.read_text(encoding="utf-8")
+    assert text.endswith("}\n")
+    assert "∀ε" in text
+    assert text.index('"zeta"') < text.index('"alpha"')
+    assert text.startswith('{\n  "zeta": 1,')
+    assert json.loads(text) == {"zeta": 1, "alpha": "ProofNet ∀ε", "n": 3, "x": 0.5, "p": str(tmp_path)}
+
+
+def test_file_sha256_matches_hashlib():
+    import hashlib
+
+    assert file_sha256(MBPP) == hashlib.sha256(MBPP.read_bytes()).hexdigest()
+
+
+# ---- write_ranked -----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def ranked(mbpp_records):
+    """mbpp records (in input order) with a shuffled rank each, as the selection step hands them over."""
+    records = [dict(r) for r in mbpp_records[:200]]
+    ranks = list(range(1, len(records) + 1))
+    random.Random(7).shuffle(ranks)
+    for rec, rank in zip(records, ranks, strict=True):
+        rec["zipfit_score"] = 1.0 - rank / 1000
+        rec["zipfit_rank"] = rank
+    return list(zip(ranks, records, strict=True))
+
+
+def _read_lines(path):
+    opener = {".gz": gzip.open, ".zst": lambda p, m: zstandard.open(p, m)}.get(path.suffix, open)
+    with opener(path, "rt") as fh:
+        return [json.loads(line) for line in fh]
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".jsonl.gz", ".jsonl.zst"])
+def test_write_ranked_rank_order_across_many_buckets(tmp_path, ranked, suffix):
+    out = tmp_path / f"sel{suffix}"
+    assert write_ranked(out, iter(ranked), n=len(ranked), bucket_size=3) == 200
+    rows = _read_lines(out)
+    assert [r["zipfit_rank"] for r in rows] == list(range(1, 201))
+    by_rank = {rank: rec for rank, rec in ranked}
+    assert rows == [by_rank[k] for k in range(1, 201)]
+    assert _entries(tmp_path) == [out.name]  # bucket dir and temp file are gone
+
+
+def test_write_ranked_input_order(tmp_path, ranked):
+    out = tmp_path / "sel.jsonl"
+    write_ranked(out, iter(ranked), n=len(ranked), order="input", bucket_size=3)
+    assert _read_lines(out) == [rec for _, rec in ranked]
+    pq_out = tmp_path / "sel.parquet"
+    write_ranked(pq_out, iter(ranked), n=len(ranked), order="input", bucket_size=3)
+    assert pq.read_table(pq_out).to_pylist() == [rec for _, rec in ranked]
+    assert _entries(tmp_path) == ["sel.jsonl", "sel.parquet"]
+
+
+def test_write_ranked_is_byte_deterministic(tmp_path, ranked):
+    for suffix in [".jsonl.gz", ".jsonl.zst"]:  # JSON Lines bytes do not even depend on the bucket size
+        a, b = tmp_path / f"a{suffix}", tmp_path / f"b{suffix}"
+        write_ranked(a, iter(ranked), n=200, bucket_size=7)
+        write_ranked(b, iter(ranked), n=200, bucket_size=50)
+        assert a.read_bytes() == b.read_bytes(), suffix
+    a, b = tmp_path / "a.parquet", tmp_path / "b.parquet"  # Parquet row groups follow the buckets
+    write_ranked(a, iter(ranked), n=200, bucket_size=7)
+    write_ranked(b, iter(ranked), n=200, bucket_size=7)
+    assert a.read_bytes() == b.read_bytes()
+    plain = tmp_path / "c.jsonl"
+    write_ranked(plain, iter(ranked), n=200)
+    assert gzip.decompress((tmp_path / "a.jsonl.gz").read_bytes()) == plain.read_bytes()
+
+
+def test_write_ranked_parquet_with_heterogeneous_records(tmp_path):
+    # Bucket 1 (ranks 1-3) has only nulls for "tag" and ints for "x"; later buckets add floats and strings and
+    # a field that appears only at the end: one schema must still hold every record.
+    recs = [{"text": f"t{i}", "x": i, "tag": None} for i in range(1, 4)]
+    recs += [{"text": f"t{i}", "x": i + 0.5, "tag": f"g{i}"} for i in range(4, 7)]
+    recs += [{"text": "t7", "late": [1, 2]}]
+    items = [(i, {**r, "zipfit_score": 0.1 * i, "zipfit_rank": i}) for i, r in enumerate(recs, 1)]
+    items.reverse()  # arrival order differs from rank order
+    out = tmp_path / "h.parquet"
+    assert write_ranked(out, iter(items), n=7, bucket_size=3) == 7
+    table = pq.read_table(out)
+    assert table.schema.field("x").type == pa.float64()
+    assert table.schema.field("tag").type == pa.string()
+    assert table.schema.field("late").type == pa.list_(pa.int64())
+    rows = table.to_pylist()
+    assert [r["zipfit_rank"] for r in rows] == list(range(1, 8))
+    assert rows[0] == {"text": "t1", "x": 1.0, "tag": None, "zipfit_score": 0.1, "zipfit_rank": 1, "late": None}
+    assert rows[6]["late"] == [1, 2]
+    assert rows[6]["x"] is None
+
+
+def test_write_ranked_parquet_with_given_schema_keeps_input_types(tmp_path):
+    schema = pa.schema(
+        [("text", pa.large_string()), ("n", pa.int16()), ("zipfit_score", pa.float64()), ("zipfit_rank", pa.int64())]
+    )
+    items = [(2, {"text": "b", "n": 2, "zipfit_score": 0.5, "zipfit_rank": 2})]
+    items.append((1, {"text": "a", "n": None, "zipfit_score": 0.9, "zipfit_rank": 1}))
+    out = tmp_path / "s.parquet"
+    write_ranked(out, iter(items), n=2, schema=schema)
+    table = pq.read_table(out)
+    assert table.schema == schema
+    assert table.column("text").to_pylist() == ["a", "b"]
+    write_ranked(out, iter(items), n=2, schema=schema, order="input", bucket_size=1)  # streams, no spill
+    assert pq.read_table(out).column("text").to_pylist() == ["b", "a"]
+    assert pq.read_table(out).schema == schema
+    with pytest.raises(ValueError, match="not in the Parquet schema"):
+        write_ranked(tmp_path / "t.parquet", iter([(1, {"text": "a", "other": 1})]), n=1, schema=schema)
+
+
+def test_write_ranked_parquet_conflicting_types_is_a_user_error_and_writes_nothing(tmp_path):
+    items = [(1, {"x": 1}), (2, {"x": "one"})]
+    with pytest.raises(ZipfitError, match=r"write \.jsonl instead"):
+        write_ranked(tmp_path / "c.parquet", iter(items), n=2, bucket_size=1)
+    with pytest.raises(ZipfitError, match=r"write \.jsonl instead"):
+        write_ranked(tmp_path / "c.parquet", iter(items), n=2, bucket_size=10)
+    assert _entries(tmp_path) == []
+
+
+def test_write_ranked_serialises_parquet_values_as_json(tmp_path):
+    rec = {
+        "blob": b"\x00\xffzip",
+        "when": datetime.datetime(2024, 5, 1, 12, 30, tzinfo=datetime.timezone.utc),
+        "day": datetime.date(2024, 5, 1),
+        "at": datetime.time(8, 15),
+        "price": decimal.Decimal("1.10"),
+        "count": np.int64(3),
+        "lone": "\ud800",
+        "text": "naïve",
+    }
+    out = tmp_path / "v.jsonl"
+    write_ranked(out, iter([(1, rec)]), n=1)
+    raw = out.read_bytes()
+    raw.decode("utf-8")  # valid UTF-8 even with a lone surrogate in a value
+    (row,) = _read_lines(out)
+    assert row == {
+        "blob": "AP96aXA=",
+        "when": "2024-05-01T12:30:00+00:00",
+        "day": "2024-05-01",
+        "at": "08:15:00",
+        "price": "1.10",
+        "count": 3,
+        "lone": "\ud800",
+        "text": "naïve",
+    }
+
+
+@pytest.mark.parametrize(
+    ("ranks", "n", "message"),
+    [
+        ([1, 2, 2], 3, "received twice"),
+        ([1, 2, 4], 3, "not an integer in 1..3"),
+        ([0, 1, 2], 3, "not an integer in 1..3"),
+        ([1, 3], 3, r"received 2 ranks, expected 3 \(rank 2 is missing\)"),
+        ([1.0], 1, "not an integer"),
+        ([True], 1, "not an integer"),
+    ],
+)
+@pytest.mark.parametrize("suffix", [".jsonl", ".parquet"])
+def test_write_ranked_validates_ranks_and_leaves_nothing(tmp_path, ranks, n, message, suffix):
+    out = tmp_path / f"r{suffix}"
+    for order in ["rank", "input"]:
+        with pytest.raises(ValueError, match=message):
+            write_ranked(out, ((r, {"text": "x", "zipfit_rank": r}) for r in ranks), n=n, order=order)
+        assert _entries(tmp_path) == []
+
+
+def test_write_ranked_accepts_numpy_ranks_and_empty_selections(tmp_path):
+    out = tmp_path / "np.jsonl"
+    write_ranked(out, iter([(np.int64(2), {"a": 2}), (np.int32(1), {"a": 1})]), n=2)
+    assert _read_lines(out) == [{"a": 1}, {"a": 2}]
+    for suffix in [".jsonl", ".jsonl.gz", ".parquet"]:
+        empty = tmp_path / f"empty{suffix}"
+        assert write_ranked(empty, iter([]), n=0) == 0
+        assert empty.exists()
+    assert (tmp_path / "empty.jsonl").read_bytes() == b""
+    assert pq.read_table(tmp_path / "empty.parquet").num_rows == 0
+    with pytest.raises(ValueError, match="order must be"):
+        write_ranked(tmp_path / "o.jsonl", iter([]), n=0, order="score")
+
+
+def test_spill_bucket_count_is_bounded(tmp_path):
+    spill = _Spill(tmp_path, "x.jsonl", 100_000, bucket_size=3)
+    try:
+        assert spill.n_buckets <= MAX_BUCKETS
+        assert spill.bucket_size * spill.n_buckets >= 100_000
+    finally:
+        spill.cleanup()
+    assert _entries(tmp_path) == []
+
+
+# ---- write_table ------------------------------------------------------------------------------------------
+
+
+def _score_columns(n):
+    rng = np.random.default_rng(0)
+    return {
+        "index": np.arange(n, dtype=np.int64),
+        "id": [f"doc-{i}" for i in range(n)],
+        "score": rng.random(n),
+        "n_chars": rng.integers(1, 10_000, n),
+        "n_tokens": rng.integers(1, 2_000, n),
+    }
+
+
+def test_write_table_parquet_round_trip(tmp_path):
+    cols = _score_columns(1000)
+    out = tmp_path / "scores.parquet"
+    write_table(out, cols)
+    table = pq.read_table(out)
+    assert table.column_names == ["index", "id", "score", "n_chars", "n_tokens"]
+    assert table.schema.field("index").type == pa.int64()
+    assert table.schema.field("score").type == pa.float64()
+    np.testing.assert_array_equal(table.column("score").to_numpy(), cols["score"])
+    assert table.column("id").to_pylist() == cols["id"]
+
+
+def test_write_table_jsonl_round_trip_across_chunks(tmp_path):
+    n = 70_000  # more than one 65,536-row chunk
+    cols = _score_columns(n)
+    out = tmp_path / "scores.jsonl"
+    write_table(out, cols)
+    rows = _read_lines(out)
+    assert len(rows) == n
+    assert rows[0] == {k: (v[0].item() if isinstance(v, np.ndarray) else v[0]) for k, v in cols.items()}
+    assert [r["score"] for r in rows] == cols["score"].tolist()  # floats survive exactly
+    assert rows[-1]["id"] == f"doc-{n - 1}"
+
+
+def test_write_table_csv_round_trip(tmp_path):
+    cols = _score_columns(300)
+    cols["note"] = ['has, comma and "quotes"'] + [None] * 299
+    out = tmp_path / "scores.csv"
+    write_table(out, cols)
+    with open(out, newline="", encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0] == ["index", "id", "score", "n_chars", "n_tokens", "note"]
+    assert len(rows) == 301
+    assert [float(r[2]) for r in rows[1:]] == cols["score"].tolist()
+    assert rows[1][5] == 'has, comma and "quotes"'
+    assert rows[2][5] == ""
+
+
+def test_write_table_rejects_unequal_columns_and_bad_suffix(tmp_path):
+    with pytest.raises((ValueError, pa.ArrowInvalid)):
+        write_table(tmp_path / "t.parquet", {"a": np.arange(3), "b": np.arange(4)})
+    with pytest.raises(ValueError, match="write_table supports"):
+        write_table(tmp_path / "t.txt", {"a": [1]})
+    assert _entries(tmp_path) == []
