@@ -1,0 +1,88 @@
+"""The command line as a user meets it: real processes, exit codes, stderr."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from zipfit.cli import build_parser, main, unescape
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE = REPO / "examples"
+TEMPLATE = "{nl_statement}\\n{formal_statement}"  # as typed in a shell: backslash n
+
+
+def zipfit_cli(*args, cwd=None):
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    return subprocess.run([sys.executable, "-m", "zipfit", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, env=env, timeout=300)
+
+
+def test_demo_from_the_readme(tmp_path):
+    out = tmp_path / "selected.jsonl"
+    proc = zipfit_cli("select", EXAMPLE / "source_mix.jsonl.gz", "--target", EXAMPLE / "proofnet_valid.jsonl",
+                      "--target-template", TEMPLATE, "--k", 50, "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 50 and rows[0]["zipfit_rank"] == 1
+    assert {"id", "domain", "text", "zipfit_score", "zipfit_rank"} <= set(rows[0])
+    assert "selected 50 of 600 documents" in proc.stderr
+    assert "favours short documents" in proc.stderr
+    manifest = json.loads((tmp_path / "selected.jsonl.manifest.json").read_text())
+    assert manifest["inputs"]["target"]["spec"]["template"] == "{nl_statement}\n{formal_statement}"
+    assert manifest["counts"]["targets"] == 185
+
+
+def test_user_errors_are_one_line_without_traceback(tmp_path):
+    proc = zipfit_cli("select", EXAMPLE / "source_mix.jsonl.gz", "--target", EXAMPLE / "proofnet_valid.jsonl",
+                      "--k", 5, "--out", tmp_path / "o.jsonl")
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert "no field 'text' in target records" in proc.stderr and "nl_statement" in proc.stderr
+    proc = zipfit_cli("select", tmp_path / "missing.jsonl", "--target", EXAMPLE / "proofnet_valid.jsonl",
+                      "--k", 5, "--out", tmp_path / "o.jsonl")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr and "missing.jsonl" in proc.stderr
+
+
+def test_level_0_needs_the_explicit_flag(tmp_path):
+    args = ["select", EXAMPLE / "source_mix.jsonl.gz", "--target", EXAMPLE / "proofnet_valid.jsonl",
+            "--target-template", TEMPLATE, "--k", 5, "--level", 0, "--workers", 1]
+    proc = zipfit_cli(*args, "--out", tmp_path / "a.jsonl")
+    assert proc.returncode == 2 and "stores the text without compressing" in proc.stderr
+    proc = zipfit_cli(*args, "--allow-level-0", "--out", tmp_path / "b.jsonl")
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_progress_bar_when_asked(tmp_path):
+    proc = zipfit_cli("score", EXAMPLE / "source_mix.jsonl.gz", "--target", EXAMPLE / "proofnet_valid.jsonl",
+                      "--target-template", TEMPLATE, "--out", tmp_path / "s.csv", "--progress", "--workers", 1)
+    assert proc.returncode == 0, proc.stderr
+    assert "600doc" in proc.stderr.replace(" ", "")
+    assert (tmp_path / "s.csv").read_text().splitlines()[0] == "index,file,row,id,score,n_chars,n_tokens"
+
+
+def test_align_prints_a_table(capsys):
+    code = main(["align", str(EXAMPLE / "source_mix.jsonl.gz"), "--target", str(EXAMPLE / "proofnet_valid.jsonl"),
+                 "--target-template", TEMPLATE, "--max-docs", "30", "--workers", "1", "-q"])
+    assert code == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["dataset", "docs", "scored", "alignment", "std", "median"]
+    assert lines[1].split()[1:3] == ["600", "30"]
+
+
+def test_unescape():
+    assert unescape(TEMPLATE) == "{nl_statement}\n{formal_statement}"
+    assert unescape("a\\\\nb\\t") == "a\\nb\t"
+    assert unescape(None) is None
+
+
+@pytest.mark.parametrize("argv", [
+    ["select", "a.jsonl", "--target", "t.jsonl", "--out", "o.jsonl"],  # no budget
+    ["select", "a.jsonl", "--target", "t.jsonl", "--out", "o.jsonl", "--k", "5", "--tokens", "9"],
+])
+def test_budget_is_required_and_exclusive(argv):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(argv)
