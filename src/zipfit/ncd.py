@@ -11,7 +11,10 @@ which the target lengths were produced: the fast paths and the plain formula agr
 from __future__ import annotations
 
 import bisect
+import ctypes
+import ctypes.util
 import math
+import sys
 import zlib
 from collections.abc import Sequence
 
@@ -22,6 +25,32 @@ from zipfit.compression import GZIP_OVERHEAD, length_function
 _MIN_LOOKAHEAD = 262
 _WINDOW_BITS = tuple(range(9, 16))
 _WINDOW_LIMIT = tuple((1 << w) - _MIN_LOOKAHEAD for w in _WINDOW_BITS)
+
+
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+_allocator_tuned = False
+
+
+def tune_allocator() -> bool:
+    """Stop glibc from returning freed heap to the OS after every compressor copy.
+
+    Each pair allocates and frees ~150-250 KB of deflate state. With glibc's defaults the free
+    trims the heap and the next copy page-faults it back in: measured 147 µs per pair instead of
+    47 at a 32 KB window. Raising the trim threshold keeps that memory mapped (peak usage is
+    unchanged; the process just does not hand it back between pairs). Done once per process,
+    only on glibc; returns whether it was applied.
+    """
+    global _allocator_tuned
+    if _allocator_tuned or not sys.platform.startswith("linux"):
+        return _allocator_tuned
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # musl and others have no mallopt
+        return False
+    _allocator_tuned = bool(mallopt(_M_TRIM_THRESHOLD, 256 << 20)) and bool(mallopt(_M_MMAP_THRESHOLD, 16 << 20))
+    return _allocator_tuned
 
 
 def ncd(cx: int, cy: int, cxy: int) -> float:
@@ -55,6 +84,7 @@ class GzipPairLengths:
     """
 
     def __init__(self, targets: Sequence[bytes], level: int) -> None:
+        tune_allocator()
         self.level = level
         order = sorted(range(len(targets)), key=lambda j: len(targets[j]))
         self.order = order
@@ -76,9 +106,10 @@ class GzipPairLengths:
             head = len(base.compress(x)) + GZIP_OVERHEAD
             if cx < 0:
                 cx = head + len(base.copy().flush())
+            copy, targets = base.copy, self.targets
             for j in range(start, end):
-                c = base.copy()
-                cxy_sorted[j] = head + len(c.compress(self.targets[j])) + len(c.flush())
+                c = copy()
+                cxy_sorted[j] = head + len(c.compress(targets[j])) + len(c.flush())
             start = end
             if start == n:
                 break
