@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import shutil
+from pathlib import Path
 
 import pytest
 from io_data import HUMANEVAL, MBPP, write_jsonl
@@ -101,10 +101,17 @@ def test_literal_path_with_glob_characters_is_used_as_is(tmp_path):
     assert [d.text for d in Corpus([str(odd)]).documents()] == ["x"]
 
 
-@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root can read any file")
-def test_unreadable_file(tmp_path):
+def test_unreadable_file(tmp_path, monkeypatch):
+    """chmod cannot stop root (tests and CI run as root), so the OS refusal is simulated at open()."""
     path = tmp_path / "secret.jsonl.gz"
     shutil.copy(HUMANEVAL, path)
-    path.chmod(0)
+    real_open = open
+
+    def refusing_open(file, *args, **kwargs):
+        if Path(file) == path:
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", refusing_open)
     with pytest.raises(ZipfitError, match="permission denied"):
         Corpus([path], TextSpec(template="{prompt}"))
