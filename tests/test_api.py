@@ -203,3 +203,17 @@ def test_align_ranks_datasets(tmp_path, data_dir, proofnet_valid):
     assert json.loads(out.read_text())["datasets"] == table
     again = zipfit.align(datasets, target_texts=proofnet_valid, max_docs=40, workers=1, progress=False)
     assert again == table  # seeded sample, exact scores: reproducible
+
+
+def test_score_without_ids_and_as_jsonl(tmp_path, target_file, mixed_sources):
+    src = tmp_path / "noid.jsonl.zst"
+    import zstandard
+
+    src.write_bytes(zstandard.ZstdCompressor().compress(
+        "".join(json.dumps({"text": t}) + "\n" for t in mixed_sources[:70]).encode()))
+    out = tmp_path / "scores.jsonl"
+    zipfit.score(src, target_file, out=out, workers=2, progress=False)
+    rows = read_jsonl(out)
+    assert list(rows[0]) == ["index", "file", "row", "score", "n_chars", "n_tokens"]
+    assert [r["index"] for r in rows] == list(range(70))
+    assert rows[69]["n_chars"] == len(mixed_sources[69])

@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from zipfit.engines import LocalEngine
 from zipfit.errors import ZipfitError
-from zipfit.io import Corpus, TextSpec, check_output, write_json, write_ranked, write_table
+from zipfit.io import Corpus, Document, TableWriter, TextSpec, check_output, write_json, write_ranked, write_table
 from zipfit.manifest import Timer, distribution, environment, length_report, score_summary
 from zipfit.methods import ZipFitFast, make_method
 from zipfit.passes import map_pass, ranked_records, rescore
@@ -253,6 +254,11 @@ def select(
     return SelectionResult(out_path, manifest_path, manifest, selected, selected_scores)
 
 
+def _id_string(record: dict[str, Any] | None) -> str | None:
+    value = (record or {}).get("id")
+    return None if value is None else str(value)
+
+
 def score(
     sources: PathsLike,
     target: PathsLike | None = None,
@@ -293,23 +299,30 @@ def score(
         targets, target_info, _ = load_targets(target, target_texts, target_spec)
     with timer.phase("fit"):
         scorer.fit(targets)
-    with timer.phase("score"):
-        mapped = map_pass(corpus, scorer, engine, counter, keep_ids=True)
+    paths = [str(f.path) for f in corpus.files]
+    has_id = corpus.has_field("id")
+    schema = pa.schema([("index", pa.int64()), ("file", pa.string()), ("row", pa.int64()),
+                        *([("id", pa.string())] if has_id else []),
+                        ("score", pa.float64()), ("n_chars", pa.int64()), ("n_tokens", pa.int64())])
+
+    def rows(docs: list[Document], scores: np.ndarray, n_tokens: np.ndarray) -> None:
+        columns: dict[str, Any] = {
+            "index": [d.index for d in docs],
+            "file": [paths[d.file] for d in docs],
+            "row": [d.row for d in docs],
+            "score": scores,
+            "n_chars": [len(d.text) for d in docs],
+            "n_tokens": n_tokens,
+        }
+        if has_id:
+            columns["id"] = [_id_string(d.record) for d in docs]
+        table.write(columns)
+
+    with timer.phase("score"), TableWriter(out_path, schema) as table:
+        mapped = map_pass(corpus, scorer, engine, counter, records=has_id, on_batch=rows)
     summary = mapped.exclusions.summary("source")
     if summary:
         log.warning(summary)
-    assert mapped.locations is not None and mapped.ids is not None
-    paths = np.array([str(f.path) for f in corpus.files], dtype=object)
-    columns: dict[str, Any] = {
-        "index": np.arange(len(mapped), dtype=np.int64),
-        "file": paths[mapped.locations[:, 0]] if len(mapped) else np.array([], dtype=object),
-        "row": mapped.locations[:, 1],
-    }
-    if any(i is not None for i in mapped.ids):
-        columns["id"] = [None if i is None else str(i) for i in mapped.ids]
-    columns.update(score=mapped.scores, n_chars=mapped.n_chars, n_tokens=mapped.n_tokens)
-    with timer.phase("write"):
-        write_table(out_path, columns)
     manifest = {
         "command": "score",
         "method": {"name": method, **scorer.params()},

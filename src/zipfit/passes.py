@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import copy
 from array import array
-from collections.abc import Iterable, Iterator, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,23 +40,23 @@ class ScoreJob:
         return self.method.score(texts), counts
 
 
-def text_batches(docs: Iterable[Document], sink: Any = None) -> Iterator[list[str]]:
-    """Group texts into batches of at most BATCH_DOCS documents or about BATCH_CHARS characters.
-
-    ``sink(doc)`` sees every document as it is batched (to keep ids or lengths in order).
-    """
-    batch: list[str] = []
+def document_batches(docs: Iterable[Document]) -> Iterator[list[Document]]:
+    """Group documents into batches of at most BATCH_DOCS documents or about BATCH_CHARS characters."""
+    batch: list[Document] = []
     chars = 0
     for doc in docs:
-        if sink is not None:
-            sink(doc)
-        batch.append(doc.text)
+        batch.append(doc)
         chars += len(doc.text)
         if len(batch) >= BATCH_DOCS or chars >= BATCH_CHARS:
             yield batch
             batch, chars = [], 0
     if batch:
         yield batch
+
+
+def text_batches(docs: Iterable[Document]) -> Iterator[list[str]]:
+    for batch in document_batches(docs):
+        yield [doc.text for doc in batch]
 
 
 @dataclass
@@ -65,11 +66,12 @@ class MapResult:
     n_chars: np.ndarray
     n_records: int = 0
     exclusions: Exclusions = field(default_factory=Exclusions)  # as found by this full read
-    ids: list[Any] | None = None
-    locations: np.ndarray | None = None  # (file, row) per document, when asked for
 
     def __len__(self) -> int:
         return len(self.scores)
+
+
+BatchSink = Callable[[list[Document], np.ndarray, np.ndarray], None]
 
 
 def map_pass(
@@ -79,40 +81,39 @@ def map_pass(
     counter: TokenCounter,
     *,
     desc: str = "scoring",
-    keep_ids: bool = False,
+    records: bool = False,
+    on_batch: BatchSink | None = None,
 ) -> MapResult:
-    """Score every eligible document of the corpus; O(N) small numbers of memory."""
+    """Score every eligible document of the corpus, keeping O(N) small numbers of memory.
+
+    ``on_batch(documents, scores, n_tokens)`` sees every batch in input order as its scores come
+    back (to stream per-document rows out); only batches in flight are held.
+    """
     scores = array("d")
     n_tokens = array("q")
     n_chars = array("q")
-    ids: list[Any] | None = [] if keep_ids else None
-    files = array("q")
-    rows = array("q")
+    in_flight: deque[list[Document]] = deque()
 
-    def keep(doc: Document) -> None:
-        n_chars.append(len(doc.text))
-        if ids is not None:
-            record = doc.record or {}
-            ids.append(record.get("id"))
-            files.append(doc.file)
-            rows.append(doc.row)
+    def texts() -> Iterator[list[str]]:
+        for batch in document_batches(corpus.documents(records=records)):
+            n_chars.extend(len(doc.text) for doc in batch)
+            if on_batch is not None:
+                in_flight.append(batch)
+            yield [doc.text for doc in batch]
 
-    docs = corpus.documents(records=keep_ids)
-    for batch_scores, batch_tokens in engine.map(ScoreJob(method, counter), text_batches(docs, keep), desc=desc):
+    for batch_scores, batch_tokens in engine.map(ScoreJob(method, counter), texts(), desc=desc):
         scores.extend(batch_scores.tolist())
         n_tokens.extend(batch_tokens.tolist())
-    locations = None
-    if keep_ids:
-        locations = np.stack([np.frombuffer(files, dtype=np.int64), np.frombuffer(rows, dtype=np.int64)], axis=1)
+        if on_batch is not None:
+            on_batch(in_flight.popleft(), batch_scores, batch_tokens)
     return MapResult(
-        scores=np.frombuffer(scores, dtype=np.float64).copy(),
-        n_tokens=np.frombuffer(n_tokens, dtype=np.int64).copy(),
-        n_chars=np.frombuffer(n_chars, dtype=np.int64).copy(),
+        # views over the arrays' buffers (no copy: this is the O(N) part of a run's memory)
+        scores=np.frombuffer(scores, dtype=np.float64),
+        n_tokens=np.frombuffer(n_tokens, dtype=np.int64),
+        n_chars=np.frombuffer(n_chars, dtype=np.int64),
         # later partial reads (rescoring, writing) reset the corpus's own counters
         n_records=corpus.n_records,
         exclusions=copy.deepcopy(corpus.exclusions),
-        ids=ids,
-        locations=locations,
     )
 
 
@@ -136,7 +137,7 @@ def rescore(corpus: Corpus, indices: np.ndarray, method: Any, engine: Any, *, de
     batches = text_batches(documents_at(corpus, indices))
     for batch_scores, _ in engine.map(ScoreJob(method), batches, desc=desc, total=len(indices)):
         out.extend(batch_scores.tolist())
-    return np.frombuffer(out, dtype=np.float64).copy()
+    return np.frombuffer(out, dtype=np.float64)
 
 
 def ranked_records(

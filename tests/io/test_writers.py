@@ -20,6 +20,7 @@ from io_data import MBPP
 from zipfit.errors import ZipfitError
 from zipfit.io import (
     OUTPUT_SUFFIXES,
+    TableWriter,
     atomic_output,
     check_output,
     file_sha256,
@@ -379,6 +380,34 @@ def test_write_table_csv_round_trip(tmp_path):
 def test_write_table_rejects_unequal_columns_and_bad_suffix(tmp_path):
     with pytest.raises((ValueError, pa.ArrowInvalid)):
         write_table(tmp_path / "t.parquet", {"a": np.arange(3), "b": np.arange(4)})
-    with pytest.raises(ValueError, match="write_table supports"):
+    with pytest.raises(ValueError, match="tables can be written as"):
         write_table(tmp_path / "t.txt", {"a": [1]})
+    assert _entries(tmp_path) == []
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".jsonl", ".csv"])
+def test_table_writer_streams_batches_into_fixed_row_groups(tmp_path, suffix):
+    """Rows written in uneven batches give the same file as rows written at once."""
+    schema = pa.schema([("index", pa.int64()), ("id", pa.string()), ("score", pa.float64())])
+    n = 1000
+    rows = {"index": np.arange(n), "id": [f"d{i}" for i in range(n)], "score": np.linspace(0, 1, n)}
+    once, streamed = tmp_path / f"once{suffix}", tmp_path / f"streamed{suffix}"
+    with TableWriter(once, schema, chunk_rows=128) as w:
+        w.write(rows)
+    with TableWriter(streamed, schema, chunk_rows=128) as w:
+        for start, stop in [(0, 1), (1, 64), (64, 300), (300, 301), (301, 1000)]:
+            w.write({k: v[start:stop] for k, v in rows.items()})
+        assert w.rows == n
+    assert once.read_bytes() == streamed.read_bytes()
+    if suffix == ".parquet":
+        meta = pq.ParquetFile(streamed).metadata
+        assert [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] == [128] * 7 + [104]
+        assert pq.read_table(streamed).column("id").to_pylist() == rows["id"]
+
+
+def test_table_writer_leaves_nothing_on_error(tmp_path):
+    schema = pa.schema([("a", pa.int64())])
+    with pytest.raises(RuntimeError), TableWriter(tmp_path / "t.parquet", schema) as w:
+        w.write({"a": [1, 2]})
+        raise RuntimeError("interrupted")
     assert _entries(tmp_path) == []

@@ -6,6 +6,8 @@ from zipfit.io.inputs import InputFile
 from zipfit.io.textspec import TextSpec
 from zipfit.io.writers import (
     OUTPUT_SUFFIXES,
+    TABLE_SUFFIXES,
+    TableWriter,
     atomic_output,
     check_output,
     file_sha256,
@@ -16,10 +18,12 @@ from zipfit.io.writers import (
 
 __all__ = [
     "OUTPUT_SUFFIXES",
+    "TABLE_SUFFIXES",
     "Corpus",
     "Document",
     "Exclusions",
     "InputFile",
+    "TableWriter",
     "TextSpec",
     "atomic_output",
     "check_output",

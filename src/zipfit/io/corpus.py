@@ -46,8 +46,11 @@ class Corpus:
         self.role = role
         self.files: list[InputFile] = resolve_inputs(inputs, role)
         self.exclusions = Exclusions()
-        for f in self.files:
-            self._check_fields(f)
+        self._first_fields: list[list[str]] = [self._check_fields(f) for f in self.files]
+
+    def has_field(self, name: str) -> bool:
+        """Whether any input's schema (Parquet/Arrow) or first record (JSON Lines) has this field."""
+        return any(name in names for names in self._first_fields)
 
     @property
     def n_records(self) -> int:
@@ -141,20 +144,22 @@ class Corpus:
             if name not in rec:
                 raise self._missing_field_error(f, name, list(rec))
 
-    def _check_fields(self, f: InputFile) -> None:
+    def _check_fields(self, f: InputFile) -> list[str]:
+        """Check the text fields exist; return the field names found (schema or first record)."""
         if f.is_arrow:
             names = readers.arrow_schema(f).names
             for name in self.spec.fields:
                 if name not in names:
                     raise self._missing_field_error(f, name, names)
-            return
+            return list(names)
         with closing(readers.iter_jsonl(f)) as lines:
             for n, (_row, value, _reason, _detail) in enumerate(lines):
                 if isinstance(value, dict):
                     self._check_record_fields(f, value)
-                    return
+                    return list(value)
                 if n >= _FIRST_OBJECT_SCAN:
-                    return
+                    break
+        return []
 
     def check_unchanged(self) -> None:
         """Raise if an input changed since construction: the output would not match what was recorded."""

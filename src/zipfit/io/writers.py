@@ -207,29 +207,90 @@ def _to_arrow(name: str, col: Sequence | np.ndarray) -> pa.Array | pa.ChunkedArr
         raise ValueError(f"column {name!r} cannot be written as a table column: {exc}") from None
 
 
+class TableWriter:
+    """Rows of one schema streamed to .parquet, .jsonl(.gz/.zst) or .csv, atomically, in bounded memory.
+
+    Rows are buffered and written in groups of exactly ``chunk_rows`` (the last group excepted), so
+    the file's bytes do not depend on how the caller happened to batch its rows.
+    """
+
+    def __init__(self, out: Path, schema: pa.Schema, chunk_rows: int = TABLE_CHUNK_ROWS) -> None:
+        self.out = Path(out)
+        self.suffix = _suffix_of(self.out, TABLE_SUFFIXES)
+        if self.suffix is None:
+            raise ValueError(f"{out}: tables can be written as {', '.join(TABLE_SUFFIXES)}")
+        self.schema = schema
+        self.chunk_rows = chunk_rows
+        self.rows = 0
+        self._pending: list[pa.RecordBatch] = []
+        self._pending_rows = 0
+
+    def __enter__(self) -> TableWriter:
+        self._atomic = atomic_output(self.out)
+        tmp = self._atomic.__enter__()
+        try:
+            if self.suffix == ".parquet":
+                self._sink: Any = pq.ParquetWriter(tmp, self.schema)
+            elif self.suffix == ".csv":
+                self._sink = open(tmp, "w", encoding="utf-8", newline="")
+                self._csv = csv.writer(self._sink, lineterminator="\n")
+                self._csv.writerow(self.schema.names)
+            else:
+                self._sink = _LineSink(tmp, self.suffix)
+        except BaseException as exc:
+            self._atomic.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+        return self
+
+    def write(self, columns: dict[str, Sequence | np.ndarray]) -> None:
+        arrays = [_to_arrow(name, columns[name]) for name in self.schema.names]
+        try:
+            batch = pa.RecordBatch.from_arrays(arrays, schema=self.schema)
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            raise ValueError(f"rows do not fit the table schema: {exc}") from None
+        self._pending.append(batch)
+        self._pending_rows += batch.num_rows
+        self.rows += batch.num_rows
+        if self._pending_rows >= self.chunk_rows:
+            self._drain(final=False)
+
+    def _drain(self, *, final: bool) -> None:
+        table = pa.Table.from_batches(self._pending, schema=self.schema)
+        whole = table.num_rows if final else table.num_rows - table.num_rows % self.chunk_rows
+        for start in range(0, whole, self.chunk_rows):
+            self._emit(table.slice(start, min(self.chunk_rows, whole - start)))
+        rest = table.slice(whole)
+        self._pending = rest.to_batches() if rest.num_rows else []
+        self._pending_rows = rest.num_rows
+
+    def _emit(self, table: pa.Table) -> None:
+        if self.suffix == ".parquet":
+            self._sink.write_table(table, row_group_size=self.chunk_rows)
+        elif self.suffix == ".csv":
+            self._csv.writerows(zip(*(c.to_pylist() for c in table.columns), strict=True))
+        else:
+            for rec in table.to_pylist():
+                self._sink.write(_json_line(rec))
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        try:
+            if exc_type is None:
+                self._drain(final=True)
+        finally:
+            try:
+                self._sink.close()
+            finally:
+                self._atomic.__exit__(exc_type, exc, tb)
+
+
 def write_table(out: Path, columns: dict[str, Sequence | np.ndarray]) -> None:
     """Columns of equal length to .parquet, .jsonl(.gz/.zst) or .csv; rows are converted in bounded chunks."""
-    out = Path(out)
-    suffix = _suffix_of(out, TABLE_SUFFIXES)
-    if suffix is None:
-        raise ValueError(f"{out}: write_table supports {', '.join(TABLE_SUFFIXES)}")
     if not columns:
         raise ValueError("write_table needs at least one column")
     table = pa.table({name: _to_arrow(name, col) for name, col in columns.items()})  # checks equal lengths
-    with atomic_output(out) as tmp:
-        if suffix == ".parquet":
-            pq.write_table(table, tmp, row_group_size=1 << 20)
-        elif suffix == ".csv":
-            with open(tmp, "w", encoding="utf-8", newline="") as fh:
-                writer = csv.writer(fh, lineterminator="\n")
-                writer.writerow(table.column_names)
-                for batch in table.to_batches(max_chunksize=TABLE_CHUNK_ROWS):
-                    writer.writerows(zip(*(c.to_pylist() for c in batch.columns), strict=True))
-        else:
-            with _LineSink(tmp, suffix) as sink:
-                for batch in table.to_batches(max_chunksize=TABLE_CHUNK_ROWS):
-                    for rec in batch.to_pylist():
-                        sink.write(_json_line(rec))
+    with TableWriter(Path(out), table.schema) as writer:
+        for batch in table.to_batches(max_chunksize=TABLE_CHUNK_ROWS):
+            writer.write(dict(zip(batch.schema.names, batch.columns, strict=True)))
 
 
 # ---- selected records in rank order -----------------------------------------------------------------------
