@@ -145,7 +145,7 @@ def test_bad_records_are_counted_not_dropped_silently(tmp_path, corpus_file, tar
 
 def test_user_mistakes_are_clear_errors_and_leave_no_output(tmp_path, corpus_file, target_file):
     out = tmp_path / "o.jsonl"
-    with pytest.raises(ZipfitError, match=r"--k 100,000 but only \d+ eligible"):
+    with pytest.raises(ZipfitError, match=rf"--k 100,000 but only {len(read_jsonl(corpus_file))} eligible"):
         zipfit.select(corpus_file, target_file, out=out, k=100_000, workers=1, progress=False)
     assert not out.exists() and not (tmp_path / "o.jsonl.manifest.json").exists()
     with pytest.raises(ZipfitError, match=r"no field 'body'.*text"):
@@ -214,6 +214,117 @@ def test_score_without_ids_and_as_jsonl(tmp_path, target_file, mixed_sources):
     out = tmp_path / "scores.jsonl"
     zipfit.score(src, target_file, out=out, workers=2, progress=False)
     rows = read_jsonl(out)
-    assert list(rows[0]) == ["index", "file", "row", "score", "n_chars", "n_tokens"]
+    assert list(rows[0]) == ["index", "file", "row", "id", "score", "n_chars", "n_tokens"]
+    assert {r["id"] for r in rows} == {None}
     assert [r["index"] for r in rows] == list(range(70))
     assert rows[69]["n_chars"] == len(mixed_sources[69])
+
+
+def test_score_keeps_ids_when_the_first_record_has_none(tmp_path, target_file, corpus_file):
+    lines = corpus_file.read_text(encoding="utf-8").splitlines()
+    first = json.loads(lines[0])
+    del first["id"]
+    src = tmp_path / "firstnoid.jsonl"
+    src.write_text("\n".join([json.dumps(first), *lines[1:20]]) + "\n", encoding="utf-8")
+    table = pq.read_table(zipfit.score(src, target_file, out=tmp_path / "s.parquet", workers=1,
+                                       progress=False).out)
+    assert table.column("id").to_pylist() == [None] + [f"doc-{i}" for i in range(1, 20)]
+
+
+def test_an_interrupted_overwrite_never_leaves_a_stale_manifest(tmp_path, corpus_file, target_file, monkeypatch):
+    out = tmp_path / "o.jsonl"
+    zipfit.select(corpus_file, target_file, out=out, k=5, workers=1, progress=False)
+    manifest = tmp_path / "o.jsonl.manifest.json"
+    assert json.loads(manifest.read_text())["counts"]["selected"] == 5
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(zipfit.api, "write_json", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        zipfit.select(corpus_file, target_file, out=out, k=10, workers=1, overwrite=True, progress=False)
+    assert len(read_jsonl(out)) == 10
+    assert not manifest.exists()  # the 5-document manifest must not describe the 10-document output
+
+
+def test_ties_are_broken_by_input_order_through_select(tmp_path, target_file, mixed_sources):
+    src = tmp_path / "dups.jsonl"
+    texts = [mixed_sources[3], mixed_sources[50], mixed_sources[3], mixed_sources[50], mixed_sources[3]]
+    src.write_text("".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in enumerate(texts)))
+    for method in ("zipfit", "zipfit-fast"):
+        out = tmp_path / f"{method}.jsonl"
+        zipfit.select(src, target_file, out=out, k=4, method=method, stage1_targets=2, workers=2, progress=False)
+        rows = read_jsonl(out)
+        first = [r["id"] for r in rows if r["text"] == rows[0]["text"]]
+        assert first == sorted(first)
+        assert [r["zipfit_rank"] for r in rows] == [1, 2, 3, 4]
+
+
+def test_fast_with_token_budget_equals_exact(tmp_path, corpus_file, target_file):
+    exact, fast = tmp_path / "exact.jsonl", tmp_path / "fast.jsonl"
+    zipfit.select(corpus_file, target_file, out=exact, tokens=2500, workers=1, progress=False)
+    result = zipfit.select(corpus_file, target_file, out=fast, tokens=2500, method="zipfit-fast", workers=2,
+                           progress=False)
+    assert fast.read_bytes() == exact.read_bytes()
+    assert 0 < result.manifest["counts"]["rescored"] < result.manifest["counts"]["source_eligible"]
+
+
+@pytest.mark.parametrize("suffix,order,method", [(".parquet", "rank", "zipfit"), (".jsonl", "input", "zipfit"),
+                                                 (".jsonl.zst", "rank", "zipfit-fast")])
+def test_byte_identical_across_workers(tmp_path, corpus_file, target_file, suffix, order, method):
+    outs = []
+    for workers in (1, 2):
+        out = tmp_path / f"w{workers}{suffix}"
+        zipfit.select(corpus_file, target_file, out=out, k=25, order=order, method=method, workers=workers,
+                      progress=False)
+        outs.append(out.read_bytes())
+    assert outs[0] == outs[1]
+
+
+def test_nested_jsonl_records_to_parquet(tmp_path, corpus_file, target_file):
+    out = tmp_path / "o.parquet"
+    zipfit.select(corpus_file, target_file, out=out, k=6, workers=1, progress=False)
+    table = pq.read_table(out)
+    assert table.column_names == ["id", "text", "meta", "zipfit_score", "zipfit_rank"]
+    assert table.column("meta").to_pylist()[0]["tags"] == ["a", "ü"]
+
+
+def test_mixed_formats_and_globs_through_select(tmp_path, target_file, mixed_sources):
+    import datasets
+    import zstandard
+
+    half = len(mixed_sources) // 2
+    (tmp_path / "parts").mkdir()
+    for i, chunk in enumerate([mixed_sources[:40], mixed_sources[40:half]]):
+        (tmp_path / "parts" / f"part-{i}.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in chunk))
+    (tmp_path / "rest.jsonl.zst").write_bytes(zstandard.ZstdCompressor().compress(
+        "".join(json.dumps({"text": t}) + "\n" for t in mixed_sources[half:-20]).encode()))
+    datasets.Dataset.from_list([{"text": t} for t in mixed_sources[-20:]]).save_to_disk(str(tmp_path / "hf"))
+    everything = tmp_path / "all.jsonl"
+    everything.write_text("".join(json.dumps({"text": t}) + "\n" for t in mixed_sources))
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    ra = zipfit.select([str(tmp_path / "parts" / "*.jsonl"), tmp_path / "rest.jsonl.zst", tmp_path / "hf"],
+                       target_file, out=a, k=30, workers=2, progress=False)
+    zipfit.select(everything, target_file, out=b, k=30, workers=2, progress=False)
+    assert a.read_bytes() == b.read_bytes()
+    assert [f["format"] for f in ra.manifest["inputs"]["sources"]] == ["jsonl", "jsonl", "jsonl.zst", "hf"]
+
+
+def test_manifest_records_what_a_run_needs_to_be_reproduced(tmp_path, corpus_file, target_file):
+    m = zipfit.select(corpus_file, target_file, out=tmp_path / "o.jsonl", k=5, level=6, workers=2,
+                      progress=False).manifest
+    assert m["method"] == {"name": "zipfit", "codec": "gzip", "level": 6, "n_targets": 20}
+    assert m["parameters"]["workers"] == 2 and m["parameters"]["engine"] == "local"
+    assert m["environment"]["zipfit"] == zipfit.__version__
+    assert m["inputs"]["sources"][0]["bytes"] == corpus_file.stat().st_size
+    assert {"read_targets", "hash_inputs", "fit", "score", "select", "write", "total"} <= set(m["timings_s"])
+    assert m["timings_s"]["total"] >= m["timings_s"]["score"] > 0
+
+
+def test_target_copies_and_shared_inputs_are_flagged(tmp_path, corpus_file, target_file, caplog):
+    with caplog.at_level(logging.WARNING, logger="zipfit"):
+        result = zipfit.select([corpus_file, target_file], target_file, out=tmp_path / "o.jsonl", k=5, workers=1,
+                               progress=False)
+    assert result.manifest["counts"]["selected_target_copies"] == 5  # targets select themselves first
+    assert "is both a source and a target" in caplog.text
+    assert "exact copies of target examples" in caplog.text

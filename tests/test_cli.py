@@ -86,3 +86,26 @@ def test_unescape():
 def test_budget_is_required_and_exclusive(argv):
     with pytest.raises(SystemExit):
         build_parser().parse_args(argv)
+
+
+def test_sigterm_cleans_up_temp_files_and_workers(tmp_path, data_dir):
+    import signal
+    import time
+
+    src = data_dir / "lean4" / "mathlib4_c46b5e4.jsonl.gz"
+    out = tmp_path / "o.jsonl"
+    proc = subprocess.Popen([sys.executable, "-m", "zipfit", "select", str(src), "--target",
+                             str(EXAMPLE / "proofnet_valid.jsonl"), "--target-template", TEMPLATE, "--k", "10",
+                             "--out", str(out), "--workers", "2"], stderr=subprocess.PIPE, text=True)
+    time.sleep(6)  # well into scoring (the whole run takes minutes)
+    children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+    assert children, "the workers should be running"
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    assert list(tmp_path.iterdir()) == []
+    time.sleep(1)
+    alive = [pid for pid in children if Path(f"/proc/{pid}").exists()
+             and "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()]
+    assert alive == []

@@ -29,3 +29,10 @@ def test_tokenizer_file_trained_locally(tmp_path, mixed_sources):
 def test_unknown_tokenizer_is_a_clear_error():
     with pytest.raises(ZipfitError, match=r"unknown tokenizer 'gpt2'.*nothing is downloaded"):
         TokenCounter("gpt2")
+
+
+def test_a_broken_tokenizer_file_fails_at_construction(tmp_path):
+    bad = tmp_path / "tokenizer.json"
+    bad.write_text('{"not": "a tokenizer"}')
+    with pytest.raises(ZipfitError, match="cannot load tokenizer"):
+        TokenCounter(str(bad))

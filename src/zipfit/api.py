@@ -16,7 +16,18 @@ import pyarrow as pa
 
 from zipfit.engines import LocalEngine
 from zipfit.errors import ZipfitError
-from zipfit.io import Corpus, Document, TableWriter, TextSpec, check_output, write_json, write_ranked, write_table
+from zipfit.io import (
+    TABLE_SUFFIXES,
+    Corpus,
+    Document,
+    TableWriter,
+    TextSpec,
+    check_output,
+    file_sha256,
+    write_json,
+    write_ranked,
+    write_table,
+)
 from zipfit.manifest import Timer, distribution, environment, length_report, score_summary
 from zipfit.methods import ZipFitFast, make_method
 from zipfit.passes import map_pass, ranked_records, rescore
@@ -27,7 +38,6 @@ log = logging.getLogger("zipfit")
 
 PathsLike = str | os.PathLike | Sequence[str | os.PathLike]
 WhereLike = Mapping[str, Any] | Sequence[str] | Sequence[tuple[str, Any]] | None
-TABLE_SUFFIXES = (".parquet", ".jsonl", ".csv")
 
 
 @dataclass
@@ -103,9 +113,9 @@ def _spec_dict(spec: TextSpec) -> dict[str, Any]:
     return {"text_field": spec.field, "template": spec.template, "where": [list(p) for p in spec.where]}
 
 
-def _manifest_path(out: Path, overwrite: bool) -> Path:
+def _manifest_path(out: Path, overwrite: bool, inputs: Sequence[Path]) -> Path:
     path = out.with_name(out.name + ".manifest.json")
-    check_output(path, overwrite=overwrite, suffixes=(".json",))
+    check_output(path, overwrite=overwrite, inputs=inputs, suffixes=(".json",))
     return path
 
 
@@ -142,8 +152,8 @@ def select(
     codec: str = "gzip",
     level: int | None = None,
     allow_level_0: bool = False,
-    stage1_targets: int = 16,
-    candidate_factor: float = 2.0,
+    stage1_targets: int | None = None,
+    candidate_factor: float | None = None,
     tokenizer: str = "whitespace",
     workers: int | None = None,
     seed: int = 0,
@@ -166,64 +176,81 @@ def select(
     target_spec = TextSpec(field=target_text_field or text_field, template=target_template,
                            where=parse_where(target_where))
     corpus = Corpus(_paths(sources), spec, role="source")
-    scorer = make_method(method, codec=codec, level=level, allow_level_0=allow_level_0,
-                         stage1_targets=stage1_targets, candidate_factor=candidate_factor, seed=seed)
+    fast_options = {"stage1_targets": stage1_targets, "candidate_factor": candidate_factor}
+    if method != "zipfit-fast" and any(v is not None for v in fast_options.values()):
+        log.warning("stage1_targets and candidate_factor only apply to --method zipfit-fast; ignored")
+    scorer = make_method(method, codec=codec, level=level, allow_level_0=allow_level_0, seed=seed,
+                         **{k: v for k, v in fast_options.items() if v is not None})
     counter = TokenCounter(tokenizer)
     with timer.phase("read_targets"):
-        target_corpus = None
-        if target is not None:
-            target_corpus = Corpus(_paths(target), target_spec, role="target")
-        out_path = check_output(out, overwrite=overwrite, inputs=_input_paths(corpus, target_corpus))
-        manifest_path = _manifest_path(out_path, overwrite)
+        target_corpus = Corpus(_paths(target), target_spec, role="target") if target is not None else None
+        inputs = _input_paths(corpus, target_corpus)
+        out_path = check_output(out, overwrite=overwrite, inputs=inputs)
+        manifest_path = _manifest_path(out_path, overwrite, inputs)
+        _warn_shared_inputs(corpus, target_corpus)
         targets, target_info, _ = load_targets(target, target_texts, target_spec)
+    with timer.phase("hash_inputs"):
+        sources_info = corpus.describe()  # before the run: the manifest describes what was read
     with timer.phase("fit"):
         scorer.fit(targets)
     two_stage = isinstance(scorer, ZipFitFast) and not scorer.single_stage
     first_pass = scorer.stage1_ if isinstance(scorer, ZipFitFast) else scorer
     with timer.phase("score"):
-        mapped = map_pass(corpus, first_pass, engine, counter, desc="scoring" if not two_stage else "stage 1")
+        mapped = map_pass(corpus, first_pass, engine, counter, desc="stage 1" if two_stage else "scoring")
     summary = mapped.exclusions.summary("source")
     if summary:
         log.warning(summary)
     if len(mapped) == 0:
-        raise ZipfitError("no eligible source documents (see the exclusions above)")
+        raise ZipfitError(_nothing_eligible(mapped))
+    if budget.k is not None and budget.k > len(mapped):
+        raise ZipfitError(f"--k {budget.k:,} but only {len(mapped):,} eligible source documents; lower --k"
+                          + (" (exclusions are reported above)" if mapped.exclusions.total else ""))
     rescored = 0
-    with timer.phase("select"):
-        if budget.k is not None and budget.k > len(mapped):
-            cut(ranking(mapped.scores[:0]), budget)  # raises the K > N error with its counts
-        if two_stage:
+    if two_stage:
+        with timer.phase("select"):
             candidates = scorer.candidates(mapped.scores, budget, mapped.n_tokens)
-            with timer.phase("rescore"):
-                exact = rescore(corpus, candidates, scorer.exact_, engine, desc="stage 2")
-            rescored = len(candidates)
-            chosen = cut(ranking(exact), budget, mapped.n_tokens[candidates])
+        with timer.phase("rescore"):
+            exact = rescore(corpus, candidates, scorer.exact_, engine, desc="stage 2")
+        rescored = len(candidates)
+        with timer.phase("select"):
+            order_c = ranking(exact)
+            chosen = cut(order_c, budget, mapped.n_tokens[candidates])
             selected, selected_scores = candidates[chosen], exact[chosen]
-        else:
-            selected = cut(ranking(mapped.scores), budget, mapped.n_tokens)
+            best = candidates[order_c[0]]
+    else:
+        with timer.phase("select"):
+            ranked = ranking(mapped.scores)
+            selected = cut(ranked, budget, mapped.n_tokens)
             selected_scores = mapped.scores[selected]
+            best = ranked[0]
     if len(selected) == 0:
-        raise ZipfitError(
-            f"--tokens {budget.tokens:,} is smaller than the best-ranked document "
-            f"({int(mapped.n_tokens[ranking(mapped.scores)[0]]):,} tokens): nothing fits in the budget"
-        )
+        raise ZipfitError(f"--tokens {budget.tokens:,} is smaller than the best-ranked document "
+                          f"({int(mapped.n_tokens[best]):,} tokens): nothing fits in the budget")
+    target_copies: list[int] = []
     with timer.phase("write"):
         corpus.check_unchanged()
-        written = write_ranked(out_path, ranked_records(corpus, selected, selected_scores), n=len(selected),
-                               order=order, schema=_with_score_fields(corpus.arrow_schema()))
-    from zipfit.io import file_sha256
-
+        if manifest_path.exists():
+            manifest_path.unlink()  # never leave the old manifest beside a new output
+        records = ranked_records(corpus, selected, selected_scores, targets=set(targets), copies=target_copies)
+        written = write_ranked(out_path, records, n=len(selected), order=order,
+                               schema=_with_score_fields(corpus.arrow_schema()))
+        output_sha256 = file_sha256(out_path)
     source_tokens = int(mapped.n_tokens.sum())
     selected_tokens = int(mapped.n_tokens[selected].sum())
     if budget.tokens is not None and budget.tokens >= source_tokens:
         log.warning("--tokens %s covers the whole eligible source (%s tokens): everything was selected",
                     f"{budget.tokens:,}", f"{source_tokens:,}")
+    if target_copies:
+        log.warning("%d selected documents are exact copies of target examples (ranks %s); if the target is "
+                    "an evaluation set, remove them before training", len(target_copies),
+                    ", ".join(map(str, sorted(target_copies)[:10])) + (" ..." if len(target_copies) > 10 else ""))
     lengths = length_report(mapped.n_chars, mapped.n_tokens, selected)
     manifest: dict[str, Any] = {
         "command": "select",
         "method": {"name": method, **scorer.params()},
         "budget": {**budget.describe(), "tokenizer": tokenizer},
         "parameters": {"source": _spec_dict(spec), "order": order, "seed": seed, **engine.describe()},
-        "inputs": {"sources": corpus.describe(), "target": target_info},
+        "inputs": {"sources": sources_info, "target": target_info},
         "counts": {
             "source_records": mapped.n_records,
             "source_eligible": len(mapped),
@@ -233,25 +260,48 @@ def select(
             "selected": int(written),
             "selected_tokens": selected_tokens,
             "source_tokens": source_tokens,
+            "selected_target_copies": len(target_copies),
             **({"rescored": rescored} if isinstance(scorer, ZipFitFast) else {}),
         },
         "exclusions": {"source": mapped.exclusions.as_dict()},
         "scores": {"selected": score_summary(selected_scores), "cutoff": float(selected_scores[-1])},
         "lengths": lengths,
-        "output": {"path": str(out_path), "records": int(written), "order": order, "sha256": file_sha256(out_path)},
+        "output": {"path": str(out_path), "records": int(written), "order": order, "sha256": output_sha256},
         "environment": environment(),
+        "timings_s": timer.as_dict(),
     }
-    manifest["timings_s"] = timer.as_dict()
     write_json(manifest_path, manifest)
     log.info("selected %s of %s documents (%s of %s tokens) -> %s", f"{written:,}", f"{len(mapped):,}",
              f"{selected_tokens:,}", f"{source_tokens:,}", out_path)
     if rescored:
         log.info("zipfit-fast rescored %s documents exactly on all %d targets", f"{rescored:,}", len(targets))
-    ratio = lengths["median_chars_ratio"]
-    log.info("length: selected median %s chars vs source median %s (%.2fx); ZIP-FIT favours short documents",
-             f"{lengths['chars']['selected']['p50']:,.0f}", f"{lengths['chars']['source']['p50']:,.0f}",
-             ratio if ratio is not None else float("nan"))
+    log.info(_length_line(lengths))
     return SelectionResult(out_path, manifest_path, manifest, selected, selected_scores)
+
+
+def _nothing_eligible(mapped: Any) -> str:
+    if mapped.exclusions.total:
+        return "no eligible source documents (see the exclusions above)"
+    if mapped.n_records:
+        return f"no eligible source documents: all {mapped.n_records:,} records were filtered out by --where"
+    return "no eligible source documents: the sources hold no records"
+
+
+def _length_line(lengths: dict[str, Any]) -> str:
+    selected, source = lengths["chars"]["selected"]["p50"], lengths["chars"]["source"]["p50"]
+    ratio = lengths["median_chars_ratio"]
+    line = f"length: selected median {selected:,.0f} chars vs source median {source:,.0f} ({ratio:.2f}x)"
+    if ratio < 1:
+        line += "; ZIP-FIT favours short documents (see 'lengths' in the manifest)"
+    return line
+
+
+def _warn_shared_inputs(corpus: Corpus, target_corpus: Corpus | None) -> None:
+    if target_corpus is None:
+        return
+    shared = {f.path.resolve() for f in corpus.files} & {f.path.resolve() for f in target_corpus.files}
+    for path in sorted(shared):
+        log.warning("%s is both a source and a target: its documents will select themselves", path)
 
 
 def _id_string(record: dict[str, Any] | None) -> str | None:
@@ -290,19 +340,23 @@ def score(
                            where=parse_where(target_where))
     corpus = Corpus(_paths(sources), spec, role="source")
     target_corpus = Corpus(_paths(target), target_spec, role="target") if target is not None else None
-    out_path = check_output(out, overwrite=overwrite, inputs=_input_paths(corpus, target_corpus),
-                            suffixes=TABLE_SUFFIXES)
-    manifest_path = _manifest_path(out_path, overwrite)
+    inputs = _input_paths(corpus, target_corpus)
+    out_path = check_output(out, overwrite=overwrite, inputs=inputs, suffixes=TABLE_SUFFIXES)
+    manifest_path = _manifest_path(out_path, overwrite, inputs)
+    _warn_shared_inputs(corpus, target_corpus)
     scorer = make_method(method, codec=codec, level=level, allow_level_0=allow_level_0)
     counter = TokenCounter(tokenizer)
     with timer.phase("read_targets"):
         targets, target_info, _ = load_targets(target, target_texts, target_spec)
+    with timer.phase("hash_inputs"):
+        sources_info = corpus.describe()
     with timer.phase("fit"):
         scorer.fit(targets)
     paths = [str(f.path) for f in corpus.files]
-    has_id = corpus.has_field("id")
-    schema = pa.schema([("index", pa.int64()), ("file", pa.string()), ("row", pa.int64()),
-                        *([("id", pa.string())] if has_id else []),
+    # Always an id column (null where a record has none). JSON Lines records are parsed whole
+    # anyway; Arrow inputs are read in full only when some schema has an id column.
+    has_id = corpus.has_field("id") or not all(f.is_arrow for f in corpus.files)
+    schema = pa.schema([("index", pa.int64()), ("file", pa.string()), ("row", pa.int64()), ("id", pa.string()),
                         ("score", pa.float64()), ("n_chars", pa.int64()), ("n_tokens", pa.int64())])
 
     def rows(docs: list[Document], scores: np.ndarray, n_tokens: np.ndarray) -> None:
@@ -314,20 +368,23 @@ def score(
             "n_chars": [len(d.text) for d in docs],
             "n_tokens": n_tokens,
         }
-        if has_id:
-            columns["id"] = [_id_string(d.record) for d in docs]
+        columns["id"] = [_id_string(d.record) for d in docs] if has_id else [None] * len(docs)
         table.write(columns)
 
     with timer.phase("score"), TableWriter(out_path, schema) as table:
         mapped = map_pass(corpus, scorer, engine, counter, records=has_id, on_batch=rows)
-    summary = mapped.exclusions.summary("source")
-    if summary:
-        log.warning(summary)
+        summary = mapped.exclusions.summary("source")
+        if summary:
+            log.warning(summary)
+        if len(mapped) == 0:
+            raise ZipfitError(_nothing_eligible(mapped))  # before the table appears: nothing is written
+        if manifest_path.exists():
+            manifest_path.unlink()  # never leave the old manifest beside a new output
     manifest = {
         "command": "score",
         "method": {"name": method, **scorer.params()},
         "parameters": {"source": _spec_dict(spec), "tokenizer": tokenizer, **engine.describe()},
-        "inputs": {"sources": corpus.describe(), "target": target_info},
+        "inputs": {"sources": sources_info, "target": target_info},
         "counts": {"source_records": mapped.n_records, "scored": len(mapped),
                    "source_excluded": mapped.exclusions.total, "targets": len(targets)},
         "exclusions": {"source": mapped.exclusions.as_dict()},

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -84,8 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="token unit for --tokens: whitespace (default), chars, bytes, or a tokenizer.json path")
     p.add_argument("--seed", type=int, default=0, help="seed (zipfit-fast's stage-1 target sample)")
     fast = p.add_argument_group("zipfit-fast (two-stage exact rescoring)")
-    fast.add_argument("--stage1-targets", type=int, default=16, help="targets scored in stage 1 (default: 16)")
-    fast.add_argument("--candidate-factor", type=float, default=2.0,
+    fast.add_argument("--stage1-targets", type=int, help="targets scored in stage 1 (default: 16)")
+    fast.add_argument("--candidate-factor", type=float,
                       help="rescore this many times the budget exactly on all targets (default: 2.0)")
     _add_text_options(p)
     _add_score_options(p)
@@ -154,14 +156,24 @@ def format_alignment(rows: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _terminate(signum: int, frame: Any) -> None:
+    # SIGTERM unwinds like Ctrl-C: temp files are removed and worker pools shut down
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from zipfit.ncd import tune_allocator
+
+    tune_allocator()  # this process is ours (scoring runs here with --workers 1)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("zipfit: %(message)s"))
     logger = logging.getLogger("zipfit")
     logger.handlers[:] = [handler]
     logger.propagate = False
     logger.setLevel(logging.WARNING if args.quiet else logging.INFO)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
     try:
         return run(args)
     except ZipfitError as exc:
@@ -170,6 +182,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("zipfit: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -38,8 +38,9 @@ def tune_allocator() -> bool:
     Each pair allocates and frees ~150-250 KB of deflate state. With glibc's defaults the free
     trims the heap and the next copy page-faults it back in: measured 147 µs per pair instead of
     47 at a 32 KB window. Raising the trim threshold keeps that memory mapped (peak usage is
-    unchanged; the process just does not hand it back between pairs). Done once per process,
-    only on glibc; returns whether it was applied.
+    unchanged; the process just does not hand it back between pairs). It changes the whole
+    process's allocator, so zipfit applies it only in processes it owns: engine workers and the
+    CLI. Once per process, only on glibc; returns whether it was applied.
     """
     global _allocator_tuned
     if _allocator_tuned or not sys.platform.startswith("linux"):
@@ -84,7 +85,6 @@ class GzipPairLengths:
     """
 
     def __init__(self, targets: Sequence[bytes], level: int) -> None:
-        tune_allocator()
         self.level = level
         order = sorted(range(len(targets)), key=lambda j: len(targets[j]))
         self.order = order

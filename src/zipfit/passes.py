@@ -141,11 +141,17 @@ def rescore(corpus: Corpus, indices: np.ndarray, method: Any, engine: Any, *, de
 
 
 def ranked_records(
-    corpus: Corpus, selected: np.ndarray, scores: np.ndarray
+    corpus: Corpus,
+    selected: np.ndarray,
+    scores: np.ndarray,
+    *,
+    targets: set[str] | frozenset[str] = frozenset(),
+    copies: list[int] | None = None,
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     """(rank, record + zipfit_score + zipfit_rank) for the selection, in input order.
 
-    ``selected`` is in rank order (best first); ``scores[i]`` is the score of ``selected[i]``.
+    ``selected`` is in rank order (best first); ``scores[i]`` is the score of ``selected[i]``. The
+    rank of every selected document whose text is exactly one of ``targets`` goes to ``copies``.
     """
     by_index = np.argsort(selected, kind="stable")
     ascending = selected[by_index]
@@ -153,4 +159,6 @@ def ranked_records(
         record = dict(doc.record or {})
         record["zipfit_score"] = float(scores[position])
         record["zipfit_rank"] = position + 1
+        if copies is not None and doc.text in targets:
+            copies.append(position + 1)
         yield position + 1, record

@@ -22,6 +22,7 @@ class TokenCounter:
         self._tokenizer = None
         if spec not in BUILTIN:
             self._path = _tokenizer_file(spec)
+            self.setup()  # load once here, so a bad file is reported before any work starts
 
     def setup(self) -> None:
         if self.spec in BUILTIN or self._tokenizer is not None:

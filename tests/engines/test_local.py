@@ -50,3 +50,17 @@ def test_scores_are_identical_across_worker_counts(mixed_sources, proofnet_valid
 def test_worker_count_must_be_positive():
     with pytest.raises(ZipfitError, match="--workers"):
         LocalEngine(0)
+
+
+class FailsInSetup:
+    def setup(self):
+        raise ZipfitError("cannot load the scorer's model")
+
+    def __call__(self, batch):
+        return batch
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_an_error_in_worker_setup_arrives_as_itself(workers):
+    with pytest.raises(ZipfitError, match="cannot load the scorer's model"):
+        list(LocalEngine(workers, progress=False).map(FailsInSetup(), [[1], [2], [3]]))

@@ -62,3 +62,8 @@ def test_invalid_parameters():
         ZipFitFast(stage1_targets=0).fit(["a"])
     with pytest.raises(ZipfitError, match="--candidate-factor"):
         ZipFitFast(candidate_factor=0.5).fit(["a"])
+
+
+def test_candidate_factor_must_be_finite():
+    with pytest.raises(ZipfitError, match="finite"):
+        ZipFitFast(candidate_factor=float("inf")).fit(["a"])

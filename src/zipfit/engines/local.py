@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, Protocol, TypeVar
 
+from zipfit.ncd import tune_allocator
 from zipfit.progress import progress_bar
 
 B = TypeVar("B")
@@ -23,16 +24,23 @@ class Job(Protocol):
 
 
 _worker_job: Job | None = None
+_worker_ready = False
 
 
 def _init_worker(job: Job) -> None:
     global _worker_job
     _worker_job = job
-    job.setup()
+    tune_allocator()  # worker processes are ours: configure them for throughput
 
 
 def _run(batch: Any) -> Any:
+    # setup() runs on the first batch, not in the initializer: an error there then travels back
+    # through future.result() as itself, instead of killing the pool (BrokenProcessPool).
+    global _worker_ready
     assert _worker_job is not None
+    if not _worker_ready:
+        _worker_job.setup()
+        _worker_ready = True
     return _worker_job(batch)
 
 

@@ -14,8 +14,9 @@ from zipfit.ncd import GzipPairLengths, alignment_from_lengths
 
 
 class ZipFit(Method):
-    """The paper's score, computed exactly. gzip uses the compress-once, copy-per-target path;
-    zstd and lz4 (which offer no state copy) compress every pair."""
+    """The paper's score, computed exactly. gzip levels 1-9 use the compress-once, copy-per-target
+    path; gzip level 0 (stored blocks, whose layout depends on how the input arrives), zstd and
+    lz4 (which offer no state copy) compress every pair."""
 
     name = "zipfit"
 
@@ -34,14 +35,18 @@ class ZipFit(Method):
         self._pairs: GzipPairLengths | None = None
         return self
 
+    @property
+    def _copies_state(self) -> bool:
+        return self.codec == "gzip" and self.level_ > 0
+
     def setup(self) -> None:
-        if self.codec == "gzip" and self._pairs is None:
+        if self._copies_state and self._pairs is None:
             self._pairs = GzipPairLengths(self.targets_, self.level_)
 
     def pair_lengths(self, text: str) -> tuple[int, list[int]]:
         """C(x) and C(x ⊕ y_j) for every target, in target order."""
         x = text.encode("utf-8")
-        if self.codec == "gzip":
+        if self._copies_state:
             self.setup()
             assert self._pairs is not None
             return self._pairs.lengths(x)

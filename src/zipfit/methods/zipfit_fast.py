@@ -43,8 +43,8 @@ class ZipFitFast:
     def fit(self, targets: Sequence[str], source_sample: Sequence[str] | None = None) -> ZipFitFast:
         if self.stage1_targets < 1:
             raise ZipfitError(f"--stage1-targets must be at least 1, got {self.stage1_targets}")
-        if not self.candidate_factor >= 1.0:
-            raise ZipfitError(f"--candidate-factor must be at least 1, got {self.candidate_factor}")
+        if not (math.isfinite(self.candidate_factor) and self.candidate_factor >= 1.0):
+            raise ZipfitError(f"--candidate-factor must be a finite number of at least 1, got {self.candidate_factor}")
         kwargs = {"codec": self.codec, "level": self.level, "allow_level_0": self.allow_level_0}
         self.exact_ = ZipFit(**kwargs).fit(targets)
         n = len(targets)
