@@ -64,3 +64,20 @@ class FailsInSetup:
 def test_an_error_in_worker_setup_arrives_as_itself(workers):
     with pytest.raises(ZipfitError, match="cannot load the scorer's model"):
         list(LocalEngine(workers, progress=False).map(FailsInSetup(), [[1], [2], [3]]))
+
+
+def test_a_script_without_main_guard_gets_a_clear_error(tmp_path):
+    import subprocess
+    import sys
+
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "from zipfit.engines import LocalEngine\n"
+        "from zipfit.methods import ZipFit\n"
+        "from zipfit.passes import ScoreJob\n"
+        "job = ScoreJob(ZipFit().fit(['theorem a : 1 = 1']))\n"
+        "print(list(LocalEngine(2, progress=False).map(job, [['x'], ['y']])))\n"
+    )
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode != 0
+    assert 'if __name__ == "__main__":' in proc.stderr.splitlines()[-1]

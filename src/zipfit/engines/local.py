@@ -7,8 +7,10 @@ import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Protocol, TypeVar
 
+from zipfit.errors import ZipfitError
 from zipfit.ncd import tune_allocator
 from zipfit.progress import progress_bar
 
@@ -63,8 +65,6 @@ class LocalEngine:
 
     def __init__(self, workers: int | None = None, *, progress: bool | None = None) -> None:
         if workers is not None and workers < 1:
-            from zipfit.errors import ZipfitError
-
             raise ZipfitError(f"--workers must be at least 1, got {workers}")
         self.workers = workers or available_cores()
         self.progress = progress
@@ -104,6 +104,12 @@ class LocalEngine:
                         future, n = in_flight.popleft()
                         yield future.result()
                         bar.update(n)
+                except BrokenProcessPool:
+                    raise ZipfitError(
+                        "a worker process died. If you call zipfit from a script, put the call under "
+                        "`if __name__ == \"__main__\":` (worker processes re-import your script), or use "
+                        "workers=1; otherwise the machine may be out of memory"
+                    ) from None
                 except BaseException:
                     pool.shutdown(wait=False, cancel_futures=True)
                     raise
