@@ -30,7 +30,7 @@ from zipfit.io import (
 )
 from zipfit.manifest import Timer, distribution, environment, length_report, score_summary
 from zipfit.methods import ZipFitFast, make_method
-from zipfit.passes import map_pass, ranked_records, rescore
+from zipfit.passes import ScoreJob, map_pass, ranked_records, rescore, sample_documents
 from zipfit.tokens import TokenCounter
 from zipfit.topk import Budget, cut, ranking
 
@@ -154,6 +154,8 @@ def select(
     allow_level_0: bool = False,
     stage1_targets: int | None = None,
     candidate_factor: float | None = None,
+    calibration_docs: int | None = None,
+    confidence: float | None = None,
     tokenizer: str = "whitespace",
     workers: int | None = None,
     seed: int = 0,
@@ -176,9 +178,11 @@ def select(
     target_spec = TextSpec(field=target_text_field or text_field, template=target_template,
                            where=parse_where(target_where))
     corpus = Corpus(_paths(sources), spec, role="source")
-    fast_options = {"stage1_targets": stage1_targets, "candidate_factor": candidate_factor}
+    fast_options = {"stage1_targets": stage1_targets, "candidate_factor": candidate_factor,
+                    "calibration_docs": calibration_docs, "confidence": confidence}
     if method != "zipfit-fast" and any(v is not None for v in fast_options.values()):
-        log.warning("stage1_targets and candidate_factor only apply to --method zipfit-fast; ignored")
+        log.warning("%s only apply to --method zipfit-fast; ignored",
+                    ", ".join(k for k, v in fast_options.items() if v is not None))
     scorer = make_method(method, codec=codec, level=level, allow_level_0=allow_level_0, seed=seed,
                          **{k: v for k, v in fast_options.items() if v is not None})
     counter = TokenCounter(tokenizer)
@@ -193,8 +197,19 @@ def select(
         sources_info = corpus.describe()  # before the run: the manifest describes what was read
     with timer.phase("fit"):
         scorer.fit(targets)
-    two_stage = isinstance(scorer, ZipFitFast) and not scorer.single_stage
-    first_pass = scorer.stage1_ if isinstance(scorer, ZipFitFast) else scorer
+    two_stage, rounds = False, 0
+    if isinstance(scorer, ZipFitFast):
+        with timer.phase("calibrate"):
+            sample, sample_texts, n_docs = sample_documents(corpus, scorer.calibration_docs, seed)
+            two_stage = scorer.worthwhile(n_docs)
+            if two_stage:
+                batches = [sample_texts[i : i + 64] for i in range(0, len(sample_texts), 64)]
+                profile = np.concatenate([rows for rows, _ in engine.map(
+                    ScoreJob(scorer.profiler()), batches, desc="calibration", total=len(sample_texts))])
+                sample_exact = scorer.calibrate(profile)
+        first_pass = scorer.stage1_ if two_stage else scorer.exact_
+    else:
+        first_pass = scorer
     with timer.phase("score"):
         mapped = map_pass(corpus, first_pass, engine, counter, desc="stage 1" if two_stage else "scoring")
     summary = mapped.exclusions.summary("source")
@@ -207,16 +222,24 @@ def select(
                           + (" (exclusions are reported above)" if mapped.exclusions.total else ""))
     rescored = 0
     if two_stage:
+        idx, exact = sample, sample_exact  # the calibration documents already have exact scores
         with timer.phase("select"):
-            candidates = scorer.candidates(mapped.scores, budget, mapped.n_tokens)
-        with timer.phase("rescore"):
-            exact = rescore(corpus, candidates, scorer.exact_, engine, desc="stage 2")
-        rescored = len(candidates)
+            todo = np.setdiff1d(scorer.candidates(mapped.scores, budget, mapped.n_tokens), idx)
+        while len(todo):
+            rounds += 1
+            with timer.phase("rescore"):
+                fresh = rescore(corpus, todo, scorer.exact_, engine, desc=f"stage 2, round {rounds}")
+            rescored += len(todo)
+            with timer.phase("select"):
+                idx, exact = np.concatenate([idx, todo]), np.concatenate([exact, fresh])
+                by_index = np.argsort(idx, kind="stable")
+                idx, exact = idx[by_index], exact[by_index]
+                todo = scorer.more_candidates(mapped.scores, idx, exact, budget, mapped.n_tokens)
         with timer.phase("select"):
             order_c = ranking(exact)
-            chosen = cut(order_c, budget, mapped.n_tokens[candidates])
-            selected, selected_scores = candidates[chosen], exact[chosen]
-            best = candidates[order_c[0]]
+            chosen = cut(order_c, budget, mapped.n_tokens[idx])
+            selected, selected_scores = idx[chosen], exact[chosen]
+            best = idx[order_c[0]]
     else:
         with timer.phase("select"):
             ranked = ranking(mapped.scores)
@@ -261,7 +284,8 @@ def select(
             "selected_tokens": selected_tokens,
             "source_tokens": source_tokens,
             "selected_target_copies": len(target_copies),
-            **({"rescored": rescored} if isinstance(scorer, ZipFitFast) else {}),
+            **({"rescored": rescored, "rescore_rounds": rounds, "calibration_docs": len(sample) if two_stage else 0,
+                "two_stage": two_stage} if isinstance(scorer, ZipFitFast) else {}),
         },
         "exclusions": {"source": mapped.exclusions.as_dict()},
         "scores": {"selected": score_summary(selected_scores), "cutoff": float(selected_scores[-1])},
@@ -273,8 +297,12 @@ def select(
     write_json(manifest_path, manifest)
     log.info("selected %s of %s documents (%s of %s tokens) -> %s", f"{written:,}", f"{len(mapped):,}",
              f"{selected_tokens:,}", f"{source_tokens:,}", out_path)
-    if rescored:
-        log.info("zipfit-fast rescored %s documents exactly on all %d targets", f"{rescored:,}", len(targets))
+    if two_stage:
+        log.info("zipfit-fast: proxy R² %.3f on %d calibration documents; rescored %s documents exactly on all %d "
+                 "targets in %d rounds", scorer.r2_, len(sample), f"{rescored:,}", len(targets), rounds)
+    elif isinstance(scorer, ZipFitFast):
+        log.info("zipfit-fast: %s documents are too few for two stages (need more than %s): scored exactly",
+                 f"{len(mapped):,}", f"{4 * scorer.calibration_docs:,}")
     log.info(_length_line(lengths))
     return SelectionResult(out_path, manifest_path, manifest, selected, selected_scores)
 

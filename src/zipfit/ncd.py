@@ -58,10 +58,19 @@ def ncd(cx: int, cy: int, cxy: int) -> float:
     return (cxy - min(cx, cy)) / max(cx, cy)
 
 
+def ncd_values(cx: int, cys: Sequence[int], cxys: Sequence[int]) -> list[float]:
+    """NCD(x, y_j) for every target, from compressed lengths."""
+    return [(cxy - min(cx, cy)) / max(cx, cy) for cy, cxy in zip(cys, cxys, strict=True)]
+
+
+def alignment_from_ncds(values: Sequence[float]) -> float:
+    """1 − mean NCD; the order of the values is irrelevant (fsum is correctly rounded)."""
+    return 1.0 - math.fsum(values) / len(values)
+
+
 def alignment_from_lengths(cx: int, cys: Sequence[int], cxys: Sequence[int]) -> float:
     """1 − mean NCD over the targets, from compressed lengths (order of the pairs is irrelevant)."""
-    total = math.fsum((cxy - min(cx, cy)) / max(cx, cy) for cy, cxy in zip(cys, cxys, strict=True))
-    return 1.0 - total / len(cys)
+    return alignment_from_ncds(ncd_values(cx, cys, cxys))
 
 
 def alignment_plain(x: str, targets: Sequence[str], codec: str = "gzip", level: int = 1) -> float:

@@ -8,6 +8,7 @@ the chosen records. Nothing here holds texts beyond one batch per worker in flig
 from __future__ import annotations
 
 import copy
+import random
 from array import array
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -115,6 +116,26 @@ def map_pass(
         n_records=corpus.n_records,
         exclusions=copy.deepcopy(corpus.exclusions),
     )
+
+
+def sample_documents(corpus: Corpus, size: int, seed: int) -> tuple[np.ndarray, list[str], int]:
+    """A seeded uniform sample of ``size`` documents by one streaming read (reservoir sampling).
+
+    Returns their indices (ascending), their texts in that order, and the number of documents.
+    """
+    rng = random.Random(seed)
+    reservoir: list[tuple[int, str]] = []
+    count = 0
+    for doc in corpus.documents():
+        count += 1
+        if len(reservoir) < size:
+            reservoir.append((doc.index, doc.text))
+        else:
+            slot = rng.randrange(count)
+            if slot < size:
+                reservoir[slot] = (doc.index, doc.text)
+    reservoir.sort()
+    return np.array([i for i, _ in reservoir], dtype=np.int64), [t for _, t in reservoir], count
 
 
 def documents_at(corpus: Corpus, indices: np.ndarray, *, records: bool = False) -> Iterator[Document]:

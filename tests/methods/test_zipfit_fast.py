@@ -3,67 +3,101 @@ import pytest
 
 from zipfit.errors import ZipfitError
 from zipfit.methods import ZipFit, ZipFitFast
+from zipfit.methods.zipfit_fast import greedy_targets
 from zipfit.topk import Budget, cut, ranking
 
 
-def test_stage1_targets_are_a_seeded_subset(proofnet_valid):
-    a = ZipFitFast(stage1_targets=5, seed=1).fit(proofnet_valid)
-    b = ZipFitFast(stage1_targets=5, seed=1).fit(proofnet_valid)
-    c = ZipFitFast(stage1_targets=5, seed=2).fit(proofnet_valid)
-    assert list(a.stage1_indices_) == list(b.stage1_indices_)
-    assert list(a.stage1_indices_) != list(c.stage1_indices_)
-    assert len(a.stage1_.targets_) == 5 and len(a.exact_.targets_) == len(proofnet_valid)
-    assert not a.single_stage
-    assert ZipFitFast(stage1_targets=500).fit(proofnet_valid[:20]).single_stage
+@pytest.fixture(scope="module")
+def calibrated(mixed_sources, proofnet_valid):
+    fast = ZipFitFast(stage1_targets=6, calibration_docs=40).fit(proofnet_valid[:60])
+    sample = mixed_sources[::4]
+    exact = fast.calibrate(fast.profiler().score(sample))
+    return fast, sample, exact
+
+
+def test_calibration_exact_scores_are_bit_identical_to_zipfit(calibrated, proofnet_valid):
+    _, sample, exact = calibrated
+    assert np.array_equal(exact, ZipFit().fit(proofnet_valid[:60]).score(sample))
+
+
+def test_the_learned_proxy_predicts_the_exact_score(calibrated):
+    fast, sample, exact = calibrated
+    assert len(fast.stage1_indices_) == 6 and len(set(fast.stage1_indices_)) == 6
+    assert fast.r2_ > 0.9  # six targets stand for sixty
+    predicted = fast.stage1_.score(sample)
+    assert np.std(exact - predicted) == pytest.approx(fast.sigma_, rel=0.1)
+    assert np.corrcoef(predicted, exact)[0, 1] > 0.95
+
+
+def test_greedy_selection_finds_the_columns_that_carry_the_signal():
+    rng = np.random.default_rng(0)
+    profile = rng.normal(size=(200, 30))
+    target = 0.7 * profile[:, 4] - 0.3 * profile[:, 17] + 0.01 * rng.normal(size=200)
+    chosen, coef = greedy_targets(profile, target, 2)
+    assert chosen == [4, 17]
+    assert coef[1:] == pytest.approx([0.7, -0.3], abs=0.01)
 
 
 def test_candidates_by_count_and_by_tokens():
     method = ZipFitFast(candidate_factor=2.0)
     scores = np.array([0.1, 0.9, 0.5, 0.7, 0.3, 0.8])
     tokens = np.array([5, 10, 10, 10, 10, 10])
-    assert sorted(method.candidates(scores, Budget(k=2), tokens)) == [1, 2, 3, 5]
-    # 2 x 15 tokens = 30: ranking 1,5,3,2.. cumulative 10,20,30,40 -> smallest prefix reaching 30 plus one
-    assert sorted(method.candidates(scores, Budget(tokens=15), tokens)) == [1, 2, 3, 5]
+    assert list(method.candidates(scores, Budget(k=2), tokens)) == [1, 2, 3, 5]
+    # 2 x 15 tokens = 30: ranking 1,5,3,2,... cumulative 10,20,30,40 -> the smallest prefix reaching 30, plus one
+    assert list(method.candidates(scores, Budget(tokens=15), tokens)) == [1, 2, 3, 5]
     assert len(method.candidates(scores, Budget(k=5), tokens)) == 6  # capped at N
 
 
-def _two_stage(fast, texts, budget):
-    candidates = fast.candidates(fast.stage1_.score(texts), budget, np.ones(len(texts)))
-    rescored = fast.exact_.score([texts[i] for i in candidates])
-    return candidates, candidates[cut(ranking(rescored), budget)], rescored
+def test_cutoff_and_more_candidates():
+    method = ZipFitFast(confidence=2.0)
+    method.sigma_ = 0.01
+    proxy = np.array([0.50, 0.40, 0.39, 0.37, 0.30, 0.10])
+    rescored = np.array([0, 1])
+    exact = np.array([0.52, 0.41])  # residuals +0.02, +0.01: bias 0.015, spread max(0.01, 0.005)
+    tokens = np.array([3, 3, 3, 3, 3, 3])
+    assert method.cutoff(rescored, exact, Budget(k=2), tokens) == 0.41
+    assert method.cutoff(rescored, exact, Budget(tokens=4), tokens) == 0.52
+    # reach = proxy + 0.015 + 2 * 0.01 >= 0.41  <=>  proxy >= 0.375
+    assert list(method.more_candidates(proxy, rescored, exact, Budget(k=2), tokens)) == [2]
+    # with a budget the top document alone fills, the cutoff is 0.52: nobody else can enter
+    assert list(method.more_candidates(proxy, rescored, exact, Budget(tokens=4), tokens)) == []
 
 
-def test_two_stage_with_defaults_finds_the_exact_top_k_on_real_data(mixed_sources, proofnet_valid):
-    budget = Budget(k=10)
-    exact = ZipFit().fit(proofnet_valid[:40])
-    true_top = cut(ranking(exact.score(mixed_sources)), budget)
-    _, found, _ = _two_stage(ZipFitFast().fit(proofnet_valid[:40]), mixed_sources, budget)
-    assert list(found) == list(true_top)
-
-
-@pytest.mark.parametrize("seed", range(4))
-def test_two_stage_is_exact_whenever_stage1_recalls_the_top_k(mixed_sources, proofnet_valid, seed):
-    """With few stage-1 targets recall can fail; when it does not, the result is the exact top-K."""
-    budget = Budget(k=10)
-    exact = ZipFit().fit(proofnet_valid[:40])
-    exact_scores = exact.score(mixed_sources)
-    true_top = cut(ranking(exact_scores), budget)
-    candidates, found, rescored = _two_stage(ZipFitFast(stage1_targets=4, seed=seed).fit(proofnet_valid[:40]),
-                                             mixed_sources, budget)
-    assert np.array_equal(rescored, exact_scores[candidates])  # stage 2 is the exact score
-    if set(true_top) <= set(candidates):
-        assert list(found) == list(true_top)
-    else:
-        assert set(found) != set(true_top)
+def test_two_stage_equals_exact_on_real_data(mixed_sources, proofnet_valid):
+    """The full algorithm on real text, outside any engine: same top-K as exact ZIP-FIT."""
+    targets = proofnet_valid[:80]
+    budget = Budget(k=8)
+    exact_scores = ZipFit().fit(targets).score(mixed_sources)
+    fast = ZipFitFast(stage1_targets=8, calibration_docs=24, seed=3).fit(targets)
+    sample = np.arange(0, len(mixed_sources), 7)[:24]
+    sample_exact = fast.calibrate(fast.profiler().score([mixed_sources[i] for i in sample]))
+    proxy = fast.stage1_.score(mixed_sources)
+    idx, exact = sample, sample_exact
+    todo = np.setdiff1d(fast.candidates(proxy, budget, np.ones(len(proxy))), idx)
+    while len(todo):
+        fresh = fast.exact_.score([mixed_sources[i] for i in todo])
+        idx, exact = np.concatenate([idx, todo]), np.concatenate([exact, fresh])
+        order = np.argsort(idx)
+        idx, exact = idx[order], exact[order]
+        todo = fast.more_candidates(proxy, idx, exact, budget, np.ones(len(proxy)))
+    assert np.array_equal(exact, exact_scores[idx])
+    assert list(idx[cut(ranking(exact), budget)]) == list(cut(ranking(exact_scores), budget))
+    assert len(idx) < len(mixed_sources)  # it did not simply rescore everything
 
 
 def test_invalid_parameters():
-    with pytest.raises(ZipfitError, match="--stage1-targets"):
-        ZipFitFast(stage1_targets=0).fit(["a"])
-    with pytest.raises(ZipfitError, match="--candidate-factor"):
-        ZipFitFast(candidate_factor=0.5).fit(["a"])
+    for kwargs, message in [
+        ({"stage1_targets": 0}, "--stage1-targets"),
+        ({"candidate_factor": 0.5}, "--candidate-factor"),
+        ({"candidate_factor": float("inf")}, "finite"),
+        ({"confidence": float("nan")}, "--confidence"),
+        ({"stage1_targets": 10, "calibration_docs": 12}, "--calibration-docs"),
+    ]:
+        with pytest.raises(ZipfitError, match=message):
+            ZipFitFast(**kwargs).fit(["a"])
 
 
-def test_candidate_factor_must_be_finite():
-    with pytest.raises(ZipfitError, match="finite"):
-        ZipFitFast(candidate_factor=float("inf")).fit(["a"])
+def test_small_corpora_and_few_targets_run_exactly():
+    fast = ZipFitFast(stage1_targets=4, calibration_docs=10).fit(["a", "b", "c", "d", "e"])
+    assert not fast.single_stage and fast.worthwhile(41) and not fast.worthwhile(40)
+    assert ZipFitFast(stage1_targets=5).fit(["a", "b", "c", "d", "e"]).single_stage

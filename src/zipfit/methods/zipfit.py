@@ -10,7 +10,7 @@ import numpy as np
 from zipfit.compression import length_function, resolve_level
 from zipfit.errors import ZipfitError
 from zipfit.methods.base import Method
-from zipfit.ncd import GzipPairLengths, alignment_from_lengths
+from zipfit.ncd import GzipPairLengths, alignment_from_lengths, ncd_values
 
 
 class ZipFit(Method):
@@ -59,6 +59,15 @@ class ZipFit(Method):
         for i, text in enumerate(texts):
             cx, cxys = self.pair_lengths(text)
             out[i] = alignment_from_lengths(cx, cys, cxys)
+        return out
+
+    def ncd_rows(self, texts: Sequence[str]) -> np.ndarray:
+        """NCD to every target, one row per text (len(texts) x n_targets)."""
+        cys = self.target_lengths_
+        out = np.empty((len(texts), len(cys)), dtype=np.float64)
+        for i, text in enumerate(texts):
+            cx, cxys = self.pair_lengths(text)
+            out[i] = ncd_values(cx, cys, cxys)
         return out
 
     def _length(self):
