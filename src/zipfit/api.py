@@ -173,138 +173,138 @@ def select(
     budget = Budget(k=k, tokens=tokens)
     if order not in ("rank", "input"):
         raise ZipfitError(f"order must be 'rank' or 'input', got {order!r}")
-    engine = LocalEngine(workers, progress=progress)
-    spec = TextSpec(field=text_field, template=template, where=parse_where(where))
-    target_spec = TextSpec(field=target_text_field or text_field, template=target_template,
-                           where=parse_where(target_where))
-    corpus = Corpus(_paths(sources), spec, role="source")
-    fast_options = {"stage1_targets": stage1_targets, "candidate_factor": candidate_factor,
-                    "calibration_docs": calibration_docs, "confidence": confidence}
-    if method != "zipfit-fast" and any(v is not None for v in fast_options.values()):
-        log.warning("%s only apply to --method zipfit-fast; ignored",
-                    ", ".join(k for k, v in fast_options.items() if v is not None))
-    scorer = make_method(method, codec=codec, level=level, allow_level_0=allow_level_0, seed=seed,
-                         **{k: v for k, v in fast_options.items() if v is not None})
-    counter = TokenCounter(tokenizer)
-    with timer.phase("read_targets"):
-        target_corpus = Corpus(_paths(target), target_spec, role="target") if target is not None else None
-        inputs = _input_paths(corpus, target_corpus)
-        out_path = check_output(out, overwrite=overwrite, inputs=inputs)
-        manifest_path = _manifest_path(out_path, overwrite, inputs)
-        _warn_shared_inputs(corpus, target_corpus)
-        targets, target_info, _ = load_targets(target, target_texts, target_spec)
-    with timer.phase("hash_inputs"):
-        sources_info = corpus.describe()  # before the run: the manifest describes what was read
-    with timer.phase("fit"):
-        scorer.fit(targets)
-    two_stage, rounds = False, 0
-    if isinstance(scorer, ZipFitFast):
-        with timer.phase("calibrate"):
-            sample, sample_texts, n_docs = sample_documents(corpus, scorer.calibration_docs, seed)
-            two_stage = scorer.worthwhile(n_docs)
-            if two_stage:
-                batches = [sample_texts[i : i + 64] for i in range(0, len(sample_texts), 64)]
-                profile = np.concatenate([rows for rows, _ in engine.map(
-                    ScoreJob(scorer.profiler()), batches, desc="calibration", total=len(sample_texts))])
-                sample_exact = scorer.calibrate(profile)
-        first_pass = scorer.stage1_ if two_stage else scorer.exact_
-    else:
-        first_pass = scorer
-    with timer.phase("score"):
-        mapped = map_pass(corpus, first_pass, engine, counter, desc="stage 1" if two_stage else "scoring")
-    summary = mapped.exclusions.summary("source")
-    if summary:
-        log.warning(summary)
-    if len(mapped) == 0:
-        raise ZipfitError(_nothing_eligible(mapped))
-    if budget.k is not None and budget.k > len(mapped):
-        raise ZipfitError(f"--k {budget.k:,} but only {len(mapped):,} eligible source documents; lower --k"
-                          + (" (exclusions are reported above)" if mapped.exclusions.total else ""))
-    rescored = 0
-    if two_stage:
-        idx, exact = sample, sample_exact  # the calibration documents already have exact scores
-        with timer.phase("select"):
-            todo = np.setdiff1d(scorer.candidates(mapped.scores, budget, mapped.n_tokens), idx)
-        while len(todo):
-            rounds += 1
-            with timer.phase("rescore"):
-                fresh = rescore(corpus, todo, scorer.exact_, engine, desc=f"stage 2, round {rounds}")
-            rescored += len(todo)
+    with LocalEngine(workers, progress=progress) as engine:
+        spec = TextSpec(field=text_field, template=template, where=parse_where(where))
+        target_spec = TextSpec(field=target_text_field or text_field, template=target_template,
+                               where=parse_where(target_where))
+        corpus = Corpus(_paths(sources), spec, role="source")
+        fast_options = {"stage1_targets": stage1_targets, "candidate_factor": candidate_factor,
+                        "calibration_docs": calibration_docs, "confidence": confidence}
+        if method != "zipfit-fast" and any(v is not None for v in fast_options.values()):
+            log.warning("%s only apply to --method zipfit-fast; ignored",
+                        ", ".join(k for k, v in fast_options.items() if v is not None))
+        scorer = make_method(method, codec=codec, level=level, allow_level_0=allow_level_0, seed=seed,
+                             **{k: v for k, v in fast_options.items() if v is not None})
+        counter = TokenCounter(tokenizer)
+        with timer.phase("read_targets"):
+            target_corpus = Corpus(_paths(target), target_spec, role="target") if target is not None else None
+            inputs = _input_paths(corpus, target_corpus)
+            out_path = check_output(out, overwrite=overwrite, inputs=inputs)
+            manifest_path = _manifest_path(out_path, overwrite, inputs)
+            _warn_shared_inputs(corpus, target_corpus)
+            targets, target_info, _ = load_targets(target, target_texts, target_spec)
+        with timer.phase("hash_inputs"):
+            sources_info = corpus.describe()  # before the run: the manifest describes what was read
+        with timer.phase("fit"):
+            scorer.fit(targets)
+        two_stage, rounds = False, 0
+        if isinstance(scorer, ZipFitFast):
+            with timer.phase("calibrate"):
+                sample, sample_texts, n_docs = sample_documents(corpus, scorer.calibration_docs, seed)
+                two_stage = scorer.worthwhile(n_docs)
+                if two_stage:
+                    batches = [sample_texts[i : i + 64] for i in range(0, len(sample_texts), 64)]
+                    profile = np.concatenate([rows for rows, _ in engine.map(
+                        ScoreJob(scorer.profiler()), batches, desc="calibration", total=len(sample_texts))])
+                    sample_exact = scorer.calibrate(profile)
+            first_pass = scorer.stage1_ if two_stage else scorer.exact_
+        else:
+            first_pass = scorer
+        with timer.phase("score"):
+            mapped = map_pass(corpus, first_pass, engine, counter, desc="stage 1" if two_stage else "scoring")
+        summary = mapped.exclusions.summary("source")
+        if summary:
+            log.warning(summary)
+        if len(mapped) == 0:
+            raise ZipfitError(_nothing_eligible(mapped))
+        if budget.k is not None and budget.k > len(mapped):
+            raise ZipfitError(f"--k {budget.k:,} but only {len(mapped):,} eligible source documents; lower --k"
+                              + (" (exclusions are reported above)" if mapped.exclusions.total else ""))
+        rescored = 0
+        if two_stage:
+            idx, exact = sample, sample_exact  # the calibration documents already have exact scores
             with timer.phase("select"):
-                idx, exact = np.concatenate([idx, todo]), np.concatenate([exact, fresh])
-                by_index = np.argsort(idx, kind="stable")
-                idx, exact = idx[by_index], exact[by_index]
-                todo = scorer.more_candidates(mapped.scores, idx, exact, budget, mapped.n_tokens)
-        with timer.phase("select"):
-            order_c = ranking(exact)
-            chosen = cut(order_c, budget, mapped.n_tokens[idx])
-            selected, selected_scores = idx[chosen], exact[chosen]
-            best = idx[order_c[0]]
-    else:
-        with timer.phase("select"):
-            ranked = ranking(mapped.scores)
-            selected = cut(ranked, budget, mapped.n_tokens)
-            selected_scores = mapped.scores[selected]
-            best = ranked[0]
-    if len(selected) == 0:
-        raise ZipfitError(f"--tokens {budget.tokens:,} is smaller than the best-ranked document "
-                          f"({int(mapped.n_tokens[best]):,} tokens): nothing fits in the budget")
-    target_copies: list[int] = []
-    with timer.phase("write"):
-        corpus.check_unchanged()
-        if manifest_path.exists():
-            manifest_path.unlink()  # never leave the old manifest beside a new output
-        records = ranked_records(corpus, selected, selected_scores, targets=set(targets), copies=target_copies)
-        written = write_ranked(out_path, records, n=len(selected), order=order,
-                               schema=_with_score_fields(corpus.arrow_schema()))
-        output_sha256 = file_sha256(out_path)
-    source_tokens = int(mapped.n_tokens.sum())
-    selected_tokens = int(mapped.n_tokens[selected].sum())
-    if budget.tokens is not None and budget.tokens >= source_tokens:
-        log.warning("--tokens %s covers the whole eligible source (%s tokens): everything was selected",
-                    f"{budget.tokens:,}", f"{source_tokens:,}")
-    if target_copies:
-        log.warning("%d selected documents are exact copies of target examples (ranks %s); if the target is "
-                    "an evaluation set, remove them before training", len(target_copies),
-                    ", ".join(map(str, sorted(target_copies)[:10])) + (" ..." if len(target_copies) > 10 else ""))
-    lengths = length_report(mapped.n_chars, mapped.n_tokens, selected)
-    manifest: dict[str, Any] = {
-        "command": "select",
-        "method": {"name": method, **scorer.params()},
-        "budget": {**budget.describe(), "tokenizer": tokenizer},
-        "parameters": {"source": _spec_dict(spec), "order": order, "seed": seed, **engine.describe()},
-        "inputs": {"sources": sources_info, "target": target_info},
-        "counts": {
-            "source_records": mapped.n_records,
-            "source_eligible": len(mapped),
-            "source_excluded": mapped.exclusions.total,
-            "source_filtered": mapped.exclusions.counts().get("filtered", 0),
-            "targets": len(targets),
-            "selected": int(written),
-            "selected_tokens": selected_tokens,
-            "source_tokens": source_tokens,
-            "selected_target_copies": len(target_copies),
-            **({"rescored": rescored, "rescore_rounds": rounds, "calibration_docs": len(sample) if two_stage else 0,
-                "two_stage": two_stage} if isinstance(scorer, ZipFitFast) else {}),
-        },
-        "exclusions": {"source": mapped.exclusions.as_dict()},
-        "scores": {"selected": score_summary(selected_scores), "cutoff": float(selected_scores[-1])},
-        "lengths": lengths,
-        "output": {"path": str(out_path), "records": int(written), "order": order, "sha256": output_sha256},
-        "environment": environment(),
-        "timings_s": timer.as_dict(),
-    }
-    write_json(manifest_path, manifest)
-    log.info("selected %s of %s documents (%s of %s tokens) -> %s", f"{written:,}", f"{len(mapped):,}",
-             f"{selected_tokens:,}", f"{source_tokens:,}", out_path)
-    if two_stage:
-        log.info("zipfit-fast: proxy R² %.3f on %d calibration documents; rescored %s documents exactly on all %d "
-                 "targets in %d rounds", scorer.r2_, len(sample), f"{rescored:,}", len(targets), rounds)
-    elif isinstance(scorer, ZipFitFast):
-        log.info("zipfit-fast: %s documents are too few for two stages (need more than %s): scored exactly",
-                 f"{len(mapped):,}", f"{4 * scorer.calibration_docs:,}")
-    log.info(_length_line(lengths))
-    return SelectionResult(out_path, manifest_path, manifest, selected, selected_scores)
+                todo = np.setdiff1d(scorer.candidates(mapped.scores, budget, mapped.n_tokens), idx)
+            while len(todo):
+                rounds += 1
+                with timer.phase("rescore"):
+                    fresh = rescore(corpus, todo, scorer.exact_, engine, desc=f"stage 2, round {rounds}")
+                rescored += len(todo)
+                with timer.phase("select"):
+                    idx, exact = np.concatenate([idx, todo]), np.concatenate([exact, fresh])
+                    by_index = np.argsort(idx, kind="stable")
+                    idx, exact = idx[by_index], exact[by_index]
+                    todo = scorer.more_candidates(mapped.scores, idx, exact, budget, mapped.n_tokens)
+            with timer.phase("select"):
+                order_c = ranking(exact)
+                chosen = cut(order_c, budget, mapped.n_tokens[idx])
+                selected, selected_scores = idx[chosen], exact[chosen]
+                best = idx[order_c[0]]
+        else:
+            with timer.phase("select"):
+                ranked = ranking(mapped.scores)
+                selected = cut(ranked, budget, mapped.n_tokens)
+                selected_scores = mapped.scores[selected]
+                best = ranked[0]
+        if len(selected) == 0:
+            raise ZipfitError(f"--tokens {budget.tokens:,} is smaller than the best-ranked document "
+                              f"({int(mapped.n_tokens[best]):,} tokens): nothing fits in the budget")
+        target_copies: list[int] = []
+        with timer.phase("write"):
+            corpus.check_unchanged()
+            if manifest_path.exists():
+                manifest_path.unlink()  # never leave the old manifest beside a new output
+            records = ranked_records(corpus, selected, selected_scores, targets=set(targets), copies=target_copies)
+            written = write_ranked(out_path, records, n=len(selected), order=order,
+                                   schema=_with_score_fields(corpus.arrow_schema()))
+            output_sha256 = file_sha256(out_path)
+        source_tokens = int(mapped.n_tokens.sum())
+        selected_tokens = int(mapped.n_tokens[selected].sum())
+        if budget.tokens is not None and budget.tokens >= source_tokens:
+            log.warning("--tokens %s covers the whole eligible source (%s tokens): everything was selected",
+                        f"{budget.tokens:,}", f"{source_tokens:,}")
+        if target_copies:
+            log.warning("%d selected documents are exact copies of target examples (ranks %s); if the target is "
+                        "an evaluation set, remove them before training", len(target_copies),
+                        ", ".join(map(str, sorted(target_copies)[:10])) + (" ..." if len(target_copies) > 10 else ""))
+        lengths = length_report(mapped.n_chars, mapped.n_tokens, selected)
+        manifest: dict[str, Any] = {
+            "command": "select",
+            "method": {"name": method, **scorer.params()},
+            "budget": {**budget.describe(), "tokenizer": tokenizer},
+            "parameters": {"source": _spec_dict(spec), "order": order, "seed": seed, **engine.describe()},
+            "inputs": {"sources": sources_info, "target": target_info},
+            "counts": {
+                "source_records": mapped.n_records,
+                "source_eligible": len(mapped),
+                "source_excluded": mapped.exclusions.total,
+                "source_filtered": mapped.exclusions.counts().get("filtered", 0),
+                "targets": len(targets),
+                "selected": int(written),
+                "selected_tokens": selected_tokens,
+                "source_tokens": source_tokens,
+                "selected_target_copies": len(target_copies),
+                **({"rescored": rescored, "rescore_rounds": rounds, "calibration_docs": len(sample) if two_stage else 0,
+                    "two_stage": two_stage} if isinstance(scorer, ZipFitFast) else {}),
+            },
+            "exclusions": {"source": mapped.exclusions.as_dict()},
+            "scores": {"selected": score_summary(selected_scores), "cutoff": float(selected_scores[-1])},
+            "lengths": lengths,
+            "output": {"path": str(out_path), "records": int(written), "order": order, "sha256": output_sha256},
+            "environment": environment(),
+            "timings_s": timer.as_dict(),
+        }
+        write_json(manifest_path, manifest)
+        log.info("selected %s of %s documents (%s of %s tokens) -> %s", f"{written:,}", f"{len(mapped):,}",
+                 f"{selected_tokens:,}", f"{source_tokens:,}", out_path)
+        if two_stage:
+            log.info("zipfit-fast: proxy R² %.3f on %d calibration documents; rescored %s documents exactly on all %d "
+                     "targets in %d rounds", scorer.r2_, len(sample), f"{rescored:,}", len(targets), rounds)
+        elif isinstance(scorer, ZipFitFast):
+            log.info("zipfit-fast: %s documents are too few for two stages (need more than %s): scored exactly",
+                     f"{len(mapped):,}", f"{4 * scorer.calibration_docs:,}")
+        log.info(_length_line(lengths))
+        return SelectionResult(out_path, manifest_path, manifest, selected, selected_scores)
 
 
 def _nothing_eligible(mapped: Any) -> str:
@@ -362,69 +362,69 @@ def score(
     timer = Timer()
     if method == "zipfit-fast":
         raise ZipfitError("zipfit-fast only speeds up selection; `score` computes exact scores: use --method zipfit")
-    engine = LocalEngine(workers, progress=progress)
-    spec = TextSpec(field=text_field, template=template, where=parse_where(where))
-    target_spec = TextSpec(field=target_text_field or text_field, template=target_template,
-                           where=parse_where(target_where))
-    corpus = Corpus(_paths(sources), spec, role="source")
-    target_corpus = Corpus(_paths(target), target_spec, role="target") if target is not None else None
-    inputs = _input_paths(corpus, target_corpus)
-    out_path = check_output(out, overwrite=overwrite, inputs=inputs, suffixes=TABLE_SUFFIXES)
-    manifest_path = _manifest_path(out_path, overwrite, inputs)
-    _warn_shared_inputs(corpus, target_corpus)
-    scorer = make_method(method, codec=codec, level=level, allow_level_0=allow_level_0)
-    counter = TokenCounter(tokenizer)
-    with timer.phase("read_targets"):
-        targets, target_info, _ = load_targets(target, target_texts, target_spec)
-    with timer.phase("hash_inputs"):
-        sources_info = corpus.describe()
-    with timer.phase("fit"):
-        scorer.fit(targets)
-    paths = [str(f.path) for f in corpus.files]
-    # Always an id column (null where a record has none). JSON Lines records are parsed whole
-    # anyway; Arrow inputs are read in full only when some schema has an id column.
-    has_id = corpus.has_field("id") or not all(f.is_arrow for f in corpus.files)
-    schema = pa.schema([("index", pa.int64()), ("file", pa.string()), ("row", pa.int64()), ("id", pa.string()),
-                        ("score", pa.float64()), ("n_chars", pa.int64()), ("n_tokens", pa.int64())])
+    with LocalEngine(workers, progress=progress) as engine:
+        spec = TextSpec(field=text_field, template=template, where=parse_where(where))
+        target_spec = TextSpec(field=target_text_field or text_field, template=target_template,
+                               where=parse_where(target_where))
+        corpus = Corpus(_paths(sources), spec, role="source")
+        target_corpus = Corpus(_paths(target), target_spec, role="target") if target is not None else None
+        inputs = _input_paths(corpus, target_corpus)
+        out_path = check_output(out, overwrite=overwrite, inputs=inputs, suffixes=TABLE_SUFFIXES)
+        manifest_path = _manifest_path(out_path, overwrite, inputs)
+        _warn_shared_inputs(corpus, target_corpus)
+        scorer = make_method(method, codec=codec, level=level, allow_level_0=allow_level_0)
+        counter = TokenCounter(tokenizer)
+        with timer.phase("read_targets"):
+            targets, target_info, _ = load_targets(target, target_texts, target_spec)
+        with timer.phase("hash_inputs"):
+            sources_info = corpus.describe()
+        with timer.phase("fit"):
+            scorer.fit(targets)
+        paths = [str(f.path) for f in corpus.files]
+        # Always an id column (null where a record has none). JSON Lines records are parsed whole
+        # anyway; Arrow inputs are read in full only when some schema has an id column.
+        has_id = corpus.has_field("id") or not all(f.is_arrow for f in corpus.files)
+        schema = pa.schema([("index", pa.int64()), ("file", pa.string()), ("row", pa.int64()), ("id", pa.string()),
+                            ("score", pa.float64()), ("n_chars", pa.int64()), ("n_tokens", pa.int64())])
 
-    def rows(docs: list[Document], scores: np.ndarray, n_tokens: np.ndarray) -> None:
-        columns: dict[str, Any] = {
-            "index": [d.index for d in docs],
-            "file": [paths[d.file] for d in docs],
-            "row": [d.row for d in docs],
-            "score": scores,
-            "n_chars": [len(d.text) for d in docs],
-            "n_tokens": n_tokens,
+        def rows(docs: list[Document], scores: np.ndarray, n_tokens: np.ndarray) -> None:
+            columns: dict[str, Any] = {
+                "index": [d.index for d in docs],
+                "file": [paths[d.file] for d in docs],
+                "row": [d.row for d in docs],
+                "score": scores,
+                "n_chars": [len(d.text) for d in docs],
+                "n_tokens": n_tokens,
+            }
+            columns["id"] = [_id_string(d.record) for d in docs] if has_id else [None] * len(docs)
+            table.write(columns)
+
+        with timer.phase("score"), TableWriter(out_path, schema) as table:
+            mapped = map_pass(corpus, scorer, engine, counter, records=has_id, on_batch=rows)
+            summary = mapped.exclusions.summary("source")
+            if summary:
+                log.warning(summary)
+            if len(mapped) == 0:
+                raise ZipfitError(_nothing_eligible(mapped))  # before the table appears: nothing is written
+            if manifest_path.exists():
+                manifest_path.unlink()  # never leave the old manifest beside a new output
+        manifest = {
+            "command": "score",
+            "method": {"name": method, **scorer.params()},
+            "parameters": {"source": _spec_dict(spec), "tokenizer": tokenizer, **engine.describe()},
+            "inputs": {"sources": sources_info, "target": target_info},
+            "counts": {"source_records": mapped.n_records, "scored": len(mapped),
+                       "source_excluded": mapped.exclusions.total, "targets": len(targets)},
+            "exclusions": {"source": mapped.exclusions.as_dict()},
+            "scores": score_summary(mapped.scores),
+            "lengths": {"chars": distribution(mapped.n_chars), "tokens": distribution(mapped.n_tokens)},
+            "output": {"path": str(out_path), "rows": len(mapped)},
+            "environment": environment(),
+            "timings_s": timer.as_dict(),
         }
-        columns["id"] = [_id_string(d.record) for d in docs] if has_id else [None] * len(docs)
-        table.write(columns)
-
-    with timer.phase("score"), TableWriter(out_path, schema) as table:
-        mapped = map_pass(corpus, scorer, engine, counter, records=has_id, on_batch=rows)
-        summary = mapped.exclusions.summary("source")
-        if summary:
-            log.warning(summary)
-        if len(mapped) == 0:
-            raise ZipfitError(_nothing_eligible(mapped))  # before the table appears: nothing is written
-        if manifest_path.exists():
-            manifest_path.unlink()  # never leave the old manifest beside a new output
-    manifest = {
-        "command": "score",
-        "method": {"name": method, **scorer.params()},
-        "parameters": {"source": _spec_dict(spec), "tokenizer": tokenizer, **engine.describe()},
-        "inputs": {"sources": sources_info, "target": target_info},
-        "counts": {"source_records": mapped.n_records, "scored": len(mapped),
-                   "source_excluded": mapped.exclusions.total, "targets": len(targets)},
-        "exclusions": {"source": mapped.exclusions.as_dict()},
-        "scores": score_summary(mapped.scores),
-        "lengths": {"chars": distribution(mapped.n_chars), "tokens": distribution(mapped.n_tokens)},
-        "output": {"path": str(out_path), "rows": len(mapped)},
-        "environment": environment(),
-        "timings_s": timer.as_dict(),
-    }
-    write_json(manifest_path, manifest)
-    log.info("scored %s documents -> %s", f"{len(mapped):,}", out_path)
-    return ScoreResult(out_path, manifest_path, manifest, mapped.scores)
+        write_json(manifest_path, manifest)
+        log.info("scored %s documents -> %s", f"{len(mapped):,}", out_path)
+        return ScoreResult(out_path, manifest_path, manifest, mapped.scores)
 
 
 def align(
@@ -455,46 +455,46 @@ def align(
     """
     if max_docs is not None and max_docs < 1:
         raise ZipfitError(f"--max-docs must be at least 1, got {max_docs}")
-    engine = LocalEngine(workers, progress=progress)
-    spec = TextSpec(field=text_field, template=template, where=parse_where(where))
-    target_spec = TextSpec(field=target_text_field or text_field, template=target_template,
-                           where=parse_where(target_where))
-    corpora = [Corpus([d], spec, role="source") for d in _paths(datasets)]
-    out_path = None
-    if out is not None:
-        target_corpus = Corpus(_paths(target), target_spec, role="target") if target is not None else None
-        out_path = check_output(out, overwrite=overwrite, inputs=_input_paths(*corpora, target_corpus),
-                                suffixes=(*TABLE_SUFFIXES, ".json"))
-    targets, _, _ = load_targets(target, target_texts, target_spec)
-    scorer = make_method("zipfit", codec=codec, level=level, allow_level_0=allow_level_0).fit(targets)
-    rows = []
-    for name, corpus in zip(_paths(datasets), corpora, strict=True):
-        n_docs = sum(1 for _ in corpus.documents())
-        exclusions = copy.deepcopy(corpus.exclusions)  # the sampled read below may stop early
-        if n_docs == 0:
-            raise ZipfitError(f"{name}: no eligible documents to align")
-        if max_docs is not None and max_docs < n_docs:
-            picked = np.sort(np.random.default_rng(seed).choice(n_docs, size=max_docs, replace=False))
-        else:
-            picked = np.arange(n_docs)
-        scores = rescore(corpus, picked, scorer, engine, desc=f"aligning {Path(name).name}")
-        summary = exclusions.summary("source")
-        if summary:
-            log.warning("%s: %s", name, summary)
-        rows.append({
-            "dataset": str(name),
-            "documents": n_docs,
-            "scored": len(scores),
-            "alignment": math.fsum(scores.tolist()) / len(scores),
-            "std": float(np.std(scores)),
-            "p10": float(np.percentile(scores, 10)),
-            "median": float(np.median(scores)),
-            "p90": float(np.percentile(scores, 90)),
-            "excluded": exclusions.total,
-        })
-    if out_path is not None:
-        if out_path.suffix == ".json":
-            write_json(out_path, {"target_count": len(targets), "method": scorer.params(), "datasets": rows})
-        else:
-            write_table(out_path, {key: [r[key] for r in rows] for key in rows[0]})
-    return rows
+    with LocalEngine(workers, progress=progress) as engine:
+        spec = TextSpec(field=text_field, template=template, where=parse_where(where))
+        target_spec = TextSpec(field=target_text_field or text_field, template=target_template,
+                               where=parse_where(target_where))
+        corpora = [Corpus([d], spec, role="source") for d in _paths(datasets)]
+        out_path = None
+        if out is not None:
+            target_corpus = Corpus(_paths(target), target_spec, role="target") if target is not None else None
+            out_path = check_output(out, overwrite=overwrite, inputs=_input_paths(*corpora, target_corpus),
+                                    suffixes=(*TABLE_SUFFIXES, ".json"))
+        targets, _, _ = load_targets(target, target_texts, target_spec)
+        scorer = make_method("zipfit", codec=codec, level=level, allow_level_0=allow_level_0).fit(targets)
+        rows = []
+        for name, corpus in zip(_paths(datasets), corpora, strict=True):
+            n_docs = sum(1 for _ in corpus.documents())
+            exclusions = copy.deepcopy(corpus.exclusions)  # the sampled read below may stop early
+            if n_docs == 0:
+                raise ZipfitError(f"{name}: no eligible documents to align")
+            if max_docs is not None and max_docs < n_docs:
+                picked = np.sort(np.random.default_rng(seed).choice(n_docs, size=max_docs, replace=False))
+            else:
+                picked = np.arange(n_docs)
+            scores = rescore(corpus, picked, scorer, engine, desc=f"aligning {Path(name).name}")
+            summary = exclusions.summary("source")
+            if summary:
+                log.warning("%s: %s", name, summary)
+            rows.append({
+                "dataset": str(name),
+                "documents": n_docs,
+                "scored": len(scores),
+                "alignment": math.fsum(scores.tolist()) / len(scores),
+                "std": float(np.std(scores)),
+                "p10": float(np.percentile(scores, 10)),
+                "median": float(np.median(scores)),
+                "p90": float(np.percentile(scores, 90)),
+                "excluded": exclusions.total,
+            })
+        if out_path is not None:
+            if out_path.suffix == ".json":
+                write_json(out_path, {"target_count": len(targets), "method": scorer.params(), "datasets": rows})
+            else:
+                write_table(out_path, {key: [r[key] for r in rows] for key in rows[0]})
+        return rows

@@ -81,3 +81,12 @@ def test_a_script_without_main_guard_gets_a_clear_error(tmp_path):
     proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert proc.returncode != 0
     assert 'if __name__ == "__main__":' in proc.stderr.splitlines()[-1]
+
+
+def test_one_pool_serves_every_map_of_an_engine():
+    with LocalEngine(2, progress=False) as engine:
+        assert list(engine.map(Doubler(), [[1], [2]])) == [[2], [4]]
+        pool = engine._pool
+        assert list(engine.map(ScoreJob(ZipFit().fit(["theorem a : 1 = 1"])), [["x"]]))[0][0].shape == (1,)
+        assert engine._pool is pool
+    assert engine._pool is None

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
+import pickle
+import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -25,25 +28,25 @@ class Job(Protocol):
     def __call__(self, batch: Any) -> Any: ...
 
 
-_worker_job: Job | None = None
-_worker_ready = False
+# The job a worker process currently runs, by key; a new map call brings a new key.
+_worker_jobs: dict[str, Job] = {}
 
 
-def _init_worker(job: Job) -> None:
-    global _worker_job
-    _worker_job = job
+def _init_worker() -> None:
     tune_allocator()  # worker processes are ours: configure them for throughput
 
 
-def _run(batch: Any) -> Any:
-    # setup() runs on the first batch, not in the initializer: an error there then travels back
-    # through future.result() as itself, instead of killing the pool (BrokenProcessPool).
-    global _worker_ready
-    assert _worker_job is not None
-    if not _worker_ready:
-        _worker_job.setup()
-        _worker_ready = True
-    return _worker_job(batch)
+def _run(key: str, payload: bytes, batch: Any) -> Any:
+    # Every task carries its job, pickled once by the parent (tens of KB against seconds of work);
+    # a worker unpickles and sets it up on the first batch it sees. An error in setup() then travels
+    # back through future.result() as itself instead of killing the pool.
+    job = _worker_jobs.get(key)
+    if job is None:
+        _worker_jobs.clear()
+        job = pickle.loads(payload)
+        job.setup()
+        _worker_jobs[key] = job
+    return job(batch)
 
 
 def available_cores() -> int:
@@ -54,10 +57,12 @@ def available_cores() -> int:
 
 
 class LocalEngine:
-    """Runs a job over batches on ``workers`` processes (all cores by default).
+    """Runs jobs over batches on ``workers`` processes (all cores by default).
 
     Batches are submitted a few at a time (never the whole input: the reader is a stream) and
-    results are yielded in submission order, so output never depends on scheduling. With one
+    results are yielded in submission order, so output never depends on scheduling. The worker
+    processes start on the first ``map`` and serve every later one until ``close`` (use the engine
+    as a context manager): a run with several passes pays for process start-up once. With one
     worker the job runs in this process.
     """
 
@@ -68,6 +73,24 @@ class LocalEngine:
             raise ZipfitError(f"--workers must be at least 1, got {workers}")
         self.workers = workers or available_cores()
         self.progress = progress
+        self._pool: ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> LocalEngine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def _executor(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            context = multiprocessing.get_context("spawn")
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_init_worker)
+        return self._pool
 
     def map(
         self,
@@ -87,32 +110,36 @@ class LocalEngine:
                     bar.update(size(batch))
                     yield result
                 return
-            context = multiprocessing.get_context("spawn")
+            pool = self._executor()
+            key, payload = uuid.uuid4().hex, pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
             in_flight: deque[tuple[Future, int]] = deque()
             limit = 2 * self.workers + 2
-            with ProcessPoolExecutor(
-                self.workers, mp_context=context, initializer=_init_worker, initargs=(job,)
-            ) as pool:
-                try:
-                    for batch in batches:
-                        in_flight.append((pool.submit(_run, batch), size(batch)))
-                        if len(in_flight) >= limit:
-                            future, n = in_flight.popleft()
-                            yield future.result()
-                            bar.update(n)
-                    while in_flight:
+            try:
+                for batch in batches:
+                    in_flight.append((pool.submit(_run, key, payload, batch), size(batch)))
+                    if len(in_flight) >= limit:
                         future, n = in_flight.popleft()
                         yield future.result()
                         bar.update(n)
-                except BrokenProcessPool:
-                    raise ZipfitError(
-                        "a worker process died. If you call zipfit from a script, put the call under "
-                        "`if __name__ == \"__main__\":` (worker processes re-import your script), or use "
-                        "workers=1; otherwise the machine may be out of memory"
-                    ) from None
-                except BaseException:
-                    pool.shutdown(wait=False, cancel_futures=True)
-                    raise
+                while in_flight:
+                    future, n = in_flight.popleft()
+                    yield future.result()
+                    bar.update(n)
+            except BrokenProcessPool:
+                self._pool = None
+                raise ZipfitError(
+                    "a worker process died. If you call zipfit from a script, put the call under "
+                    '`if __name__ == "__main__":` (worker processes re-import your script), or use '
+                    "workers=1; otherwise the machine may be out of memory"
+                ) from None
+            finally:
+                # an abandoned or failed map must not leave its batches running for the next one
+                for future, _ in in_flight:
+                    future.cancel()
+                for future, _ in in_flight:
+                    if not future.cancelled():
+                        with contextlib.suppress(BaseException):  # the first error is already on its way
+                            future.result()
 
     def describe(self) -> dict[str, Any]:
         return {"engine": self.name, "workers": self.workers}
