@@ -9,6 +9,7 @@ DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 MBPP = DATA / "mbpp" / "mbpp.jsonl"
 HUMANEVAL = DATA / "humaneval" / "HumanEval.jsonl.gz"
 PROOFNET = DATA / "proofnet" / "proofnet_lean4_zipfit_v2.jsonl"
+LEAN_BATTERIES = DATA / "lean4" / "batteries.jsonl.gz"  # whole .lean files: records of 1-65 KB
 PROOFNET_TEMPLATE = "{nl_statement}\n{formal_statement}"
 
 

@@ -1,12 +1,17 @@
-"""Low-level readers: column projection and batch size for Arrow inputs, multi-frame zstd."""
+"""Low-level readers: column projection and batch size for Arrow inputs, multi-frame zstd, JSON arrays."""
 
 from __future__ import annotations
 
+import json
+
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 import zstandard
 from io_data import MBPP
 
+from zipfit.errors import ZipfitError
+from zipfit.io import Corpus
 from zipfit.io.inputs import resolve_inputs
 from zipfit.io.readers import ARROW_BATCH_ROWS, iter_arrow_batches, iter_jsonl
 
@@ -30,3 +35,40 @@ def test_zstd_reader_matches_plain_lines_with_empty_frames_between(tmp_path):
     (zst,) = resolve_inputs([path])
     (plain,) = resolve_inputs([MBPP])
     assert list(iter_jsonl(zst)) == list(iter_jsonl(plain))
+
+
+@pytest.mark.parametrize(
+    "layout",
+    [
+        lambda recs: json.dumps(recs, indent=2),  # pretty-printed: "[" alone on the first line
+        lambda recs: "[" + ",\n".join(json.dumps(r) for r in recs) + "]\n",  # one record a line, inside [ ]
+        lambda recs: "\ufeff\n  \n" + json.dumps(recs, indent=1),  # BOM and blank lines first
+    ],
+)
+def test_a_json_array_file_is_refused_at_its_first_record(tmp_path, mbpp_records, layout):
+    path = tmp_path / "mbpp.json"
+    path.write_text(layout(mbpp_records[:20]), encoding="utf-8")
+    (f,) = resolve_inputs([path])
+    message = (
+        f"{path} looks like one JSON array, not JSON Lines (one object per line); convert it, e.g. with jq -c '.[]'"
+    )
+    lines = iter_jsonl(f)
+    with pytest.raises(ZipfitError) as err:
+        next(row for row in lines if row[2] != "blank_line")
+    assert str(err.value) == message
+    with pytest.raises(ZipfitError) as err:
+        Corpus([path])  # before any work: the corpus reads its first record when it is built
+    assert str(err.value) == message
+
+
+def test_an_array_that_parses_on_one_line_is_a_record_that_is_not_an_object(tmp_path, mbpp_records):
+    path = tmp_path / "mixed.json"
+    rest = [json.dumps(r) for r in mbpp_records[:3]]
+    path.write_text("\n".join(["[1, 2]", *rest, "[1, 2", json.dumps(mbpp_records[3])]) + "\n", encoding="utf-8")
+    (f,) = resolve_inputs([path])
+    rows = list(iter_jsonl(f))
+    assert rows[0] == (1, [1, 2], "", "")
+    assert rows[4][:3] == (5, None, "malformed_json")  # a later broken line starting with [ stays a bad line
+    corpus = Corpus([path])
+    assert [d.text for d in corpus.documents()] == [r["text"] for r in mbpp_records[:4]]
+    assert corpus.exclusions.counts() == {"not_an_object": 1, "malformed_json": 1}

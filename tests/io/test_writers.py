@@ -7,7 +7,12 @@ import datetime
 import decimal
 import gzip
 import json
+import math
+import os
+import pickle
 import random
+import stat
+import tracemalloc
 
 import datasets
 import numpy as np
@@ -15,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import zstandard
-from io_data import MBPP
+from io_data import LEAN_BATTERIES, MBPP
 
 from zipfit.errors import ZipfitError
 from zipfit.io import (
@@ -27,8 +32,9 @@ from zipfit.io import (
     write_json,
     write_ranked,
     write_table,
+    writers,
 )
-from zipfit.io.writers import MAX_BUCKETS, _Spill
+from zipfit.io.writers import _Spill
 
 
 def _entries(directory):
@@ -123,11 +129,16 @@ def test_atomic_output_leaves_nothing_when_the_first_write_fails(tmp_path):
     assert _entries(tmp_path) == []
 
 
-def test_atomic_output_gives_normal_permissions(tmp_path):
+def test_atomic_output_gives_the_mode_a_plain_open_would(tmp_path):
     out = tmp_path / "o.jsonl"
     with atomic_output(out) as tmp:
         tmp.write_text("x")
-    assert out.stat().st_mode & 0o644 == 0o644
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~umask  # mkstemp alone would give 0o600
+    plain = tmp_path / "plain.jsonl"
+    plain.write_text("x")
+    assert stat.S_IMODE(out.stat().st_mode) == stat.S_IMODE(plain.stat().st_mode)
 
 
 def test_write_json_format(tmp_path):
@@ -170,51 +181,55 @@ def _read_lines(path):
 
 
 @pytest.mark.parametrize("suffix", [".jsonl", ".jsonl.gz", ".jsonl.zst"])
-def test_write_ranked_rank_order_across_many_buckets(tmp_path, ranked, suffix):
+def test_write_ranked_rank_order(tmp_path, ranked, suffix):
     out = tmp_path / f"sel{suffix}"
-    assert write_ranked(out, iter(ranked), n=len(ranked), bucket_size=3) == 200
+    assert write_ranked(out, iter(ranked), n=len(ranked)) == 200
     rows = _read_lines(out)
     assert [r["zipfit_rank"] for r in rows] == list(range(1, 201))
     by_rank = {rank: rec for rank, rec in ranked}
     assert rows == [by_rank[k] for k in range(1, 201)]
-    assert _entries(tmp_path) == [out.name]  # bucket dir and temp file are gone
+    assert _entries(tmp_path) == [out.name]  # spill file and temp file are gone
 
 
 def test_write_ranked_input_order(tmp_path, ranked):
     out = tmp_path / "sel.jsonl"
-    write_ranked(out, iter(ranked), n=len(ranked), order="input", bucket_size=3)
+    write_ranked(out, iter(ranked), n=len(ranked), order="input")
     assert _read_lines(out) == [rec for _, rec in ranked]
     pq_out = tmp_path / "sel.parquet"
-    write_ranked(pq_out, iter(ranked), n=len(ranked), order="input", bucket_size=3)
+    write_ranked(pq_out, iter(ranked), n=len(ranked), order="input")
     assert pq.read_table(pq_out).to_pylist() == [rec for _, rec in ranked]
     assert _entries(tmp_path) == ["sel.jsonl", "sel.parquet"]
 
 
-def test_write_ranked_is_byte_deterministic(tmp_path, ranked):
-    for suffix in [".jsonl.gz", ".jsonl.zst"]:  # JSON Lines bytes do not even depend on the bucket size
+def test_write_ranked_is_byte_deterministic(tmp_path, ranked, monkeypatch):
+    for suffix in [".jsonl.gz", ".jsonl.zst"]:
         a, b = tmp_path / f"a{suffix}", tmp_path / f"b{suffix}"
-        write_ranked(a, iter(ranked), n=200, bucket_size=7)
-        write_ranked(b, iter(ranked), n=200, bucket_size=50)
+        write_ranked(a, iter(ranked), n=200)
+        write_ranked(b, iter(ranked), n=200)
         assert a.read_bytes() == b.read_bytes(), suffix
-    a, b = tmp_path / "a.parquet", tmp_path / "b.parquet"  # Parquet row groups follow the buckets
-    write_ranked(a, iter(ranked), n=200, bucket_size=7)
-    write_ranked(b, iter(ranked), n=200, bucket_size=7)
+    monkeypatch.setattr(writers, "PARQUET_GROUP_BYTES", 20_000)  # several row groups
+    a, b = tmp_path / "a.parquet", tmp_path / "b.parquet"
+    write_ranked(a, iter(ranked), n=200)
+    write_ranked(b, iter(ranked), n=200)
+    assert pq.ParquetFile(a).metadata.num_row_groups > 3
     assert a.read_bytes() == b.read_bytes()
     plain = tmp_path / "c.jsonl"
     write_ranked(plain, iter(ranked), n=200)
     assert gzip.decompress((tmp_path / "a.jsonl.gz").read_bytes()) == plain.read_bytes()
 
 
-def test_write_ranked_parquet_with_heterogeneous_records(tmp_path):
-    # Bucket 1 (ranks 1-3) has only nulls for "tag" and ints for "x"; later buckets add floats and strings and
+def test_write_ranked_parquet_with_heterogeneous_records(tmp_path, monkeypatch):
+    # Row group 1 (ranks 1-3) has only nulls for "tag" and ints for "x"; later groups add floats and strings and
     # a field that appears only at the end: one schema must still hold every record.
+    monkeypatch.setattr(writers, "PARQUET_GROUP_ROWS", 3)
     recs = [{"text": f"t{i}", "x": i, "tag": None} for i in range(1, 4)]
     recs += [{"text": f"t{i}", "x": i + 0.5, "tag": f"g{i}"} for i in range(4, 7)]
     recs += [{"text": "t7", "late": [1, 2]}]
     items = [(i, {**r, "zipfit_score": 0.1 * i, "zipfit_rank": i}) for i, r in enumerate(recs, 1)]
     items.reverse()  # arrival order differs from rank order
     out = tmp_path / "h.parquet"
-    assert write_ranked(out, iter(items), n=7, bucket_size=3) == 7
+    assert write_ranked(out, iter(items), n=7) == 7
+    assert pq.ParquetFile(out).metadata.num_row_groups == 3
     table = pq.read_table(out)
     assert table.schema.field("x").type == pa.float64()
     assert table.schema.field("tag").type == pa.string()
@@ -237,19 +252,19 @@ def test_write_ranked_parquet_with_given_schema_keeps_input_types(tmp_path):
     table = pq.read_table(out)
     assert table.schema == schema
     assert table.column("text").to_pylist() == ["a", "b"]
-    write_ranked(out, iter(items), n=2, schema=schema, order="input", bucket_size=1)  # streams, no spill
+    write_ranked(out, iter(items), n=2, schema=schema, order="input")
     assert pq.read_table(out).column("text").to_pylist() == ["b", "a"]
     assert pq.read_table(out).schema == schema
     with pytest.raises(ValueError, match="not in the Parquet schema"):
         write_ranked(tmp_path / "t.parquet", iter([(1, {"text": "a", "other": 1})]), n=1, schema=schema)
 
 
-def test_write_ranked_parquet_conflicting_types_is_a_user_error_and_writes_nothing(tmp_path):
+@pytest.mark.parametrize("group_rows", [1, 10])  # the conflict across row groups, then within one
+def test_write_ranked_parquet_conflicting_types_is_a_user_error_and_writes_nothing(tmp_path, monkeypatch, group_rows):
+    monkeypatch.setattr(writers, "PARQUET_GROUP_ROWS", group_rows)
     items = [(1, {"x": 1}), (2, {"x": "one"})]
-    with pytest.raises(ZipfitError, match=r"write \.jsonl instead"):
-        write_ranked(tmp_path / "c.parquet", iter(items), n=2, bucket_size=1)
-    with pytest.raises(ZipfitError, match=r"write \.jsonl instead"):
-        write_ranked(tmp_path / "c.parquet", iter(items), n=2, bucket_size=10)
+    with pytest.raises(ZipfitError, match=r"'x'.*write \.jsonl instead"):
+        write_ranked(tmp_path / "c.parquet", iter(items), n=2)
     assert _entries(tmp_path) == []
 
 
@@ -315,13 +330,166 @@ def test_write_ranked_accepts_numpy_ranks_and_empty_selections(tmp_path):
         write_ranked(tmp_path / "o.jsonl", iter([]), n=0, order="score")
 
 
-def test_spill_bucket_count_is_bounded(tmp_path):
-    spill = _Spill(tmp_path, "x.jsonl", 100_000, bucket_size=3)
+def test_write_ranked_parquet_row_groups_end_at_a_byte_or_row_limit(tmp_path, ranked, monkeypatch):
+    by_rank = [rec for _, rec in sorted(ranked, key=lambda item: item[0])]
+    cap = 10_000
+    monkeypatch.setattr(writers, "PARQUET_GROUP_BYTES", cap)
+    expected, rows, size = [], 0, 0  # greedy over the records' pickled sizes, in output order
+    for rec in by_rank:
+        b = len(pickle.dumps(rec, protocol=pickle.HIGHEST_PROTOCOL))
+        if rows and size + b > cap:
+            expected.append(rows)
+            rows, size = 0, 0
+        rows, size = rows + 1, size + b
+    expected.append(rows)
+    out = tmp_path / "g.parquet"
+    write_ranked(out, iter(ranked), n=200)
+    meta = pq.ParquetFile(out).metadata
+    assert [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] == expected
+    assert len(expected) > 5
+    assert pq.read_table(out).to_pylist() == by_rank
+    monkeypatch.setattr(writers, "PARQUET_GROUP_BYTES", 1 << 30)
+    monkeypatch.setattr(writers, "PARQUET_GROUP_ROWS", 64)
+    write_ranked(out, iter(ranked), n=200)
+    meta = pq.ParquetFile(out).metadata
+    assert [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] == [64, 64, 64, 8]
+    assert pq.read_table(out).to_pylist() == by_rank
+
+
+def test_spill_reads_records_back_by_position(tmp_path, mbpp_records):
+    lines = [json.dumps(r).encode() for r in mbpp_records[:300]]
+    lines[17] = b"x" * (3 << 20)  # larger than one read run
+    keys = list(range(len(lines)))
+    random.Random(3).shuffle(keys)
+    keys[:50] = sorted(keys[:50])  # some neighbours on disk too, read as runs
+    spill = _Spill(tmp_path, "s.jsonl", len(lines))
     try:
-        assert spill.n_buckets <= MAX_BUCKETS
-        assert spill.bucket_size * spill.n_buckets >= 100_000
+        assert spill.path.parent == tmp_path and spill.path.name.startswith(".s.jsonl.spill-")
+        for key in keys:
+            spill.add(key, lines[key])
+        assert [bytes(r) for r in spill.records()] == lines
+        assert spill.offsets.dtype == spill.lengths.dtype == np.int64
     finally:
         spill.cleanup()
+    assert _entries(tmp_path) == []
+
+
+@pytest.fixture(scope="module")
+def lean_lines():
+    """Whole .lean files as JSON lines of 10-40 KB."""
+    with gzip.open(LEAN_BATTERIES, "rt", encoding="utf-8") as fh:
+        return [line for line in fh if 10_000 <= len(line) <= 40_000]
+
+
+def _traced_peak(out, lines, k, order):
+    ranks = list(range(1, k + 1))
+    random.Random(k).shuffle(ranks)
+
+    def items():
+        for i, rank in enumerate(ranks):
+            # parsed on the fly, as the reader does: each record is new memory that the writer may keep or drop
+            yield rank, {**json.loads(lines[i % len(lines)]), "zipfit_rank": rank}
+
+    tracemalloc.start()
+    try:
+        write_ranked(out, items(), n=k, order=order)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize(("suffix", "order"), [(".jsonl", "rank"), (".jsonl.zst", "input"), (".parquet", "rank")])
+def test_write_ranked_memory_does_not_grow_with_k(tmp_path, monkeypatch, lean_lines, suffix, order):
+    monkeypatch.setattr(writers, "PARQUET_GROUP_BYTES", 1 << 20)  # 2,000 records then make many row groups
+    _traced_peak(tmp_path / f"warm{suffix}", lean_lines, 20, order)  # one-time allocations out of the way
+    small = _traced_peak(tmp_path / f"small{suffix}", lean_lines, 200, order)
+    big = _traced_peak(tmp_path / f"big{suffix}", lean_lines, 2000, order)
+    total = sum(len(lean_lines[i % len(lean_lines)]) for i in range(2000))
+    assert total > 25_000_000
+    assert big / small < 2, (small, big)  # holding records by count gives ~10
+    assert big < total / 4, (big, total)
+    if suffix == ".parquet":
+        assert pq.ParquetFile(tmp_path / "big.parquet").metadata.num_rows == 2000
+    else:
+        assert len(_read_lines(tmp_path / f"big{suffix}")) == 2000
+
+
+def _refuse_constant(name):
+    raise AssertionError(f"{name} in output")
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".jsonl.gz"])
+@pytest.mark.parametrize("order", ["rank", "input"])
+def test_write_ranked_writes_nan_and_infinity_as_null_with_one_warning(
+    tmp_path, mbpp_records, zipfit_warnings, suffix, order
+):
+    # a Parquet float column holds nan/inf; Python's json reads NaN from a JSON Lines input
+    from_parquet = pa.Table.from_pylist([{"score": math.nan}, {"score": -math.inf}]).to_pylist()
+    from_jsonl = json.loads('{"a": NaN, "b": [1.5, Infinity], "c": {"d": -Infinity}}')
+    records = [dict(r) for r in mbpp_records[:4]]
+    records[0].update(from_parquet[0])
+    records[1].update(from_parquet[1], n=np.float32("nan"), arr=np.array([0.25, np.inf]))
+    records[3].update(from_jsonl)
+    out = tmp_path / f"nan{suffix}"
+    write_ranked(out, iter([(4, records[0]), (1, records[1]), (3, records[2]), (2, records[3])]), n=4, order=order)
+    opener = gzip.open if suffix.endswith(".gz") else open
+    with opener(out, "rt", encoding="utf-8") as fh:
+        rows = [json.loads(line, parse_constant=_refuse_constant) for line in fh]
+    by_text = {r["text"]: r for r in rows}
+    assert by_text[records[0]["text"]]["score"] is None
+    assert by_text[records[1]["text"]]["score"] is None
+    assert by_text[records[1]["text"]]["n"] is None
+    assert by_text[records[1]["text"]]["arr"] == [0.25, None]
+    assert by_text[records[2]["text"]] == records[2]
+    assert {k: by_text[records[3]["text"]][k] for k in "abc"} == {"a": None, "b": [1.5, None], "c": {"d": None}}
+    assert zipfit_warnings == [f"{out}: wrote 7 NaN/Infinity value(s) as null, since JSON has no such numbers"]
+
+
+def test_table_writer_jsonl_writes_nan_as_null_with_one_warning(tmp_path, zipfit_warnings):
+    out = tmp_path / "scores.jsonl"
+    write_table(out, {"index": np.arange(3), "score": np.array([0.5, np.nan, np.nan])})
+    rows = [json.loads(line, parse_constant=_refuse_constant) for line in out.read_text().splitlines()]
+    assert [r["score"] for r in rows] == [0.5, None, None]
+    assert zipfit_warnings == [f"{out}: wrote 2 NaN/Infinity value(s) as null, since JSON has no such numbers"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "problem"),
+    [
+        ({"meta": {}}, "field 'meta' only ever holds an empty object {}, which Parquet cannot store"),
+        (
+            {"meta": {"source": {}}},
+            "field 'meta.source' only ever holds an empty object {}, which Parquet cannot store",
+        ),
+        ({"meta": [{}]}, "field 'meta[]' only ever holds an empty object {}, which Parquet cannot store"),
+        ({"big": 2**64}, "field 'big' holds an integer outside the signed 64-bit range"),
+    ],
+)
+@pytest.mark.parametrize("order", ["rank", "input"])
+def test_write_ranked_parquet_unstorable_values_are_a_one_line_user_error(
+    tmp_path, mbpp_records, extra, problem, order
+):
+    items = [(i, {**rec, "zipfit_rank": i}) for i, rec in enumerate(mbpp_records[:5], 1)]
+    items[2][1].update(extra)
+    out = tmp_path / "o.parquet"
+    with pytest.raises(ZipfitError) as err:
+        write_ranked(out, iter(items), n=5, order=order)
+    assert str(err.value) == f"cannot write {out} as Parquet: {problem}; write .jsonl instead"
+    assert _entries(tmp_path) == []
+    write_ranked(tmp_path / "o.jsonl", iter(items), n=5, order=order)  # the suggested way out works
+    assert _read_lines(tmp_path / "o.jsonl")[2] == items[2][1]
+
+
+def test_write_ranked_parquet_with_given_schema_reports_unstorable_values(tmp_path):
+    schema = pa.schema([("text", pa.string()), ("n", pa.int64())])
+    out = tmp_path / "o.parquet"
+    with pytest.raises(ZipfitError, match=r"field 'n' holds an integer outside the signed 64-bit range; write \.jsonl"):
+        write_ranked(out, iter([(1, {"text": "a", "n": 2**64})]), n=1, schema=schema)
+    with pytest.raises(ZipfitError, match=r"field 'n': .*; write \.jsonl instead$"):
+        write_ranked(out, iter([(1, {"text": "a", "n": "seven"})]), n=1, schema=schema)
+    empty = pa.schema([("text", pa.string()), ("meta", pa.struct([]))])
+    with pytest.raises(ZipfitError, match=r"field 'meta' only ever holds an empty object"):
+        write_ranked(out, iter([(1, {"text": "a", "meta": {}})]), n=1, schema=empty)
     assert _entries(tmp_path) == []
 
 

@@ -92,6 +92,7 @@ def iter_jsonl(f: InputFile) -> Iterator[tuple[int, Any, str, str]]:
     """Yields (row, value, reason, detail) per line; reason is "" for a parsed JSON value, else why it is bad."""
     codec = {"jsonl.gz": "gz", "jsonl.zst": "zst"}.get(f.format)
     row = 0
+    first_value = True  # the first non-blank line tells a JSON array apart from JSON Lines
     try:
         stream = _open_binary(f)
     except OSError as exc:
@@ -113,6 +114,7 @@ def iter_jsonl(f: InputFile) -> Iterator[tuple[int, Any, str, str]]:
             if not line.strip():
                 yield row, None, "blank_line", ""
                 continue
+            was_first, first_value = first_value, False
             try:
                 text = line.decode("utf-8")
             except UnicodeDecodeError as exc:
@@ -121,6 +123,13 @@ def iter_jsonl(f: InputFile) -> Iterator[tuple[int, Any, str, str]]:
             try:
                 value = json.loads(text)
             except ValueError as exc:
+                # A pretty-printed or multi-line array would otherwise make every line a malformed record; a
+                # whole array on one line parses, and is left to be excluded as one record that is not an object.
+                if was_first and text.lstrip().startswith("["):
+                    raise ZipfitError(
+                        f"{f.path} looks like one JSON array, not JSON Lines (one object per line); "
+                        "convert it, e.g. with jq -c '.[]'"
+                    ) from None
                 yield row, None, "malformed_json", str(exc)
                 continue
             yield row, value, "", ""

@@ -9,12 +9,11 @@ import decimal
 import functools
 import gzip
 import hashlib
-import io
 import json
+import logging
 import math
 import os
 import pickle
-import shutil
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -31,8 +30,15 @@ from zipfit.errors import ZipfitError
 OUTPUT_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".parquet")
 TABLE_SUFFIXES = (*OUTPUT_SUFFIXES, ".csv")
 TABLE_CHUNK_ROWS = 65_536
-MAX_BUCKETS = 256
+# A selected-records Parquet row group ends at whichever limit comes first; bytes are the records' pickled size,
+# so a row group's memory does not grow with record size and its boundaries depend only on the records.
+PARQUET_GROUP_ROWS = 65_536
+PARQUET_GROUP_BYTES = 32 << 20
 _FLUSH_BYTES = 1 << 20
+_BATCH_BYTES = 1 << 20  # serialised records turned into Python objects at once, for Parquet
+_READ_BLOCK = 4096  # spill keys whose offsets are fetched from numpy at once
+
+log = logging.getLogger("zipfit")
 
 
 def _suffix_of(path: Path, suffixes: Sequence[str]) -> str | None:
@@ -140,12 +146,52 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"cannot write a {type(obj).__name__} value as JSON")
 
 
-def _json_line(rec: Any) -> bytes:
-    text = json.dumps(rec, ensure_ascii=False, default=_json_default)
-    try:
-        return text.encode("utf-8") + b"\n"
-    except UnicodeEncodeError:  # lone surrogates: escape them so the line stays valid UTF-8 and round-trips
-        return json.dumps(rec, ensure_ascii=True, default=_json_default).encode("ascii") + b"\n"
+def _without_non_finite(value: Any) -> tuple[Any, int]:
+    """`value` with NaN/Infinity floats (nested too) replaced by None, and how many were replaced."""
+    replaced = 0
+
+    def walk(v: Any) -> Any:
+        nonlocal replaced
+        if isinstance(v, (float, np.floating)):
+            if math.isfinite(v):
+                return v
+            replaced += 1
+            return None
+        if isinstance(v, dict):
+            return {k: walk(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [walk(x) for x in v]
+        if isinstance(v, np.ndarray):
+            return walk(v.tolist())
+        return v
+
+    return walk(value), replaced
+
+
+class _JsonLines:
+    """Records to JSON line bytes. NaN and Infinity, which Python writes but JSON (jq, JavaScript) rejects,
+    become null; they are counted so the output gets one warning rather than one per value."""
+
+    def __init__(self) -> None:
+        self.nulled = 0
+
+    def __call__(self, rec: Any) -> bytes:
+        try:
+            text = json.dumps(rec, ensure_ascii=False, allow_nan=False, default=_json_default)
+        except ValueError:  # rare, so the common case pays for no tree walk
+            rec, replaced = _without_non_finite(rec)
+            self.nulled += replaced
+            text = json.dumps(rec, ensure_ascii=False, allow_nan=False, default=_json_default)
+        try:
+            return text.encode("utf-8") + b"\n"
+        except UnicodeEncodeError:  # lone surrogates: escape them so the line stays valid UTF-8 and round-trips
+            return json.dumps(rec, ensure_ascii=True, allow_nan=False, default=_json_default).encode("ascii") + b"\n"
+
+    def warn(self, out: Path) -> None:
+        if self.nulled:
+            log.warning(
+                "%s: wrote %s NaN/Infinity value(s) as null, since JSON has no such numbers", out, f"{self.nulled:,}"
+            )
 
 
 def write_json(out: Path, obj: Any) -> None:
@@ -166,19 +212,19 @@ class _LineSink:
             self._stream = zstandard.ZstdCompressor(level=3).stream_writer(self._raw, closefd=False)  # type: ignore[assignment]
         else:
             self._stream = self._raw
-        self._buf: list[bytes] = []
-        self._size = 0
+        # Copying each line in (rather than keeping a list) means a line that is a view into a larger read
+        # never keeps that read alive; flushing at a size fixed by the bytes keeps compressed output deterministic.
+        self._buf = bytearray()
 
-    def write(self, line: bytes) -> None:
-        self._buf.append(line)
-        self._size += len(line)
-        if self._size >= _FLUSH_BYTES:
+    def write(self, line: bytes | memoryview) -> None:
+        self._buf += line
+        if len(self._buf) >= _FLUSH_BYTES:
             self._flush()
 
     def _flush(self) -> None:
         if self._buf:
-            self._stream.write(b"".join(self._buf))
-            self._buf, self._size = [], 0
+            self._stream.write(self._buf)
+            self._buf = bytearray()
 
     def close(self) -> None:
         try:
@@ -203,7 +249,7 @@ def _to_arrow(name: str, col: Sequence | np.ndarray) -> pa.Array | pa.ChunkedArr
         return col
     try:
         return pa.array(col) if isinstance(col, np.ndarray) else pa.array(list(col))
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+    except (pa.ArrowException, OverflowError) as exc:
         raise ValueError(f"column {name!r} cannot be written as a table column: {exc}") from None
 
 
@@ -224,6 +270,7 @@ class TableWriter:
         self.rows = 0
         self._pending: list[pa.RecordBatch] = []
         self._pending_rows = 0
+        self._json = _JsonLines()
 
     def __enter__(self) -> TableWriter:
         self._atomic = atomic_output(self.out)
@@ -246,7 +293,7 @@ class TableWriter:
         arrays = [_to_arrow(name, columns[name]) for name in self.schema.names]
         try:
             batch = pa.RecordBatch.from_arrays(arrays, schema=self.schema)
-        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        except (pa.ArrowException, OverflowError) as exc:
             raise ValueError(f"rows do not fit the table schema: {exc}") from None
         self._pending.append(batch)
         self._pending_rows += batch.num_rows
@@ -270,7 +317,7 @@ class TableWriter:
             self._csv.writerows(zip(*(c.to_pylist() for c in table.columns), strict=True))
         else:
             for rec in table.to_pylist():
-                self._sink.write(_json_line(rec))
+                self._sink.write(self._json(rec))
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         try:
@@ -281,6 +328,8 @@ class TableWriter:
                 self._sink.close()
             finally:
                 self._atomic.__exit__(exc_type, exc, tb)
+        if exc_type is None:
+            self._json.warn(self.out)
 
 
 def write_table(out: Path, columns: dict[str, Sequence | np.ndarray]) -> None:
@@ -296,45 +345,84 @@ def write_table(out: Path, columns: dict[str, Sequence | np.ndarray]) -> None:
 # ---- selected records in rank order -----------------------------------------------------------------------
 
 
+def _pread(fd: int, size: int, offset: int) -> bytes:
+    data = os.pread(fd, size, offset)
+    while len(data) < size:  # a regular file reads short only at its end or after a signal
+        more = os.pread(fd, size - len(data), offset + len(data))
+        if not more:
+            raise OSError(f"spill file ended at byte {offset + len(data)}, expected {offset + size}")
+        data += more
+    return data
+
+
 class _Spill:
-    """Records pickled into temp bucket files by key // bucket_size, so they can be read back in key order
-    one bucket at a time: memory holds one bucket, never all selected records."""
+    """Serialised records appended to one temp file beside the output, each written once, in arrival order.
 
-    def __init__(self, directory: Path, name: str, n: int, bucket_size: int) -> None:
-        self.bucket_size = max(1, bucket_size, math.ceil(n / MAX_BUCKETS))
-        self.n_buckets = math.ceil(n / self.bucket_size) if n else 0
-        self.dir = Path(tempfile.mkdtemp(dir=directory, prefix=f".{name}.buckets-"))
-        self._files: dict[int, io.BufferedWriter] = {}
+    Only (offset, length) per output position is kept in memory, so holding K records costs 16 bytes each;
+    they are read back by position, one record (or one run of records adjacent on disk) at a time.
+    """
 
-    def add(self, key: int, rec: dict) -> None:
-        b = key // self.bucket_size
-        fh = self._files.get(b)
-        if fh is None:
-            fh = self._files[b] = open(self.dir / f"{b:05d}.pkl", "wb")  # noqa: SIM115 - closed in finish()
-        pickle.dump((key, rec), fh, protocol=pickle.HIGHEST_PROTOCOL)
+    def __init__(self, directory: Path, name: str, n: int) -> None:
+        fd, path = tempfile.mkstemp(dir=directory, prefix=f".{name}.spill-")
+        self.path = Path(path)
+        try:
+            self._fh = os.fdopen(fd, "w+b", buffering=_FLUSH_BYTES)
+        except BaseException:
+            os.close(fd)
+            self.path.unlink(missing_ok=True)
+            raise
+        self.offsets = np.zeros(n, dtype=np.int64)
+        self.lengths = np.zeros(n, dtype=np.int64)
+        self._end = 0
 
-    def finish(self) -> None:
-        for fh in self._files.values():
-            fh.close()
+    def add(self, key: int, data: bytes) -> None:
+        self._fh.write(data)
+        self.offsets[key] = self._end
+        self.lengths[key] = len(data)
+        self._end += len(data)
 
-    def buckets(self) -> Iterator[list[dict]]:
-        for b in range(self.n_buckets):
-            path = self.dir / f"{b:05d}.pkl"
-            if not path.exists():
-                continue
-            items = []
-            with open(path, "rb") as fh:
-                while True:
-                    try:
-                        items.append(pickle.load(fh))
-                    except EOFError:
-                        break
-            items.sort(key=lambda kv: kv[0])
-            yield [rec for _, rec in items]
+    def records(self) -> Iterator[memoryview]:
+        """Every record in key order. The file was just written, so it is read from the page cache; keys whose
+        records lie next to each other on disk (all of them in input order) are fetched in one read of <= ~1 MB."""
+        self._fh.flush()
+        fd = self._fh.fileno()
+        n = len(self.offsets)
+        for block in range(0, n, _READ_BLOCK):
+            offs = self.offsets[block : block + _READ_BLOCK].tolist()
+            lens = self.lengths[block : block + _READ_BLOCK].tolist()
+            i = 0
+            while i < len(offs):
+                start = offs[i]
+                end = start + lens[i]
+                j = i + 1
+                while j < len(offs) and offs[j] == end and end - start < _FLUSH_BYTES:
+                    end += lens[j]
+                    j += 1
+                run = memoryview(_pread(fd, end - start, start))
+                for k in range(i, j):
+                    yield run[offs[k] - start : offs[k] - start + lens[k]]
+                i = j
 
     def cleanup(self) -> None:
-        self.finish()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        try:
+            self._fh.close()
+        finally:
+            self.path.unlink(missing_ok=True)
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def _field_problem(name: str, exc: BaseException) -> str:
+    if isinstance(exc, OverflowError):
+        return f"field {name!r} holds an integer outside the signed 64-bit range"
+    return f"field {name!r}: {_first_line(exc)}"
+
+
+def _parquet_error(out: Path, what: str) -> ZipfitError:
+    return ZipfitError(f"cannot write {out} as Parquet: {what}; write .jsonl instead")
 
 
 def _records_to_table(records: list[dict], schema: pa.Schema, out: Path) -> pa.Table:
@@ -343,10 +431,12 @@ def _records_to_table(records: list[dict], schema: pa.Schema, out: Path) -> pa.T
         extra = rec.keys() - names
         if extra:
             raise ValueError(f"record fields {sorted(extra)} are not in the Parquet schema")
-    try:
-        arrays = [pa.array([rec.get(f.name) for rec in records], type=f.type) for f in schema]
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-        raise ZipfitError(f"cannot write {out} as Parquet: {exc}; write .jsonl instead") from None
+    arrays = []
+    for f in schema:
+        try:
+            arrays.append(pa.array([rec.get(f.name) for rec in records], type=f.type))
+        except (pa.ArrowException, OverflowError) as exc:
+            raise _parquet_error(out, _field_problem(f.name, exc)) from None
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
@@ -358,50 +448,91 @@ def _infer_schema(records: list[dict], out: Path) -> pa.Schema:
     for name in names:
         try:
             fields.append(pa.field(name, pa.array([rec.get(name) for rec in records]).type))
-        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-            raise ZipfitError(
-                f"cannot write {out} as Parquet: field {name!r} has values of different types ({exc}); "
-                "write .jsonl instead"
-            ) from None
+        except (pa.ArrowException, OverflowError) as exc:
+            raise _parquet_error(out, _field_problem(name, exc)) from None
     return pa.schema(fields)
 
 
-def _unify(schemas: list[pa.Schema], out: Path) -> pa.Schema:
+def _unify(a: pa.Schema, b: pa.Schema, out: Path) -> pa.Schema:
     try:
-        return pa.unify_schemas(schemas, promote_options="permissive") if schemas else pa.schema([])
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-        raise ZipfitError(
-            f"cannot write {out} as Parquet: records have incompatible field types ({exc}); write .jsonl instead"
-        ) from None
+        return pa.unify_schemas([a, b], promote_options="permissive")
+    except pa.ArrowException as exc:
+        for field in b:  # name the field the conflict is in
+            if field.name not in a.names:
+                continue
+            known = a.field(field.name)
+            try:
+                pa.unify_schemas([pa.schema([known]), pa.schema([field])], promote_options="permissive")
+            except pa.ArrowException:
+                types = f"{known.type} and {field.type}"
+                raise _parquet_error(out, f"field {field.name!r} has values of types {types}") from None
+        raise _parquet_error(out, f"records have incompatible field types ({_first_line(exc)})") from None
 
 
-def _write_chunks(tmp: Path, out: Path, suffix: str, chunks: Iterable[list[dict]], schema: pa.Schema | None) -> None:
-    if suffix != ".parquet":
-        with _LineSink(tmp, suffix) as sink:
-            for chunk in chunks:
-                for rec in chunk:
-                    sink.write(_json_line(rec))
-        return
-    assert schema is not None
-    with pq.ParquetWriter(tmp, schema) as writer:
-        wrote = False
-        for chunk in chunks:
-            if chunk:
-                writer.write_table(_records_to_table(chunk, schema, out))
-                wrote = True
-        if not wrote:
-            writer.write_table(schema.empty_table())
+def _empty_struct(t: pa.DataType, path: str) -> str | None:
+    """Where in a column of type `t` an object with no fields sits (Parquet cannot store one), or None."""
+    if pa.types.is_struct(t):
+        if t.num_fields == 0:
+            return path
+        for i in range(t.num_fields):
+            found = _empty_struct(t.field(i).type, f"{path}.{t.field(i).name}")
+            if found is not None:
+                return found
+        return None
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+        return _empty_struct(t.value_type, f"{path}[]")
+    if pa.types.is_map(t):
+        return _empty_struct(t.item_type, f"{path}{{}}")
+    return None
 
 
-def _chunked(records: Iterable[dict], size: int) -> Iterator[list[dict]]:
-    chunk: list[dict] = []
-    for rec in records:
-        chunk.append(rec)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
+def _parquet_batches(spill: _Spill) -> Iterator[tuple[list[dict], bool]]:
+    """Records in output order as (batch, ends_row_group): batches of <= ~1 MB serialised, so Python objects
+    (up to 4 bytes a character) stay small while a row group, held as Arrow data, grows to its own limits."""
+    batch: list[dict] = []
+    batch_bytes = group_rows = group_bytes = 0
+    for data in spill.records():
+        size = len(data)
+        if group_rows and (group_rows >= PARQUET_GROUP_ROWS or group_bytes + size > PARQUET_GROUP_BYTES):
+            yield batch, True  # may be empty when the group's last batch was already handed over
+            batch, batch_bytes, group_rows, group_bytes = [], 0, 0, 0
+        elif batch and batch_bytes + size > _BATCH_BYTES:
+            yield batch, False
+            batch, batch_bytes = [], 0
+        batch.append(pickle.loads(data))
+        batch_bytes += size
+        group_rows += 1
+        group_bytes += size
+    if batch:
+        yield batch, True
+
+
+def _write_parquet(tmp: Path, out: Path, spill: _Spill, schema: pa.Schema | None) -> None:
+    try:
+        if schema is None:
+            # Every row group needs the one schema before the first is written: a first pass over the spill.
+            schema = pa.schema([])
+            for batch, _ in _parquet_batches(spill):
+                schema = _unify(schema, _infer_schema(batch, out), out)
+        for field in schema:
+            where = _empty_struct(field.type, field.name)
+            if where is not None:
+                problem = f"field {where!r} only ever holds an empty object {{}}, which Parquet cannot store"
+                raise _parquet_error(out, problem)
+        with pq.ParquetWriter(tmp, schema) as writer:
+            group: list[pa.Table] = []
+            wrote = False
+            for batch, ends_group in _parquet_batches(spill):
+                if batch:
+                    group.append(_records_to_table(batch, schema, out))
+                if ends_group and group:
+                    table = pa.concat_tables(group)
+                    writer.write_table(table, row_group_size=table.num_rows)
+                    group, wrote = [], True
+            if not wrote:
+                writer.write_table(schema.empty_table())
+    except (pa.ArrowException, OverflowError) as exc:
+        raise _parquet_error(out, _first_line(exc)) from None
 
 
 def write_ranked(
@@ -411,12 +542,12 @@ def write_ranked(
     n: int,
     order: str = "rank",
     schema: pa.Schema | None = None,
-    bucket_size: int = 10_000,
 ) -> int:
     """Write selected records that arrive in input order, sorted by rank (or as they arrive), atomically.
 
-    Rank order spills records to at most ~256 temp buckets next to `out` (one bucket in memory at a time);
-    a Parquet output without `schema` takes one schema unified over all records before writing the first row.
+    Memory does not grow with the number or size of records: JSON Lines in input order stream straight through;
+    otherwise each record is serialised once into a spill file beside `out` and read back by position. A Parquet
+    output without `schema` takes one schema unified over all records before writing the first row.
     """
     out = Path(out)
     suffix = _suffix_of(out, OUTPUT_SUFFIXES)
@@ -442,18 +573,28 @@ def write_ranked(
             missing = int(np.flatnonzero(~seen)[0]) + 1
             raise ValueError(f"received {count} ranks, expected {n} (rank {missing} is missing)")
 
+    encode = _JsonLines()
     with atomic_output(out) as tmp:
-        if order == "input" and (suffix != ".parquet" or schema is not None):
-            _write_chunks(tmp, out, suffix, _chunked((rec for _, rec in checked()), bucket_size), schema)
-            return n
-        spill = _Spill(out.parent, out.name, n, bucket_size)
-        try:
-            for arrival, (rank, rec) in enumerate(checked()):
-                spill.add(rank - 1 if order == "rank" else arrival, rec)
-            spill.finish()
-            if suffix == ".parquet" and schema is None:
-                schema = _unify([_infer_schema(bucket, out) for bucket in spill.buckets()], out)
-            _write_chunks(tmp, out, suffix, spill.buckets(), schema)
-        finally:
-            spill.cleanup()
+        if suffix != ".parquet" and order == "input":
+            with _LineSink(tmp, suffix) as sink:
+                for _, rec in checked():
+                    sink.write(encode(rec))
+        else:
+            spill = _Spill(out.parent, out.name, n)
+            try:
+                for arrival, (rank, rec) in enumerate(checked()):
+                    key = rank - 1 if order == "rank" else arrival
+                    if suffix == ".parquet":
+                        spill.add(key, pickle.dumps(rec, protocol=pickle.HIGHEST_PROTOCOL))
+                    else:
+                        spill.add(key, encode(rec))
+                if suffix == ".parquet":
+                    _write_parquet(tmp, out, spill, schema)
+                else:
+                    with _LineSink(tmp, suffix) as sink:
+                        for line in spill.records():
+                            sink.write(line)
+            finally:
+                spill.cleanup()
+    encode.warn(out)
     return n
