@@ -87,6 +87,7 @@ def test_one_pool_serves_every_map_of_an_engine():
     with LocalEngine(2, progress=False) as engine:
         assert list(engine.map(Doubler(), [[1], [2]])) == [[2], [4]]
         pool = engine._pool
-        assert list(engine.map(ScoreJob(ZipFit().fit(["theorem a : 1 = 1"])), [["x"]]))[0][0].shape == (1,)
+        [(scores, _)] = list(engine.map(ScoreJob(ZipFit().fit(["theorem a : 1 = 1"])), [["x"]]))
+        assert scores.shape == (1,)
         assert engine._pool is pool
     assert engine._pool is None
