@@ -109,3 +109,27 @@ def test_sigterm_cleans_up_temp_files_and_workers(tmp_path, data_dir):
     alive = [pid for pid in children if Path(f"/proc/{pid}").exists()
              and "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()]
     assert alive == []
+
+
+def test_progress_bar_is_automatic_on_a_terminal_only(tmp_path):
+    import pty
+
+    args = [sys.executable, "-m", "zipfit", "score", str(EXAMPLE / "source_mix.jsonl.gz"), "--target",
+            str(EXAMPLE / "proofnet_valid.jsonl"), "--target-template", TEMPLATE, "--workers", "1"]
+    primary, secondary = pty.openpty()
+    proc = subprocess.Popen([*args, "--out", str(tmp_path / "tty.csv")], stderr=secondary,
+                            stdout=subprocess.DEVNULL)
+    os.close(secondary)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(primary, 4096)
+        except OSError:  # the terminal closed with the process
+            break
+        if not chunk:
+            break
+        seen += chunk
+    assert proc.wait(timeout=120) == 0
+    assert b"doc/s" in seen and b"600" in seen
+    piped = zipfit_cli(*args[3:], "--out", tmp_path / "pipe.csv")
+    assert piped.returncode == 0 and "doc/s" not in piped.stderr

@@ -36,3 +36,19 @@ def test_a_broken_tokenizer_file_fails_at_construction(tmp_path):
     bad.write_text('{"not": "a tokenizer"}')
     with pytest.raises(ZipfitError, match="cannot load tokenizer"):
         TokenCounter(str(bad))
+
+
+def test_tokenizer_by_name_from_the_local_hub_cache(tmp_path, monkeypatch, mixed_sources):
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE(unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.train_from_iterator(mixed_sources, trainers.BpeTrainer(vocab_size=300, special_tokens=["[UNK]"]))
+    snapshot = tmp_path / "hub" / "models--acme--tiny-bpe" / "snapshots" / "0123abc"
+    snapshot.mkdir(parents=True)
+    tok.save(str(snapshot / "tokenizer.json"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    counts = TokenCounter("acme/tiny-bpe").count(mixed_sources[:3])
+    assert list(counts) == [len(tok.encode(t).ids) for t in mixed_sources[:3]]
+    with pytest.raises(ZipfitError, match="local Hugging Face cache"):
+        TokenCounter("acme/not-cached")

@@ -1,11 +1,13 @@
 """Token counts for token budgets and length statistics.
 
 Whitespace words by default (no dependency, the unit most corpus tools report); characters or
-UTF-8 bytes; or a real tokenizer from a local ``tokenizer.json`` (Hugging Face ``tokenizers``).
+UTF-8 bytes; or a real tokenizer (Hugging Face ``tokenizers``) from a local ``tokenizer.json``, a
+directory holding one, or a model name already in the local Hugging Face cache.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -57,13 +59,31 @@ class TokenCounter:
         return state
 
 
+def _hub_cache() -> Path:
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"])
+    home = Path(os.environ.get("HF_HOME") or Path.home() / ".cache" / "huggingface")
+    return home / "hub"
+
+
+def _cached_tokenizer(name: str) -> Path | None:
+    """tokenizer.json of a model already in the local Hugging Face cache (nothing is downloaded)."""
+    snapshots = _hub_cache() / f"models--{name.replace('/', '--')}" / "snapshots"
+    found = sorted(snapshots.glob("*/tokenizer.json"), key=lambda p: p.stat().st_mtime) if snapshots.is_dir() else []
+    return found[-1] if found else None
+
+
 def _tokenizer_file(spec: str) -> Path:
     path = Path(spec)
     if path.is_dir():
         path = path / "tokenizer.json"
-    if not path.is_file():
-        raise ZipfitError(
-            f"unknown tokenizer {spec!r}: use one of {', '.join(BUILTIN)}, or the path of a Hugging Face "
-            "tokenizer.json (or a directory holding one); nothing is downloaded"
-        )
-    return path
+    if path.is_file():
+        return path
+    cached = _cached_tokenizer(spec)
+    if cached is not None:
+        return cached
+    raise ZipfitError(
+        f"unknown tokenizer {spec!r}: use one of {', '.join(BUILTIN)}, the path of a Hugging Face tokenizer.json "
+        f"(or a directory holding one), or the name of a model in the local Hugging Face cache ({_hub_cache()}); "
+        "nothing is downloaded"
+    )
