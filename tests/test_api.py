@@ -105,13 +105,14 @@ def test_zipfit_fast_equals_exact_and_reports_rescored(tmp_path, corpus_file, ta
     exact, fast = tmp_path / "exact.jsonl", tmp_path / "fast.jsonl"
     zipfit.select(corpus_file, target_file, out=exact, k=10, workers=1, progress=False)
     result = zipfit.select(corpus_file, target_file, out=fast, k=10, workers=2, method="zipfit-fast",
-                           stage1_targets=6, calibration_docs=24, progress=False)
+                           stage1_targets=3, stage2_targets=8, calibration_docs=24, progress=False)
     assert fast.read_bytes() == exact.read_bytes()
     counts = result.manifest["counts"]
     assert counts["two_stage"] and counts["calibration_docs"] == 24
     assert 0 < counts["rescored"] < counts["source_eligible"] - 24
     assert counts["rescore_rounds"] >= 1
-    assert len(result.manifest["method"]["stage1_target_indices"]) == 6
+    assert len(result.manifest["method"]["stage2_target_indices"]) == 8
+    assert 0 < counts["stage2_docs"] < counts["source_eligible"]
 
 
 def test_parquet_in_and_out(tmp_path, corpus_file, target_file):
@@ -267,7 +268,7 @@ def test_fast_with_token_budget_equals_exact(tmp_path, corpus_file, target_file)
     exact, fast = tmp_path / "exact.jsonl", tmp_path / "fast.jsonl"
     zipfit.select(corpus_file, target_file, out=exact, tokens=2500, workers=1, progress=False)
     result = zipfit.select(corpus_file, target_file, out=fast, tokens=2500, method="zipfit-fast", workers=2,
-                           stage1_targets=6, calibration_docs=24, progress=False)
+                           stage1_targets=3, stage2_targets=8, calibration_docs=24, progress=False)
     assert result.manifest["counts"]["two_stage"]
     assert fast.read_bytes() == exact.read_bytes()
     assert 0 < result.manifest["counts"]["rescored"] < result.manifest["counts"]["source_eligible"]
@@ -279,7 +280,7 @@ def test_byte_identical_across_workers(tmp_path, corpus_file, target_file, suffi
     outs = []
     for workers in (1, 2):
         out = tmp_path / f"w{workers}{suffix}"
-        fast = {"stage1_targets": 6, "calibration_docs": 24} if method == "zipfit-fast" else {}
+        fast = {"stage1_targets": 3, "stage2_targets": 8, "calibration_docs": 24} if method == "zipfit-fast" else {}
         zipfit.select(corpus_file, target_file, out=out, k=25, order=order, method=method, workers=workers,
                       progress=False, **fast)
         outs.append(out.read_bytes())

@@ -153,6 +153,7 @@ def select(
     level: int | None = None,
     allow_level_0: bool = False,
     stage1_targets: int | None = None,
+    stage2_targets: int | None = None,
     candidate_factor: float | None = None,
     calibration_docs: int | None = None,
     confidence: float | None = None,
@@ -178,7 +179,8 @@ def select(
         target_spec = TextSpec(field=target_text_field or text_field, template=target_template,
                                where=parse_where(target_where))
         corpus = Corpus(_paths(sources), spec, role="source")
-        fast_options = {"stage1_targets": stage1_targets, "candidate_factor": candidate_factor,
+        fast_options = {"stage1_targets": stage1_targets, "stage2_targets": stage2_targets,
+                    "candidate_factor": candidate_factor,
                         "calibration_docs": calibration_docs, "confidence": confidence}
         if method != "zipfit-fast" and any(v is not None for v in fast_options.values()):
             log.warning("%s only apply to --method zipfit-fast; ignored",
@@ -220,21 +222,27 @@ def select(
         if budget.k is not None and budget.k > len(mapped):
             raise ZipfitError(f"--k {budget.k:,} but only {len(mapped):,} eligible source documents; lower --k"
                               + (" (exclusions are reported above)" if mapped.exclusions.total else ""))
-        rescored = 0
+        rescored, survivors = 0, len(mapped)
         if two_stage:
+            with timer.phase("stage2"):
+                alive = scorer.survivors(mapped.scores, budget, mapped.n_tokens)
+                survivors = len(alive)
+                fine = np.full(len(mapped), -np.inf)
+                fine[alive] = rescore(corpus, alive, scorer.stage2_, engine, desc="stage 2")
             idx, exact = sample, sample_exact  # the calibration documents already have exact scores
             with timer.phase("select"):
-                todo = np.setdiff1d(scorer.candidates(mapped.scores, budget, mapped.n_tokens), idx)
+                todo = np.setdiff1d(scorer.candidates(fine, budget, mapped.n_tokens), idx)
+                todo = todo[np.isfinite(fine[todo])]
             while len(todo):
                 rounds += 1
                 with timer.phase("rescore"):
-                    fresh = rescore(corpus, todo, scorer.exact_, engine, desc=f"stage 2, round {rounds}")
+                    fresh = rescore(corpus, todo, scorer.exact_, engine, desc=f"exact, round {rounds}")
                 rescored += len(todo)
                 with timer.phase("select"):
                     idx, exact = np.concatenate([idx, todo]), np.concatenate([exact, fresh])
                     by_index = np.argsort(idx, kind="stable")
                     idx, exact = idx[by_index], exact[by_index]
-                    todo = scorer.more_candidates(mapped.scores, idx, exact, budget, mapped.n_tokens)
+                    todo = scorer.more_candidates(fine, idx, exact, budget, mapped.n_tokens)
             with timer.phase("select"):
                 order_c = ranking(exact)
                 chosen = cut(order_c, budget, mapped.n_tokens[idx])
@@ -284,8 +292,9 @@ def select(
                 "selected_tokens": selected_tokens,
                 "source_tokens": source_tokens,
                 "selected_target_copies": len(target_copies),
-                **({"rescored": rescored, "rescore_rounds": rounds, "calibration_docs": len(sample) if two_stage else 0,
-                    "two_stage": two_stage} if isinstance(scorer, ZipFitFast) else {}),
+                **({"two_stage": two_stage, "calibration_docs": len(sample) if two_stage else 0,
+                    "stage2_docs": survivors if two_stage else 0, "rescored": rescored, "rescore_rounds": rounds}
+                   if isinstance(scorer, ZipFitFast) else {}),
             },
             "exclusions": {"source": mapped.exclusions.as_dict()},
             "scores": {"selected": score_summary(selected_scores), "cutoff": float(selected_scores[-1])},
@@ -298,8 +307,9 @@ def select(
         log.info("selected %s of %s documents (%s of %s tokens) -> %s", f"{written:,}", f"{len(mapped):,}",
                  f"{selected_tokens:,}", f"{source_tokens:,}", out_path)
         if two_stage:
-            log.info("zipfit-fast: proxy R² %.3f on %d calibration documents; rescored %s documents exactly on all %d "
-                     "targets in %d rounds", scorer.r2_, len(sample), f"{rescored:,}", len(targets), rounds)
+            log.info("zipfit-fast: %d calibration documents (fine proxy R² %.4f); %s of %s documents passed stage 1; "
+                     "%s were scored exactly on all %d targets in %d rounds", len(sample), scorer.r2_,
+                     f"{survivors:,}", f"{len(mapped):,}", f"{rescored:,}", len(targets), rounds)
         elif isinstance(scorer, ZipFitFast):
             log.info("zipfit-fast: %s documents are too few for two stages (need more than %s): scored exactly",
                      f"{len(mapped):,}", f"{4 * scorer.calibration_docs:,}")

@@ -85,10 +85,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tokenizer", default="whitespace",
                    help="token unit for --tokens: whitespace (default), chars, bytes, or a tokenizer.json path")
     p.add_argument("--seed", type=int, default=0, help="seed (zipfit-fast's stage-1 target sample)")
-    fast = p.add_argument_group("zipfit-fast (calibrated proxy, then exact rescoring)")
-    fast.add_argument("--stage1-targets", type=int, help="targets in the stage-1 proxy (default: 12)")
+    fast = p.add_argument_group("zipfit-fast (calibrated proxies, then exact scores for the contenders)")
+    fast.add_argument("--stage1-targets", type=int,
+                      help="targets in the coarse proxy every document gets (default: 4)")
+    fast.add_argument("--stage2-targets", type=int,
+                      help="targets in the fine proxy for the documents stage 1 keeps (default: 16)")
     fast.add_argument("--calibration-docs", type=int,
-                      help="documents scored exactly on all targets to fit the proxy (default: 256)")
+                      help="documents scored exactly on all targets to fit the proxies (default: 256)")
     fast.add_argument("--confidence", type=float,
                       help="rescore every document within this many proxy-error sigmas of the cutoff (default: 4)")
     fast.add_argument("--candidate-factor", type=float,
@@ -143,7 +146,8 @@ def run(args: argparse.Namespace) -> int:
         zipfit.select(args.sources, out=args.out, k=args.k, tokens=args.tokens, method=args.method,
                       order=args.order, tokenizer=args.tokenizer, seed=args.seed,
                       stage1_targets=args.stage1_targets, candidate_factor=args.candidate_factor,
-                      calibration_docs=args.calibration_docs, confidence=args.confidence, **_common(args))
+                      stage2_targets=args.stage2_targets, calibration_docs=args.calibration_docs,
+                      confidence=args.confidence, **_common(args))
     elif args.command == "score":
         zipfit.score(args.sources, out=args.out, tokenizer=args.tokenizer, **_common(args))
     elif args.command == "align":

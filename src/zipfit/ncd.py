@@ -10,7 +10,6 @@ which the target lengths were produced: the fast paths and the plain formula agr
 
 from __future__ import annotations
 
-import bisect
 import ctypes
 import ctypes.util
 import math
@@ -87,42 +86,27 @@ class GzipPairLengths:
     """Exact C(x ⊕ y_j) for one source x against many targets, compressing x only once.
 
     x is fed to a raw-deflate compressor; for each target the compressor state is copied, y_j is
-    appended and the stream finished. Deflate's output does not depend on how its input was split
-    (without flushes), so the length equals compressing x + y_j in one call. Targets are grouped
-    by the smallest window that holds the whole pair, because copying the compressor state is the
-    dominant cost and it shrinks with the window.
+    appended and the stream finished. Deflate's output (levels 1-9, no flushes) does not depend on
+    how its input was split, so the length equals compressing x + y_j in one call. The window is the
+    smallest that holds x and the longest target: copying the compressor state is the dominant cost
+    and it shrinks with the window, while one shared window keeps x to a single compression.
     """
 
     def __init__(self, targets: Sequence[bytes], level: int) -> None:
         self.level = level
-        order = sorted(range(len(targets)), key=lambda j: len(targets[j]))
-        self.order = order
-        self.targets = [targets[j] for j in order]
-        self.target_lens = [len(t) for t in self.targets]
+        self.targets = list(targets)
+        self.longest = max((len(t) for t in self.targets), default=0)
 
     def lengths(self, x: bytes) -> tuple[int, list[int]]:
-        """C(x) and C(x ⊕ y_j) for every target, the latter in the targets' original order."""
-        n = len(self.targets)
-        cxy_sorted = [0] * n
-        cx = -1
-        start = 0
-        nx = len(x)
-        for bits, limit in zip(_WINDOW_BITS, _WINDOW_LIMIT, strict=True):
-            end = n if bits == 15 else bisect.bisect_right(self.target_lens, limit - nx, lo=start)
-            if end <= start:
-                continue
-            base = zlib.compressobj(self.level, zlib.DEFLATED, -bits)
-            head = len(base.compress(x)) + GZIP_OVERHEAD
-            if cx < 0:
-                cx = head + len(base.copy().flush())
-            copy, targets = base.copy, self.targets
-            for j in range(start, end):
-                c = copy()
-                cxy_sorted[j] = head + len(c.compress(targets[j])) + len(c.flush())
-            start = end
-            if start == n:
-                break
-        cxy = [0] * n
-        for pos, j in enumerate(self.order):
-            cxy[j] = cxy_sorted[pos]
-        return cx, cxy
+        """C(x) and C(x ⊕ y_j) for every target, in target order."""
+        need = len(x) + self.longest
+        bits = next((b for b, limit in zip(_WINDOW_BITS, _WINDOW_LIMIT, strict=True) if need <= limit), 15)
+        base = zlib.compressobj(self.level, zlib.DEFLATED, -bits)
+        head = len(base.compress(x)) + GZIP_OVERHEAD
+        cx = head + len(base.copy().flush())
+        copy = base.copy
+        out = []
+        for y in self.targets:
+            c = copy()
+            out.append(head + len(c.compress(y)) + len(c.flush()))
+        return cx, out

@@ -9,7 +9,7 @@ from zipfit.topk import Budget, cut, ranking
 
 @pytest.fixture(scope="module")
 def calibrated(mixed_sources, proofnet_valid):
-    fast = ZipFitFast(stage1_targets=6, calibration_docs=40).fit(proofnet_valid[:60])
+    fast = ZipFitFast(stage1_targets=3, stage2_targets=6, calibration_docs=40).fit(proofnet_valid[:60])
     sample = mixed_sources[::4]
     exact = fast.calibrate(fast.profiler().score(sample))
     return fast, sample, exact
@@ -20,13 +20,26 @@ def test_calibration_exact_scores_are_bit_identical_to_zipfit(calibrated, proofn
     assert np.array_equal(exact, ZipFit().fit(proofnet_valid[:60]).score(sample))
 
 
-def test_the_learned_proxy_predicts_the_exact_score(calibrated):
+def test_the_learned_proxies_predict_the_exact_score(calibrated):
     fast, sample, exact = calibrated
-    assert len(fast.stage1_indices_) == 6 and len(set(fast.stage1_indices_)) == 6
+    assert len(set(fast.stage2_indices_)) == 6 and fast.stage1_indices_ == fast.stage2_indices_[:3]
     assert fast.r2_ > 0.9  # six targets stand for sixty
-    predicted = fast.stage1_.score(sample)
-    assert np.std(exact - predicted) == pytest.approx(fast.sigma_, rel=0.1)
-    assert np.corrcoef(predicted, exact)[0, 1] > 0.95
+    coarse, fine = fast.stage1_.score(sample), fast.stage2_.score(sample)
+    assert np.corrcoef(fine, exact)[0, 1] > 0.95
+    # leave-one-out spreads: never below the in-sample residual spread, and the fine proxy is tighter
+    assert fast.sigma_ >= np.std(exact - fine) * 0.999
+    assert fast.sigma1_ >= np.std(exact - coarse) * 0.999
+    assert fast.sigma_ < fast.sigma1_
+
+
+def test_survivors_are_those_the_coarse_proxy_cannot_rule_out():
+    fast = ZipFitFast(confidence=2.0)
+    fast.sigma1_ = 0.01
+    coarse = np.array([0.50, 0.45, 0.44, 0.40, 0.38, 0.10])
+    # K = 2: cutoff 0.45, lower bound 0.43; keep coarse + 0.02 >= 0.43, i.e. coarse >= 0.41
+    assert list(fast.survivors(coarse, Budget(k=2), np.ones(6))) == [0, 1, 2]
+    # a budget of 3 tokens with 2-token documents holds one: cutoff 0.50, bound 0.48, keep >= 0.46
+    assert list(fast.survivors(coarse, Budget(tokens=3), np.full(6, 2))) == [0]
 
 
 def test_greedy_selection_finds_the_columns_that_carry_the_signal():
@@ -68,18 +81,23 @@ def test_two_stage_equals_exact_on_real_data(mixed_sources, proofnet_valid):
     targets = proofnet_valid[:80]
     budget = Budget(k=8)
     exact_scores = ZipFit().fit(targets).score(mixed_sources)
-    fast = ZipFitFast(stage1_targets=8, calibration_docs=24, seed=3).fit(targets)
+    fast = ZipFitFast(stage1_targets=4, stage2_targets=10, calibration_docs=24, seed=3).fit(targets)
     sample = np.arange(0, len(mixed_sources), 7)[:24]
     sample_exact = fast.calibrate(fast.profiler().score([mixed_sources[i] for i in sample]))
-    proxy = fast.stage1_.score(mixed_sources)
+    ones = np.ones(len(mixed_sources))
+    alive = fast.survivors(fast.stage1_.score(mixed_sources), budget, ones)
+    assert len(alive) < len(mixed_sources)
+    proxy = np.full(len(mixed_sources), -np.inf)
+    proxy[alive] = fast.stage2_.score([mixed_sources[i] for i in alive])
     idx, exact = sample, sample_exact
-    todo = np.setdiff1d(fast.candidates(proxy, budget, np.ones(len(proxy))), idx)
+    todo = np.setdiff1d(fast.candidates(proxy, budget, ones), idx)
+    todo = todo[np.isfinite(proxy[todo])]
     while len(todo):
         fresh = fast.exact_.score([mixed_sources[i] for i in todo])
         idx, exact = np.concatenate([idx, todo]), np.concatenate([exact, fresh])
         order = np.argsort(idx)
         idx, exact = idx[order], exact[order]
-        todo = fast.more_candidates(proxy, idx, exact, budget, np.ones(len(proxy)))
+        todo = fast.more_candidates(proxy, idx, exact, budget, ones)
     assert np.array_equal(exact, exact_scores[idx])
     assert list(idx[cut(ranking(exact), budget)]) == list(cut(ranking(exact_scores), budget))
     assert len(idx) < len(mixed_sources)  # it did not simply rescore everything
@@ -91,13 +109,14 @@ def test_invalid_parameters():
         ({"candidate_factor": 0.5}, "--candidate-factor"),
         ({"candidate_factor": float("inf")}, "finite"),
         ({"confidence": float("nan")}, "--confidence"),
-        ({"stage1_targets": 10, "calibration_docs": 12}, "--calibration-docs"),
+        ({"stage1_targets": 4, "stage2_targets": 4}, "--stage2-targets"),
+        ({"stage2_targets": 10, "calibration_docs": 12}, "--calibration-docs"),
     ]:
         with pytest.raises(ZipfitError, match=message):
             ZipFitFast(**kwargs).fit(["a"])
 
 
 def test_small_corpora_and_few_targets_run_exactly():
-    fast = ZipFitFast(stage1_targets=4, calibration_docs=10).fit(["a", "b", "c", "d", "e"])
+    fast = ZipFitFast(stage1_targets=2, stage2_targets=4, calibration_docs=10).fit(["a", "b", "c", "d", "e"])
     assert not fast.single_stage and fast.worthwhile(41) and not fast.worthwhile(40)
-    assert ZipFitFast(stage1_targets=5).fit(["a", "b", "c", "d", "e"]).single_stage
+    assert ZipFitFast(stage1_targets=2, stage2_targets=5).fit(["a", "b", "c", "d", "e"]).single_stage
