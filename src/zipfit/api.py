@@ -109,6 +109,20 @@ def load_targets(
     return texts, info, corpus
 
 
+def _text_specs(
+    text_field: str,
+    template: str | None,
+    where: WhereLike,
+    target_text_field: str | None,
+    target_template: str | None,
+    target_where: WhereLike,
+) -> tuple[TextSpec, TextSpec]:
+    """How to read source and target texts; the target's field defaults to the source's."""
+    source = TextSpec(field=text_field, template=template, where=parse_where(where))
+    target = TextSpec(field=target_text_field or text_field, template=target_template, where=parse_where(target_where))
+    return source, target
+
+
 def _spec_dict(spec: TextSpec) -> dict[str, Any]:
     return {"text_field": spec.field, "template": spec.template, "where": [list(p) for p in spec.where]}
 
@@ -175,9 +189,8 @@ def select(
     if order not in ("rank", "input"):
         raise ZipfitError(f"order must be 'rank' or 'input', got {order!r}")
     with LocalEngine(workers, progress=progress) as engine:
-        spec = TextSpec(field=text_field, template=template, where=parse_where(where))
-        target_spec = TextSpec(field=target_text_field or text_field, template=target_template,
-                               where=parse_where(target_where))
+        spec, target_spec = _text_specs(text_field, template, where, target_text_field, target_template,
+                                        target_where)
         corpus = Corpus(_paths(sources), spec, role="source")
         fast_options = {"stage1_targets": stage1_targets, "stage2_targets": stage2_targets,
                     "candidate_factor": candidate_factor,
@@ -373,9 +386,8 @@ def score(
     if method == "zipfit-fast":
         raise ZipfitError("zipfit-fast only speeds up selection; `score` computes exact scores: use --method zipfit")
     with LocalEngine(workers, progress=progress) as engine:
-        spec = TextSpec(field=text_field, template=template, where=parse_where(where))
-        target_spec = TextSpec(field=target_text_field or text_field, template=target_template,
-                               where=parse_where(target_where))
+        spec, target_spec = _text_specs(text_field, template, where, target_text_field, target_template,
+                                        target_where)
         corpus = Corpus(_paths(sources), spec, role="source")
         target_corpus = Corpus(_paths(target), target_spec, role="target") if target is not None else None
         inputs = _input_paths(corpus, target_corpus)
@@ -466,9 +478,8 @@ def align(
     if max_docs is not None and max_docs < 1:
         raise ZipfitError(f"--max-docs must be at least 1, got {max_docs}")
     with LocalEngine(workers, progress=progress) as engine:
-        spec = TextSpec(field=text_field, template=template, where=parse_where(where))
-        target_spec = TextSpec(field=target_text_field or text_field, template=target_template,
-                               where=parse_where(target_where))
+        spec, target_spec = _text_specs(text_field, template, where, target_text_field, target_template,
+                                        target_where)
         corpora = [Corpus([d], spec, role="source") for d in _paths(datasets)]
         out_path = None
         if out is not None:
