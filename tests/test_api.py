@@ -334,3 +334,47 @@ def test_target_copies_and_shared_inputs_are_flagged(tmp_path, corpus_file, targ
     assert result.manifest["counts"]["selected_target_copies"] == 5  # targets select themselves first
     assert "is both a source and a target" in caplog.text
     assert "exact copies of target examples" in caplog.text
+
+
+def test_random_baseline_through_select(tmp_path, corpus_file, target_file):
+    outs = []
+    for workers, seed in [(1, 3), (2, 3), (1, 4)]:
+        out = tmp_path / f"r{workers}{seed}.jsonl"
+        result = zipfit.select(corpus_file, target_file, out=out, k=12, method="random", seed=seed,
+                               workers=workers, progress=False)
+        outs.append(out.read_bytes())
+        assert result.manifest["method"] == {"name": "random", "seed": seed}
+    assert outs[0] == outs[1] and outs[0] != outs[2]
+    rows = read_jsonl(tmp_path / "r13.jsonl")
+    assert all(0 <= r["zipfit_score"] < 1 for r in rows)
+
+
+def test_gumbel_sampling_is_seeded_and_reported(tmp_path, corpus_file, target_file):
+    top = zipfit.select(corpus_file, target_file, out=tmp_path / "top.jsonl", k=20, workers=1, progress=False)
+    g1 = zipfit.select(corpus_file, target_file, out=tmp_path / "g1.jsonl", k=20, sampling="gumbel", seed=1,
+                       workers=2, progress=False)
+    zipfit.select(corpus_file, target_file, out=tmp_path / "g1b.jsonl", k=20, sampling="gumbel", seed=1,
+                  workers=1, progress=False)
+    assert (tmp_path / "g1.jsonl").read_bytes() == (tmp_path / "g1b.jsonl").read_bytes()
+    assert set(g1.indices) != set(top.indices)
+    assert g1.manifest["parameters"]["sampling"] == "gumbel"
+    with pytest.raises(ZipfitError, match="Gumbel"):
+        zipfit.select(corpus_file, target_file, out=tmp_path / "x.jsonl", k=5, method="zipfit-fast",
+                      sampling="gumbel", progress=False)
+
+
+def test_compare_methods(tmp_path, corpus_file, target_file):
+    out = tmp_path / "compare.json"
+    report = zipfit.compare(corpus_file, target_file, methods=["zipfit", "zipfit-fast", "random"], k=15, workers=2,
+                            method_options={"zipfit-fast": {"stage1_targets": 3, "stage2_targets": 8,
+                                                            "calibration_docs": 24}},
+                            out=out, progress=False)
+    rows = {r["method"]: r for r in report["methods"]}
+    assert set(rows) == {"zipfit", "zipfit-fast", "random"}
+    assert all(r["selected"] == 15 and r["seconds"] > 0 for r in rows.values())
+    assert report["overlap"]["zipfit"]["zipfit-fast"] == 1.0  # the same exact selection
+    assert report["overlap"]["zipfit"]["zipfit"] == 1.0
+    assert report["overlap"]["zipfit"]["random"] < 1.0
+    assert rows["zipfit-fast"]["counts"]["two_stage"]
+    assert rows["zipfit"]["median_chars"] < report["source"]["median_chars"]  # ZIP-FIT's length bias, visible
+    assert json.loads(out.read_text()) == report

@@ -112,11 +112,15 @@ def test_sigterm_cleans_up_temp_files_and_workers(tmp_path, data_dir):
 
 
 def test_progress_bar_is_automatic_on_a_terminal_only(tmp_path):
+    import fcntl
     import pty
+    import struct
+    import termios
 
     args = [sys.executable, "-m", "zipfit", "score", str(EXAMPLE / "source_mix.jsonl.gz"), "--target",
             str(EXAMPLE / "proofnet_valid.jsonl"), "--target-template", TEMPLATE, "--workers", "1"]
     primary, secondary = pty.openpty()
+    fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # a real terminal has a size
     proc = subprocess.Popen([*args, "--out", str(tmp_path / "tty.csv")], stderr=secondary,
                             stdout=subprocess.DEVNULL)
     os.close(secondary)
@@ -133,3 +137,14 @@ def test_progress_bar_is_automatic_on_a_terminal_only(tmp_path):
     assert b"doc/s" in seen and b"600" in seen
     piped = zipfit_cli(*args[3:], "--out", tmp_path / "pipe.csv")
     assert piped.returncode == 0 and "doc/s" not in piped.stderr
+
+
+def test_compare_prints_a_table_and_an_overlap_matrix(capsys):
+    code = main(["compare", str(EXAMPLE / "source_mix.jsonl.gz"), "--target", str(EXAMPLE / "proofnet_valid.jsonl"),
+                 "--target-template", TEMPLATE, "--k", "20", "--methods", "zipfit,random", "--workers", "1", "-q"])
+    assert code == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("600 source documents")
+    assert out[1].split() == ["method", "selected", "tokens", "median", "chars", "seconds"]
+    assert [line.split()[0] for line in out[2:4]] == ["zipfit", "random"]
+    assert out[-2].split()[:2] == ["zipfit", "1.00"] and out[-1].split()[-1] == "1.00"

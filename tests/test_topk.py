@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from zipfit.errors import ZipfitError
-from zipfit.topk import Budget, cut, prefix_within, ranking
+from zipfit.topk import Budget, cut, prefix_within, ranking, select_top
 
 
 def test_ranking_breaks_ties_by_input_order():
@@ -35,3 +35,24 @@ def test_budget_validation():
         Budget(k=0)
     with pytest.raises(ZipfitError, match=r"--k 5 but only 3 eligible"):
         cut(ranking(np.zeros(3)), Budget(k=5))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_select_top_equals_the_full_sort(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 3000))
+    scores = rng.integers(0, 40, size=n) / 40  # many ties
+    if seed % 2:
+        scores[rng.random(n) < 0.1] = -np.inf  # unscorable documents
+    tokens = rng.integers(1, 500, size=n).astype(np.uint32)
+    finite = int(np.isfinite(scores).sum())
+    for k in {1, max(1, finite // 3), finite}:
+        if k <= finite:
+            expected = cut(ranking(scores), Budget(k=k))
+            assert list(select_top(scores, Budget(k=k))) == list(expected)
+    for budget in (1, 499, 500, 10_000, int(tokens.sum()) - 1, int(tokens.sum()) + 5):
+        expected = cut(ranking(scores), Budget(tokens=budget), tokens)
+        got = select_top(scores, Budget(tokens=budget), tokens)
+        expected = expected[np.isfinite(scores[expected])]
+        got = got[np.isfinite(scores[got])]
+        assert list(got) == list(expected)

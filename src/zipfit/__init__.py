@@ -12,6 +12,7 @@ _EXPORTS = {
     "select": "zipfit.api",
     "score": "zipfit.api",
     "align": "zipfit.api",
+    "compare": "zipfit.api",
     "SelectionResult": "zipfit.api",
     "ScoreResult": "zipfit.api",
     "ZipfitError": "zipfit.errors",

@@ -29,10 +29,11 @@ from zipfit.io import (
     write_table,
 )
 from zipfit.manifest import Timer, distribution, environment, length_report, score_summary
-from zipfit.methods import ZipFitFast, make_method
-from zipfit.passes import ScoreJob, map_pass, ranked_records, rescore, sample_documents
+from zipfit.methods import make_method
+from zipfit.passes import map_pass, ranked_records, rescore
+from zipfit.selection import choose
 from zipfit.tokens import TokenCounter
-from zipfit.topk import Budget, cut, ranking
+from zipfit.topk import Budget
 
 log = logging.getLogger("zipfit")
 
@@ -175,6 +176,8 @@ def select(
     workers: int | None = None,
     seed: int = 0,
     order: str = "rank",
+    sampling: str = "top-k",
+    method_options: Mapping[str, Any] | None = None,
     overwrite: bool = False,
     progress: bool | None = None,
 ) -> SelectionResult:
@@ -199,7 +202,7 @@ def select(
             log.warning("%s only apply to --method zipfit-fast; ignored",
                         ", ".join(k for k, v in fast_options.items() if v is not None))
         scorer = make_method(method, codec=codec, level=level, allow_level_0=allow_level_0, seed=seed,
-                             **{k: v for k, v in fast_options.items() if v is not None})
+                             **{k: v for k, v in fast_options.items() if v is not None}, **(method_options or {}))
         counter = TokenCounter(tokenizer)
         with timer.phase("read_targets"):
             target_corpus = Corpus(_paths(target), target_spec, role="target") if target is not None else None
@@ -212,64 +215,8 @@ def select(
             sources_info = corpus.describe()  # before the run: the manifest describes what was read
         with timer.phase("fit"):
             scorer.fit(targets)
-        two_stage, rounds = False, 0
-        if isinstance(scorer, ZipFitFast):
-            with timer.phase("calibrate"):
-                sample, sample_texts, n_docs = sample_documents(corpus, scorer.calibration_docs, seed)
-                two_stage = scorer.worthwhile(n_docs)
-                if two_stage:
-                    batches = [sample_texts[i : i + 64] for i in range(0, len(sample_texts), 64)]
-                    profile = np.concatenate([rows for rows, _ in engine.map(
-                        ScoreJob(scorer.profiler()), batches, desc="calibration", total=len(sample_texts))])
-                    sample_exact = scorer.calibrate(profile)
-            first_pass = scorer.stage1_ if two_stage else scorer.exact_
-        else:
-            first_pass = scorer
-        with timer.phase("score"):
-            mapped = map_pass(corpus, first_pass, engine, counter, desc="stage 1" if two_stage else "scoring")
-        summary = mapped.exclusions.summary("source")
-        if summary:
-            log.warning(summary)
-        if len(mapped) == 0:
-            raise ZipfitError(_nothing_eligible(mapped))
-        if budget.k is not None and budget.k > len(mapped):
-            raise ZipfitError(f"--k {budget.k:,} but only {len(mapped):,} eligible source documents; lower --k"
-                              + (" (exclusions are reported above)" if mapped.exclusions.total else ""))
-        rescored, survivors = 0, len(mapped)
-        if two_stage:
-            with timer.phase("stage2"):
-                alive = scorer.survivors(mapped.scores, budget, mapped.n_tokens)
-                survivors = len(alive)
-                fine = np.full(len(mapped), -np.inf)
-                fine[alive] = rescore(corpus, alive, scorer.stage2_, engine, desc="stage 2")
-            idx, exact = sample, sample_exact  # the calibration documents already have exact scores
-            with timer.phase("select"):
-                todo = np.setdiff1d(scorer.candidates(fine, budget, mapped.n_tokens), idx)
-                todo = todo[np.isfinite(fine[todo])]
-            while len(todo):
-                rounds += 1
-                with timer.phase("rescore"):
-                    fresh = rescore(corpus, todo, scorer.exact_, engine, desc=f"exact, round {rounds}")
-                rescored += len(todo)
-                with timer.phase("select"):
-                    idx, exact = np.concatenate([idx, todo]), np.concatenate([exact, fresh])
-                    by_index = np.argsort(idx, kind="stable")
-                    idx, exact = idx[by_index], exact[by_index]
-                    todo = scorer.more_candidates(fine, idx, exact, budget, mapped.n_tokens)
-            with timer.phase("select"):
-                order_c = ranking(exact)
-                chosen = cut(order_c, budget, mapped.n_tokens[idx])
-                selected, selected_scores = idx[chosen], exact[chosen]
-                best = idx[order_c[0]]
-        else:
-            with timer.phase("select"):
-                ranked = ranking(mapped.scores)
-                selected = cut(ranked, budget, mapped.n_tokens)
-                selected_scores = mapped.scores[selected]
-                best = ranked[0]
-        if len(selected) == 0:
-            raise ZipfitError(f"--tokens {budget.tokens:,} is smaller than the best-ranked document "
-                              f"({int(mapped.n_tokens[best]):,} tokens): nothing fits in the budget")
+        choice = choose(scorer, corpus, engine, counter, budget, seed=seed, sampling=sampling, timer=timer)
+        mapped, selected, selected_scores = choice.mapped, choice.selected, choice.scores
         target_copies: list[int] = []
         with timer.phase("write"):
             corpus.check_unchanged()
@@ -293,7 +240,8 @@ def select(
             "command": "select",
             "method": {"name": method, **scorer.params()},
             "budget": {**budget.describe(), "tokenizer": tokenizer},
-            "parameters": {"source": _spec_dict(spec), "order": order, "seed": seed, **engine.describe()},
+            "parameters": {"source": _spec_dict(spec), "order": order, "seed": seed, "sampling": sampling,
+                           **engine.describe()},
             "inputs": {"sources": sources_info, "target": target_info},
             "counts": {
                 "source_records": mapped.n_records,
@@ -305,11 +253,9 @@ def select(
                 "selected_tokens": selected_tokens,
                 "source_tokens": source_tokens,
                 "selected_target_copies": len(target_copies),
-                **({"two_stage": two_stage, "calibration_docs": len(sample) if two_stage else 0,
-                    "stage2_docs": survivors if two_stage else 0, "rescored": rescored, "rescore_rounds": rounds}
-                   if isinstance(scorer, ZipFitFast) else {}),
+                **{k: v for k, v in choice.counts.items() if k != "sampling"},
             },
-            "exclusions": {"source": mapped.exclusions.as_dict()},
+            "exclusions": {"source": mapped.exclusions.as_dict(), "method": choice.unscorable},
             "scores": {"selected": score_summary(selected_scores), "cutoff": float(selected_scores[-1])},
             "lengths": lengths,
             "output": {"path": str(out_path), "records": int(written), "order": order, "sha256": output_sha256},
@@ -319,13 +265,6 @@ def select(
         write_json(manifest_path, manifest)
         log.info("selected %s of %s documents (%s of %s tokens) -> %s", f"{written:,}", f"{len(mapped):,}",
                  f"{selected_tokens:,}", f"{source_tokens:,}", out_path)
-        if two_stage:
-            log.info("zipfit-fast: %d calibration documents (fine proxy R² %.4f); %s of %s documents passed stage 1; "
-                     "%s were scored exactly on all %d targets in %d rounds", len(sample), scorer.r2_,
-                     f"{survivors:,}", f"{len(mapped):,}", f"{rescored:,}", len(targets), rounds)
-        elif isinstance(scorer, ZipFitFast):
-            log.info("zipfit-fast: %s documents are too few for two stages (need more than %s): scored exactly",
-                     f"{len(mapped):,}", f"{4 * scorer.calibration_docs:,}")
         log.info(_length_line(lengths))
         return SelectionResult(out_path, manifest_path, manifest, selected, selected_scores)
 
@@ -519,3 +458,84 @@ def align(
             else:
                 write_table(out_path, {key: [r[key] for r in rows] for key in rows[0]})
         return rows
+
+
+def compare(
+    sources: PathsLike,
+    target: PathsLike | None = None,
+    *,
+    methods: Sequence[str] = ("zipfit", "random"),
+    k: int | None = None,
+    tokens: int | None = None,
+    target_texts: Sequence[str] | None = None,
+    text_field: str = "text",
+    template: str | None = None,
+    where: WhereLike = None,
+    target_text_field: str | None = None,
+    target_template: str | None = None,
+    target_where: WhereLike = None,
+    codec: str = "gzip",
+    level: int | None = None,
+    tokenizer: str = "whitespace",
+    workers: int | None = None,
+    seed: int = 0,
+    method_options: Mapping[str, Mapping[str, Any]] | None = None,
+    out: str | os.PathLike | None = None,
+    overwrite: bool = False,
+    progress: bool | None = None,
+) -> dict[str, Any]:
+    """Run several methods on the same sources and target; report their overlaps, lengths and times.
+
+    Nothing is written but the optional JSON report: this is for choosing a method, not for training.
+    """
+    budget = Budget(k=k, tokens=tokens)
+    if len(set(methods)) != len(methods) or not methods:
+        raise ZipfitError(f"--methods needs distinct method names, got {', '.join(methods) or 'none'}")
+    options = {name: dict(opts) for name, opts in (method_options or {}).items()}
+    with LocalEngine(workers, progress=progress) as engine:
+        spec, target_spec = _text_specs(text_field, template, where, target_text_field, target_template,
+                                        target_where)
+        corpus = Corpus(_paths(sources), spec, role="source")
+        scorers = {name: make_method(name, codec=codec, level=level, seed=seed, **options.get(name, {}))
+                   for name in methods}
+        counter = TokenCounter(tokenizer)
+        target_corpus = Corpus(_paths(target), target_spec, role="target") if target is not None else None
+        out_path = None
+        if out is not None:
+            out_path = check_output(out, overwrite=overwrite, inputs=_input_paths(corpus, target_corpus),
+                                    suffixes=(".json",))
+        targets, target_info, _ = load_targets(target, target_texts, target_spec)
+        rows, chosen = [], {}
+        for name, scorer in scorers.items():
+            timer = Timer()
+            with timer.phase("fit"):
+                scorer.fit(targets)
+            choice = choose(scorer, corpus, engine, counter, budget, seed=seed, timer=timer)
+            picked = choice.selected
+            chosen[name] = set(picked.tolist())
+            lengths = length_report(choice.mapped.n_chars, choice.mapped.n_tokens, picked)
+            rows.append({
+                "method": name,
+                "selected": len(picked),
+                "tokens": int(choice.mapped.n_tokens[picked].sum()),
+                "median_chars": lengths["chars"]["selected"]["p50"],
+                "median_tokens": lengths["tokens"]["selected"]["p50"],
+                "seconds": timer.as_dict()["total"],
+                "unscorable": choice.unscorable,
+                "counts": choice.counts,
+            })
+        source = length_report(choice.mapped.n_chars, choice.mapped.n_tokens, picked)
+        overlap = {a: {b: round(len(chosen[a] & chosen[b]) / max(1, min(len(chosen[a]), len(chosen[b]))), 4)
+                       for b in chosen} for a in chosen}
+        report = {
+            "budget": budget.describe(),
+            "targets": len(targets),
+            "source": {"documents": len(choice.mapped), "median_chars": source["chars"]["source"]["p50"],
+                       "median_tokens": source["tokens"]["source"]["p50"]},
+            "methods": rows,
+            "overlap": overlap,
+            "inputs": {"sources": [str(f.path) for f in corpus.files], "target": target_info},
+        }
+        if out_path is not None:
+            write_json(out_path, report)
+        return report

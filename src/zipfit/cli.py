@@ -12,6 +12,7 @@ from typing import Any
 
 from zipfit import __version__
 from zipfit.errors import ZipfitError
+from zipfit.methods import method_names
 
 _ESCAPES = {"\\n": "\n", "\\t": "\t", "\\\\": "\\"}
 
@@ -79,7 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
     budget.add_argument("--k", type=int, help="number of documents to select")
     budget.add_argument("--tokens", type=int, help="token budget: best documents up to this many tokens")
     p.add_argument("--out", required=True, help="output .jsonl, .jsonl.gz, .jsonl.zst or .parquet")
-    p.add_argument("--method", default="zipfit", choices=("zipfit", "zipfit-fast"))
+    p.add_argument("--method", default="zipfit", choices=method_names(),
+                   help="zipfit (default), zipfit-fast (same result, less work) or a baseline")
+    p.add_argument("--sampling", default="top-k", choices=("top-k", "gumbel"),
+                   help="top-k by score (default), or Gumbel top-k: sampling without replacement (as DSIR resamples)")
     p.add_argument("--order", default="rank", choices=("rank", "input"),
                    help="output order: best first (default) or input order")
     p.add_argument("--tokenizer", default="whitespace",
@@ -96,6 +100,20 @@ def build_parser() -> argparse.ArgumentParser:
                       help="rescore every document within this many proxy-error sigmas of the cutoff (default: 4)")
     fast.add_argument("--candidate-factor", type=float,
                       help="first rescore this many times the budget, best by proxy (default: 1.5)")
+    _add_text_options(p)
+    _add_score_options(p)
+    _add_run_options(p)
+
+    p = sub.add_parser("compare", help="run several methods on the same data: overlaps, lengths, times",
+                       description="Select with each method (nothing written) and compare the selections.")
+    p.add_argument("sources", nargs="+", metavar="SOURCE")
+    budget = p.add_mutually_exclusive_group(required=True)
+    budget.add_argument("--k", type=int, help="number of documents each method selects")
+    budget.add_argument("--tokens", type=int, help="token budget for each method")
+    p.add_argument("--methods", default="zipfit,random", help=f"comma-separated, from: {', '.join(method_names())}")
+    p.add_argument("--tokenizer", default="whitespace", help="token unit for --tokens and lengths")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="also write the report as JSON")
     _add_text_options(p)
     _add_score_options(p)
     _add_run_options(p)
@@ -144,12 +162,19 @@ def run(args: argparse.Namespace) -> int:
 
     if args.command == "select":
         zipfit.select(args.sources, out=args.out, k=args.k, tokens=args.tokens, method=args.method,
-                      order=args.order, tokenizer=args.tokenizer, seed=args.seed,
+                      order=args.order, sampling=args.sampling, tokenizer=args.tokenizer, seed=args.seed,
                       stage1_targets=args.stage1_targets, candidate_factor=args.candidate_factor,
                       stage2_targets=args.stage2_targets, calibration_docs=args.calibration_docs,
                       confidence=args.confidence, **_common(args))
     elif args.command == "score":
         zipfit.score(args.sources, out=args.out, tokenizer=args.tokenizer, **_common(args))
+    elif args.command == "compare":
+        common = _common(args)
+        common.pop("allow_level_0")
+        report = zipfit.compare(args.sources, methods=[m.strip() for m in args.methods.split(",") if m.strip()],
+                                k=args.k, tokens=args.tokens, tokenizer=args.tokenizer, seed=args.seed, out=args.out,
+                                **common)
+        print(format_comparison(report))
     elif args.command == "align":
         rows = zipfit.align(args.datasets, out=args.out, max_docs=args.max_docs, seed=args.seed, **_common(args))
         print(format_alignment(rows))
@@ -168,6 +193,25 @@ def format_alignment(rows: Sequence[dict[str, Any]]) -> str:
 def _terminate(signum: int, frame: Any) -> None:
     # SIGTERM unwinds like Ctrl-C: temp files are removed and worker pools shut down
     raise KeyboardInterrupt
+
+
+def format_comparison(report: dict[str, Any]) -> str:
+    rows = report["methods"]
+    width = max(len("method"), *(len(r["method"]) for r in rows))
+    source = report["source"]
+    lines = [f"{source['documents']:,} source documents (median {source['median_chars']:,.0f} chars), "
+             f"{report['targets']} targets",
+             f"{'method':<{width}}  {'selected':>8}  {'tokens':>10}  {'median chars':>12}  {'seconds':>8}"]
+    for r in rows:
+        lines.append(f"{r['method']:<{width}}  {r['selected']:>8,}  {r['tokens']:>10,}  {r['median_chars']:>12,.0f}  "
+                     f"{r['seconds']:>8.2f}")
+    names = [r["method"] for r in rows]
+    lines.append("")
+    lines.append("overlap (shared selected documents / the smaller selection)")
+    lines.append(f"{'':<{width}}  " + "  ".join(f"{n:>{max(6, len(n))}}" for n in names))
+    for a in names:
+        lines.append(f"{a:<{width}}  " + "  ".join(f"{report['overlap'][a][b]:>{max(6, len(b))}.2f}" for b in names))
+    return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

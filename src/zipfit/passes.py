@@ -8,6 +8,7 @@ the chosen records. Nothing here holds texts beyond one batch per worker in flig
 from __future__ import annotations
 
 import copy
+import math
 import random
 from array import array
 from collections import deque
@@ -20,6 +21,7 @@ import numpy as np
 from zipfit.io import Corpus, Document, Exclusions
 from zipfit.tokens import TokenCounter
 
+assert array("I").itemsize == 4
 BATCH_DOCS = 64
 BATCH_CHARS = 1 << 18
 
@@ -91,8 +93,8 @@ def map_pass(
     back (to stream per-document rows out); only batches in flight are held.
     """
     scores = array("d")
-    n_tokens = array("q")
-    n_chars = array("q")
+    n_tokens = array("I")  # 4 bytes: a document has fewer than 2**32 tokens and characters
+    n_chars = array("I")
     in_flight: deque[list[Document]] = deque()
 
     def texts() -> Iterator[list[str]]:
@@ -103,15 +105,16 @@ def map_pass(
             yield [doc.text for doc in batch]
 
     for batch_scores, batch_tokens in engine.map(ScoreJob(method, counter), texts(), desc=desc):
-        scores.extend(batch_scores.tolist())
+        # a method may return rows (e.g. embeddings) instead of scores: those go to on_batch only
+        scores.extend(batch_scores.tolist() if batch_scores.ndim == 1 else [math.nan] * len(batch_scores))
         n_tokens.extend(batch_tokens.tolist())
         if on_batch is not None:
             on_batch(in_flight.popleft(), batch_scores, batch_tokens)
     return MapResult(
         # views over the arrays' buffers (no copy: this is the O(N) part of a run's memory)
         scores=np.frombuffer(scores, dtype=np.float64),
-        n_tokens=np.frombuffer(n_tokens, dtype=np.int64),
-        n_chars=np.frombuffer(n_chars, dtype=np.int64),
+        n_tokens=np.frombuffer(n_tokens, dtype=np.uint32),
+        n_chars=np.frombuffer(n_chars, dtype=np.uint32),
         # later partial reads (rescoring, writing) reset the corpus's own counters
         n_records=corpus.n_records,
         exclusions=copy.deepcopy(corpus.exclusions),
@@ -136,6 +139,22 @@ def sample_documents(corpus: Corpus, size: int, seed: int) -> tuple[np.ndarray, 
                 reservoir[slot] = (doc.index, doc.text)
     reservoir.sort()
     return np.array([i for i, _ in reservoir], dtype=np.int64), [t for _, t in reservoir], count
+
+
+def collect_rows(
+    corpus: Corpus, method: Any, engine: Any, counter: TokenCounter, *, desc: str
+) -> tuple[MapResult, np.ndarray]:
+    """Every eligible document's row from a method that returns rows (e.g. embeddings), as one float32 array.
+
+    Memory is N x dim: this is for set-selection methods that need all rows at once (D4).
+    """
+    rows: list[np.ndarray] = []
+
+    def keep(docs: list[Document], batch_rows: np.ndarray, batch_tokens: np.ndarray) -> None:
+        rows.append(np.asarray(batch_rows, dtype=np.float32))
+
+    mapped = map_pass(corpus, method, engine, counter, desc=desc, on_batch=keep)
+    return mapped, (np.concatenate(rows) if rows else np.zeros((0, 0), dtype=np.float32))
 
 
 def documents_at(corpus: Corpus, indices: np.ndarray, *, records: bool = False) -> Iterator[Document]:

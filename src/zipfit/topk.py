@@ -58,3 +58,52 @@ def cut(order: np.ndarray, budget: Budget, n_tokens: np.ndarray | None = None) -
         return order[: budget.k]
     assert budget.tokens is not None and n_tokens is not None
     return order[: prefix_within(np.asarray(n_tokens)[order], budget.tokens)]
+
+
+def _rank_subset(scores: np.ndarray, subset: np.ndarray) -> np.ndarray:
+    """``subset`` (document indices) ordered best first, ties by input order."""
+    return subset[np.lexsort((subset, -scores[subset]))]
+
+
+def select_top(scores: np.ndarray, budget: Budget, n_tokens: np.ndarray | None = None) -> np.ndarray:
+    """The same selection as ``cut(ranking(scores), budget, n_tokens)``, without sorting every document.
+
+    A full stable argsort needs ~20 bytes of temporaries per document; here only the documents that
+    can be selected are sorted. By count: the K-th largest score by partition, then the documents
+    at or above it. By tokens: bisection on a score threshold until the documents at or above it
+    hold more tokens than the budget, then those. Everything below the threshold ranks after them,
+    so the result is exact.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    n = len(scores)
+    if budget.k is not None:
+        if budget.k > n:
+            return cut(np.arange(n), budget)  # the error message with the counts
+        if budget.k == n:
+            return _rank_subset(scores, np.arange(n))
+        threshold = np.partition(scores, n - budget.k)[n - budget.k]
+        return _rank_subset(scores, np.flatnonzero(scores >= threshold))[: budget.k]
+    assert budget.tokens is not None and n_tokens is not None
+    tokens = np.asarray(n_tokens)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    finite = np.isfinite(scores)
+    low = float(np.min(scores, where=finite, initial=np.inf))
+    high = float(np.max(scores, where=finite, initial=-np.inf))
+    if int(tokens.sum(dtype=np.int64)) > budget.tokens:
+        # invariant: the documents scoring >= low hold more tokens than the budget
+        while True:
+            mid = low + (high - low) / 2
+            if mid <= low or mid >= high:
+                break
+            if int(tokens[scores >= mid].sum(dtype=np.int64)) > budget.tokens:
+                low = mid
+            else:
+                high = mid
+    candidates = _rank_subset(scores, np.flatnonzero(scores >= low))
+    return candidates[: prefix_within(tokens[candidates], budget.tokens)]
+
+
+def gumbel_keys(n: int, seed: int) -> np.ndarray:
+    """Seeded Gumbel noise: ranking by score + noise samples without replacement in proportion to exp(score)."""
+    return np.random.default_rng(seed).gumbel(size=n)

@@ -1,0 +1,204 @@
+"""From a fitted method to a selection: the passes each kind of method needs, on any engine.
+
+Three kinds of method share the pipeline:
+- per-document scores (``zipfit``, ``random``, ``embed``, ``dsir``): one map pass, then the exact
+  global top-K or token-budget prefix. A method that needs statistics of the whole source first
+  (DSIR's raw n-gram distribution) gets a counting pass before; a method that cannot score some
+  documents returns NaN for them, and those are counted as exclusions, never silently dropped;
+  ``sampling="gumbel"`` ranks by score + seeded Gumbel noise (sampling without replacement).
+- the ``zipfit-fast`` cascade: calibration, coarse proxy, fine proxy, exact rounds.
+- set selection (D4): embeddings of every document, then the method chooses the set.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from zipfit.errors import ZipfitError
+from zipfit.manifest import Timer
+from zipfit.methods.zipfit_fast import ZipFitFast
+from zipfit.passes import MapResult, ScoreJob, collect_rows, map_pass, rescore, sample_documents, text_batches
+from zipfit.tokens import TokenCounter
+from zipfit.topk import Budget, cut, gumbel_keys, ranking, select_top
+
+log = logging.getLogger("zipfit")
+SAMPLING = ("top-k", "gumbel")
+
+
+@dataclass
+class Choice:
+    """What a method chose: eligible-document indices best first, their scores, and what it took."""
+
+    selected: np.ndarray
+    scores: np.ndarray
+    mapped: MapResult  # per-document numbers from the pass over every document (tokens, characters, ...)
+    counts: dict[str, Any] = field(default_factory=dict)  # method-specific, for the manifest
+    unscorable: dict[str, int] = field(default_factory=dict)  # documents the method could not score, by reason
+
+
+class SourceStatsJob:
+    """Sum a method's statistics over batches of source texts (e.g. DSIR's raw n-gram counts)."""
+
+    def __init__(self, method: Any) -> None:
+        self.method = method
+
+    def setup(self) -> None:
+        self.method.setup()
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        return self.method.source_counts(texts)
+
+
+def choose(
+    method: Any,
+    corpus: Any,
+    engine: Any,
+    counter: TokenCounter,
+    budget: Budget,
+    *,
+    seed: int = 0,
+    sampling: str = "top-k",
+    timer: Timer | None = None,
+) -> Choice:
+    if sampling not in SAMPLING:
+        raise ZipfitError(f"sampling must be one of {', '.join(SAMPLING)}, got {sampling!r}")
+    timer = timer or Timer()
+    if isinstance(method, ZipFitFast):
+        if sampling != "top-k":
+            raise ZipfitError("zipfit-fast selects the exact top-K; Gumbel sampling needs every exact score")
+        return _cascade(method, corpus, engine, counter, budget, seed, timer)
+    if hasattr(method, "select_embeddings"):
+        return _set_selection(method, corpus, engine, counter, budget, timer)
+    return _per_document(method, corpus, engine, counter, budget, seed, sampling, timer)
+
+
+def _require(mapped: MapResult, budget: Budget, eligible: int | None = None) -> None:
+    summary = mapped.exclusions.summary("source")
+    if summary:
+        log.warning(summary)
+    eligible = len(mapped) if eligible is None else eligible
+    if len(mapped) == 0:
+        if mapped.exclusions.total:
+            raise ZipfitError("no eligible source documents (see the exclusions above)")
+        if mapped.n_records:
+            raise ZipfitError(f"no eligible source documents: all {mapped.n_records:,} records were filtered out")
+        raise ZipfitError("no eligible source documents: the sources hold no records")
+    if budget.k is not None and budget.k > eligible:
+        raise ZipfitError(f"--k {budget.k:,} but only {eligible:,} eligible source documents; lower --k"
+                          + (" (exclusions are reported above)" if mapped.exclusions.total or eligible < len(mapped)
+                             else ""))
+
+
+def _nothing_fits(budget: Budget, n_tokens: int) -> ZipfitError:
+    return ZipfitError(f"--tokens {budget.tokens:,} is smaller than the best-ranked document ({n_tokens:,} tokens): "
+                       "nothing fits in the budget")
+
+
+def _per_document(method: Any, corpus: Any, engine: Any, counter: TokenCounter, budget: Budget, seed: int,
+                  sampling: str, timer: Timer) -> Choice:
+    counts: dict[str, Any] = {}
+    if hasattr(method, "fit_source"):
+        with timer.phase("source_stats"):
+            total = None
+            for batch in engine.map(SourceStatsJob(method), text_batches(corpus.documents()),
+                                    desc="source statistics"):
+                total = batch if total is None else total + batch
+            if total is None:
+                raise ZipfitError("no eligible source documents to estimate the source distribution from")
+            method.fit_source(total)
+    with timer.phase("score"):
+        mapped = map_pass(corpus, method, engine, counter)
+    valid = np.isfinite(mapped.scores)
+    eligible = int(valid.sum())
+    unscorable: dict[str, int] = {}
+    if eligible < len(mapped):
+        reason = getattr(method, "unscorable_reason", "unscorable")
+        unscorable[reason] = len(mapped) - eligible
+        log.warning("%s: %s of %s documents excluded (%s)", method.name, f"{unscorable[reason]:,}",
+                    f"{len(mapped):,}", reason)
+    _require(mapped, budget, eligible)
+    with timer.phase("select"):
+        keys = mapped.scores
+        if sampling == "gumbel":
+            keys = keys + gumbel_keys(len(keys), seed)
+        if eligible < len(mapped):
+            keys = np.where(valid, keys, -np.inf)
+        selected = select_top(keys, budget, mapped.n_tokens)
+        selected = selected[np.isfinite(keys[selected])]  # unscorable documents never fill a token budget
+    if len(selected) == 0:
+        raise _nothing_fits(budget, int(mapped.n_tokens[select_top(keys, Budget(k=1))[0]]))
+    counts["sampling"] = sampling
+    return Choice(selected, mapped.scores[selected], mapped, counts, unscorable)
+
+
+def _cascade(method: ZipFitFast, corpus: Any, engine: Any, counter: TokenCounter, budget: Budget, seed: int,
+             timer: Timer) -> Choice:
+    two_stage, rounds, rescored, survivors = False, 0, 0, 0
+    with timer.phase("calibrate"):
+        sample, sample_texts, n_docs = sample_documents(corpus, method.calibration_docs, seed)
+        two_stage = method.worthwhile(n_docs)
+        if two_stage:
+            batches = [sample_texts[i : i + 64] for i in range(0, len(sample_texts), 64)]
+            profile = np.concatenate([rows for rows, _ in engine.map(
+                ScoreJob(method.profiler()), batches, desc="calibration", total=len(sample_texts))])
+            sample_exact = method.calibrate(profile)
+    with timer.phase("score"):
+        first = method.stage1_ if two_stage else method.exact_
+        mapped = map_pass(corpus, first, engine, counter, desc="stage 1" if two_stage else "scoring")
+    _require(mapped, budget)
+    if not two_stage:
+        log.info("zipfit-fast: %s documents are too few for the cascade (it needs more than %s): scored exactly",
+                 f"{len(mapped):,}", f"{4 * method.calibration_docs:,}")
+        with timer.phase("select"):
+            ranked = ranking(mapped.scores)
+            selected = cut(ranked, budget, mapped.n_tokens)
+        if len(selected) == 0:
+            raise _nothing_fits(budget, int(mapped.n_tokens[ranked[0]]))
+        counts = {"two_stage": False, "calibration_docs": 0, "stage2_docs": 0, "rescored": 0, "rescore_rounds": 0}
+        return Choice(selected, mapped.scores[selected], mapped, counts)
+    with timer.phase("stage2"):
+        alive = method.survivors(mapped.scores, budget, mapped.n_tokens)
+        survivors = len(alive)
+        fine = np.full(len(mapped), -np.inf)
+        fine[alive] = rescore(corpus, alive, method.stage2_, engine, desc="stage 2")
+    idx, exact = sample, sample_exact  # the calibration documents already have exact scores
+    with timer.phase("select"):
+        todo = np.setdiff1d(method.candidates(fine, budget, mapped.n_tokens), idx)
+        todo = todo[np.isfinite(fine[todo])]
+    while len(todo):
+        rounds += 1
+        with timer.phase("rescore"):
+            fresh = rescore(corpus, todo, method.exact_, engine, desc=f"exact, round {rounds}")
+        rescored += len(todo)
+        with timer.phase("select"):
+            idx, exact = np.concatenate([idx, todo]), np.concatenate([exact, fresh])
+            by_index = np.argsort(idx, kind="stable")
+            idx, exact = idx[by_index], exact[by_index]
+            todo = method.more_candidates(fine, idx, exact, budget, mapped.n_tokens)
+    with timer.phase("select"):
+        order = ranking(exact)
+        chosen = cut(order, budget, mapped.n_tokens[idx])
+    if len(chosen) == 0:
+        raise _nothing_fits(budget, int(mapped.n_tokens[idx[order[0]]]))
+    log.info("zipfit-fast: %d calibration documents (fine proxy R² %.4f); %s of %s documents passed stage 1; "
+             "%s were scored exactly on all %d targets in %d rounds", len(sample), method.r2_, f"{survivors:,}",
+             f"{len(mapped):,}", f"{rescored:,}", len(method.targets_), rounds)
+    counts = {"two_stage": True, "calibration_docs": len(sample), "stage2_docs": survivors, "rescored": rescored,
+              "rescore_rounds": rounds}
+    return Choice(idx[chosen], exact[chosen], mapped, counts)
+
+
+def _set_selection(method: Any, corpus: Any, engine: Any, counter: TokenCounter, budget: Budget,
+                   timer: Timer) -> Choice:
+    if budget.k is None:
+        raise ZipfitError(f"{method.name} selects a number of documents: use --k (a token budget is not supported)")
+    with timer.phase("embed"):
+        mapped, rows = collect_rows(corpus, method.embedder(), engine, counter, desc="embedding")
+    _require(mapped, budget)
+    with timer.phase("select"):
+        selected, scores, stats = method.select_embeddings(rows, budget.k)
+    return Choice(np.asarray(selected), np.asarray(scores, dtype=np.float64), mapped, dict(stats))
