@@ -1,0 +1,237 @@
+"""A Ray cluster: the LocalEngine's interface, with the batches scored by actors on every node.
+
+The driver (this process) still reads the inputs and cuts them into batches; Ray carries the
+batches to a pool of actors, one per CPU, each holding the job after one ``setup()``, and the
+results come back in submission order. Ray is an optional dependency: ``pip install 'zipfit[ray]'``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TypeVar
+
+from zipfit.engines.local import Job
+from zipfit.errors import ZipfitError
+from zipfit.progress import progress_bar
+
+B = TypeVar("B")
+log = logging.getLogger("zipfit")
+
+# A batch whose actor dies is run again on the restarted actor up to this many times; a batch that
+# kills its worker every time (a document too large for the node's memory) then fails the run.
+MAX_TASK_RETRIES = 3
+
+
+def import_ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise ZipfitError("the Ray engine needs Ray, which is not installed: pip install 'zipfit[ray]'") from None
+    return ray
+
+
+class _Worker:
+    """A Ray actor: the current job, set up once, then called per batch.
+
+    The job travels as an object reference (put in the object store once per map); an actor fetches
+    and sets it up on the first batch of a new map, and again after a restart (its state is fresh).
+    """
+
+    def __init__(self) -> None:
+        from zipfit.ncd import tune_allocator
+
+        tune_allocator()  # actors are ours: configure them for throughput, as LocalEngine's workers
+        self._key: str | None = None
+        self._job: Job | None = None
+
+    def ready(self) -> bool:
+        return True
+
+    def run(self, key: str, job_ref: list[Any], batch: Any) -> Any:
+        if key != self._key:
+            import ray
+
+            self._key, self._job = None, None  # a failed setup() is retried on the next batch
+            job = ray.get(job_ref[0])
+            job.setup()
+            self._key, self._job = key, job
+        assert self._job is not None
+        return self._job(batch)
+
+
+class RayEngine:
+    """Runs jobs over batches on a pool of Ray actors, one per CPU (every CPU of the cluster by default).
+
+    ``address=None`` starts a local Ray cluster for this engine (stopped by ``close``), unless this
+    process is already connected to one or ``RAY_ADDRESS`` names one (as under ``ray job submit``);
+    otherwise it joins the cluster at ``address`` ("auto", "ray://head:10001", ...).
+
+    Batches are submitted a few per actor at a time (the input is a stream and is never drained
+    ahead), each to the actor with the fewest unfinished batches, and results are yielded in
+    submission order, so output does not depend on scheduling. An actor that dies (node lost, OOM
+    kill) is restarted and its batches run again. The actors start on the first ``map`` and serve
+    every later one until ``close`` (use the engine as a context manager).
+    """
+
+    name = "ray"
+
+    def __init__(self, workers: int | None = None, *, address: str | None = None,
+                 progress: bool | None = None) -> None:
+        if workers is not None and workers < 1:
+            raise ZipfitError(f"--workers must be at least 1, got {workers}")
+        self._ray = import_ray()
+        self.workers = workers
+        self.address = address
+        self.progress = progress
+        self._connected = False  # this engine called ray.init (and so calls ray.shutdown)
+        self._actors: list[Any] = []
+        self._cpus: int | None = None
+        self._joined: str | None = None  # the address joined, when not a local cluster of our own
+
+    def __enter__(self) -> RayEngine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the actors; stop the cluster if this engine started it, leave it if it joined it."""
+        ray = self._ray
+        for actor in self._actors:
+            with contextlib.suppress(Exception):
+                ray.kill(actor)
+        self._actors = []
+        if self._connected:
+            ray.shutdown()  # stops a local cluster we started; only disconnects from a joined one
+            self._connected = False
+
+    def _connect(self) -> None:
+        ray = self._ray
+        if ray.is_initialized():
+            if self.address is not None:
+                log.debug("already connected to a Ray cluster: using it instead of %s", self.address)
+            return
+        verbose = log.isEnabledFor(logging.DEBUG)
+        quiet = {"log_to_driver": verbose, "logging_level": logging.INFO if verbose else logging.ERROR}
+        address = self.address or os.environ.get("RAY_ADDRESS")  # set by `ray job submit`, KubeRay's RayJob
+        try:
+            if address is None:
+                ray.init(address="local", num_cpus=self.workers, include_dashboard=False, **quiet)
+            else:
+                ray.init(address=address, **quiet)
+        except (ConnectionError, ValueError, RuntimeError) as exc:
+            where = "start a local Ray cluster" if address is None else f"join the Ray cluster at {address}"
+            raise ZipfitError(f"could not {where}: {exc}") from None
+        self._connected = True
+        self._joined = address
+
+    def _pool(self) -> list[Any]:
+        if self._actors:
+            return self._actors
+        self._connect()
+        ray = self._ray
+        self._cpus = int(ray.cluster_resources().get("CPU", 0))
+        n = self.workers or self._cpus
+        if n < 1:
+            raise ZipfitError("the Ray cluster has no CPUs to run zipfit's workers on")
+        if n > self._cpus:
+            raise ZipfitError(f"--workers {n} but the Ray cluster has {self._cpus} CPUs; "
+                              "use fewer workers or add nodes to the cluster")
+        actor = ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=MAX_TASK_RETRIES,
+                           scheduling_strategy="SPREAD")(_Worker)
+        actors = [actor.remote() for _ in range(n)]
+        try:
+            ray.get([a.ready.remote() for a in actors])
+        except ray.exceptions.RayError as exc:
+            for a in actors:
+                with contextlib.suppress(Exception):
+                    ray.kill(a)
+            raise ZipfitError("zipfit's Ray workers could not start; is the same zipfit version installed on "
+                              f"every node of the cluster? {exc}") from None
+        self._actors = actors
+        return actors
+
+    def map(
+        self,
+        job: Job,
+        batches: Iterable[B],
+        *,
+        desc: str = "scoring",
+        total: int | None = None,
+        size: Callable[[B], int] = len,  # type: ignore[assignment]
+        unit: str = "doc",
+    ) -> Iterator[Any]:
+        ray = self._ray
+        with progress_bar(desc=desc, total=total, unit=unit, enabled=self.progress) as bar:
+            actors = self._pool()
+            key, job_ref = uuid.uuid4().hex, [ray.put(job)]  # in the object store once, fetched once per actor
+            in_flight: deque[tuple[Any, int]] = deque()
+            unfinished: dict[Any, int] = {}  # task -> actor, for tasks not known to have finished
+            limit = 2 * len(actors) + 2
+            turn = 0
+            try:
+                for batch in batches:
+                    target = self._least_busy(unfinished, len(actors), turn)
+                    turn += 1
+                    ref = actors[target].run.remote(key, job_ref, batch)
+                    unfinished[ref] = target
+                    in_flight.append((ref, size(batch)))
+                    if len(in_flight) >= limit:
+                        ref, n = in_flight.popleft()
+                        yield self._result(ref)
+                        unfinished.pop(ref, None)
+                        bar.update(n)
+                while in_flight:
+                    ref, n = in_flight.popleft()
+                    yield self._result(ref)
+                    unfinished.pop(ref, None)
+                    bar.update(n)
+            finally:
+                # an abandoned or failed map must not leave its batches running for the next one
+                pending = [ref for ref, _ in in_flight]
+                for ref in pending:
+                    with contextlib.suppress(Exception):
+                        ray.cancel(ref)
+                if pending:
+                    with contextlib.suppress(Exception):
+                        ray.wait(pending, num_returns=len(pending), timeout=60, fetch_local=False)
+
+    def _least_busy(self, unfinished: dict[Any, int], n_actors: int, turn: int) -> int:
+        """The actor with the fewest unfinished batches; ties go round-robin from ``turn``."""
+        load = [0] * n_actors
+        for target in unfinished.values():
+            load[target] += 1
+        if min(load) > 0:  # ask Ray which batches are done only when no actor is known to be idle
+            refs = list(unfinished)
+            done, _ = self._ray.wait(refs, num_returns=len(refs), timeout=0, fetch_local=False)
+            for ref in done:
+                load[unfinished.pop(ref)] -= 1
+        return min(range(n_actors), key=lambda i: (load[i], (i - turn) % n_actors))
+
+    def _result(self, ref: Any) -> Any:
+        exceptions = self._ray.exceptions
+        try:
+            return self._ray.get(ref)
+        except exceptions.RayTaskError as exc:
+            # the job's own exception, as itself (a ZipfitError stays a one-line user error)
+            cause = exc.cause
+            if not isinstance(cause, ZipfitError) and hasattr(cause, "add_note"):
+                cause.add_note(f"raised in a Ray worker: {exc}")  # the remote traceback
+            raise cause from None
+        except exceptions.RayActorError as exc:
+            raise ZipfitError(f"a batch failed: its Ray worker died and {MAX_TASK_RETRIES} retries did not complete "
+                              f"it (out of memory, or its node lost?): {exc}") from None
+        except exceptions.RayError as exc:
+            raise ZipfitError(f"the Ray cluster failed to run a batch: {exc}") from None
+
+    def describe(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"engine": self.name, "address": self._joined or self.address or "local",
+                               "workers": len(self._actors) or self.workers}
+        if self._cpus is not None:
+            out["cluster_cpus"] = self._cpus
+        return out
