@@ -145,6 +145,8 @@ def test_compare_prints_a_table_and_an_overlap_matrix(capsys):
     assert code == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("600 source documents")
-    assert out[1].split() == ["method", "selected", "tokens", "median", "chars", "seconds"]
-    assert [line.split()[0] for line in out[2:4]] == ["zipfit", "random"]
+    assert out[1].split() == ["method", "selected", "tokens", "chars", "p10", "median", "p90", "seconds"]
+    assert [line.split()[0] for line in out[2:5]] == ["zipfit", "random", "(source)"]
+    zipfit_median, source_median = float(out[2].split()[4].replace(",", "")), float(out[4].split()[3].replace(",", ""))
+    assert zipfit_median < source_median  # the length bias, in plain sight
     assert out[-2].split()[:2] == ["zipfit", "1.00"] and out[-1].split()[-1] == "1.00"

@@ -233,10 +233,15 @@ def format_comparison(report: dict[str, Any]) -> str:
     source = report["source"]
     lines = [f"{source['documents']:,} source documents (median {source['median_chars']:,.0f} chars), "
              f"{report['targets']} targets",
-             f"{'method':<{width}}  {'selected':>8}  {'tokens':>10}  {'median chars':>12}  {'seconds':>8}"]
+             f"{'method':<{width}}  {'selected':>8}  {'tokens':>10}  {'chars p10':>9}  {'median':>7}  {'p90':>7}  "
+             f"{'seconds':>8}"]
     for r in rows:
-        lines.append(f"{r['method']:<{width}}  {r['selected']:>8,}  {r['tokens']:>10,}  {r['median_chars']:>12,.0f}  "
-                     f"{r['seconds']:>8.2f}")
+        chars = r["lengths"]["chars"]
+        lines.append(f"{r['method']:<{width}}  {r['selected']:>8,}  {r['tokens']:>10,}  {chars['p10']:>9,.0f}  "
+                     f"{chars['p50']:>7,.0f}  {chars['p90']:>7,.0f}  {r['seconds']:>8.2f}")
+    chars = source["lengths"]["chars"]
+    lines.append(f"{'(source)':<{width}}  {source['documents']:>8,}  {'':>10}  {chars['p10']:>9,.0f}  "
+                 f"{chars['p50']:>7,.0f}  {chars['p90']:>7,.0f}")
     names = [r["method"] for r in rows]
     lines.append("")
     lines.append("overlap (shared selected documents / the smaller selection)")
