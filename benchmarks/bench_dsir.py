@@ -28,20 +28,8 @@ from zipfit.io import Corpus
 from zipfit.methods import dsir as dsir_module
 from zipfit.methods.dsir import DSIR
 from zipfit.passes import map_pass, text_batches
+from zipfit.selection import SourceStatsJob
 from zipfit.tokens import TokenCounter
-
-
-class CountJob:
-    """Summed hashed n-gram counts of a batch (the first DSIR pass)."""
-
-    def __init__(self, method: DSIR) -> None:
-        self.method = method
-
-    def setup(self) -> None:
-        self.method.setup()
-
-    def __call__(self, texts: list[str]) -> np.ndarray:
-        return self.method.source_counts(texts)
 
 
 def target_texts(n: int) -> list[str]:
@@ -87,7 +75,7 @@ def run_ours(src: Path, ys: list[str], workers: int, k: int, min_length: int) ->
     with LocalEngine(workers, progress=False) as engine:
         method = DSIR(min_example_length=min_length).fit(ys)
         raw = np.zeros(method.num_buckets)
-        for counts in engine.map(CountJob(method), text_batches(corpus.documents()), desc="counting"):
+        for counts in engine.map(SourceStatsJob(method), text_batches(corpus.documents()), desc="counting"):
             raw += counts
         method.fit_source(raw)
         mapped = map_pass(corpus, method, engine, TokenCounter("whitespace"))
