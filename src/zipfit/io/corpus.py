@@ -128,7 +128,8 @@ class Corpus:
     # ---- checks --------------------------------------------------------------------------------------------
 
     def _missing_field_error(self, f: InputFile, name: str, available: Sequence[str]) -> ZipfitError:
-        shown = ", ".join(available[:_MAX_LISTED_FIELDS])
+        # field names come from the data: escape the unprintable ones so the message stays one line
+        shown = ", ".join(n if n.isprintable() else repr(n) for n in map(str, available[:_MAX_LISTED_FIELDS]))
         if len(available) > _MAX_LISTED_FIELDS:
             shown += f", ... ({len(available)} in all)"
         if name in self.spec.text_fields:
