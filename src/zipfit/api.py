@@ -31,7 +31,7 @@ from zipfit.io import (
 from zipfit.manifest import Timer, distribution, environment, length_report, score_summary
 from zipfit.methods import accepted_parameters, make_method
 from zipfit.passes import map_pass, ranked_records, rescore
-from zipfit.selection import choose
+from zipfit.selection import choose, require_documents
 from zipfit.tokens import TokenCounter
 from zipfit.topk import Budget
 
@@ -274,14 +274,6 @@ def select(
         return SelectionResult(out_path, manifest_path, manifest, selected, selected_scores)
 
 
-def _nothing_eligible(mapped: Any) -> str:
-    if mapped.exclusions.total:
-        return "no eligible source documents (see the exclusions above)"
-    if mapped.n_records:
-        return f"no eligible source documents: all {mapped.n_records:,} records were filtered out by --where"
-    return "no eligible source documents: the sources hold no records"
-
-
 def _length_line(lengths: dict[str, Any]) -> str:
     selected, source = lengths["chars"]["selected"]["p50"], lengths["chars"]["source"]["p50"]
     ratio = lengths["median_chars_ratio"]
@@ -369,11 +361,7 @@ def score(
 
         with timer.phase("score"), TableWriter(out_path, schema) as table:
             mapped = map_pass(corpus, scorer, runner, counter, records=has_id, on_batch=rows)
-            summary = mapped.exclusions.summary("source")
-            if summary:
-                log.warning(summary)
-            if len(mapped) == 0:
-                raise ZipfitError(_nothing_eligible(mapped))  # before the table appears: nothing is written
+            require_documents(mapped)  # raises before the table appears: nothing is written
             if manifest_path.exists():
                 manifest_path.unlink()  # never leave the old manifest beside a new output
         manifest = {

@@ -76,17 +76,23 @@ def choose(
     return _per_document(method, corpus, engine, counter, budget, seed, sampling, timer)
 
 
-def _require(mapped: MapResult, budget: Budget, eligible: int | None = None) -> None:
+def require_documents(mapped: MapResult) -> None:
+    """Report the map pass's exclusions; a clear error when no document is left to select from."""
     summary = mapped.exclusions.summary("source")
     if summary:
         log.warning(summary)
-    eligible = len(mapped) if eligible is None else eligible
     if len(mapped) == 0:
         if mapped.exclusions.total:
             raise ZipfitError("no eligible source documents (see the exclusions above)")
         if mapped.n_records:
-            raise ZipfitError(f"no eligible source documents: all {mapped.n_records:,} records were filtered out")
+            raise ZipfitError(f"no eligible source documents: all {mapped.n_records:,} records were filtered out "
+                              "by --where")
         raise ZipfitError("no eligible source documents: the sources hold no records")
+
+
+def _require(mapped: MapResult, budget: Budget, eligible: int | None = None) -> None:
+    require_documents(mapped)
+    eligible = len(mapped) if eligible is None else eligible
     if budget.k is not None and budget.k > eligible:
         raise ZipfitError(f"--k {budget.k:,} but only {eligible:,} eligible source documents; lower --k"
                           + (" (exclusions are reported above)" if mapped.exclusions.total or eligible < len(mapped)

@@ -42,6 +42,14 @@ def prefix_within(n_tokens_in_order: np.ndarray, budget: int) -> int:
     return int(np.searchsorted(np.cumsum(n_tokens_in_order, dtype=np.int64), budget, side="right"))
 
 
+def last_position(n_tokens_in_order: np.ndarray, budget: Budget) -> int:
+    """Position in a ranking of the last document the budget takes (the first, if none fits a token budget)."""
+    if budget.k is not None:
+        return min(budget.k, len(n_tokens_in_order)) - 1
+    assert budget.tokens is not None
+    return max(prefix_within(n_tokens_in_order, budget.tokens), 1) - 1
+
+
 def cut(order: np.ndarray, budget: Budget, n_tokens: np.ndarray | None = None) -> np.ndarray:
     """The selected document indices, best first.
 

@@ -33,7 +33,7 @@ from zipfit.errors import ZipfitError
 from zipfit.methods.base import Method
 from zipfit.methods.zipfit import ZipFit
 from zipfit.ncd import alignment_from_ncds, ncd_values
-from zipfit.topk import Budget, prefix_within, ranking
+from zipfit.topk import Budget, last_position, prefix_within, ranking
 
 
 class NcdProfile(Method):
@@ -184,11 +184,7 @@ class ZipFitFast:
         score + z·σ1 of at least that to stand a chance.
         """
         order = ranking(coarse)
-        if budget.k is not None:
-            cut_at = order[min(budget.k, len(order)) - 1]
-        else:
-            assert budget.tokens is not None
-            cut_at = order[max(prefix_within(np.asarray(n_tokens)[order], budget.tokens), 1) - 1]
+        cut_at = order[last_position(np.asarray(n_tokens)[order], budget)]
         lower_bound = float(coarse[cut_at]) - self.confidence * self.sigma1_
         return np.flatnonzero(coarse + self.confidence * self.sigma1_ >= lower_bound)
 
@@ -206,11 +202,7 @@ class ZipFitFast:
     def cutoff(self, rescored: np.ndarray, exact: np.ndarray, budget: Budget, n_tokens: np.ndarray) -> float:
         """The exact score a document must reach to change the selection made from the rescored ones."""
         order = ranking(exact)  # rescored is ascending, so ties fall to the lower document index
-        if budget.k is not None:
-            return float(exact[order[min(budget.k, len(order)) - 1]])
-        assert budget.tokens is not None
-        inside = prefix_within(np.asarray(n_tokens)[rescored[order]], budget.tokens)
-        return float(exact[order[max(inside, 1) - 1]])
+        return float(exact[order[last_position(np.asarray(n_tokens)[rescored[order]], budget)]])
 
     def more_candidates(
         self,
