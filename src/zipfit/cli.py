@@ -163,6 +163,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_text_options(p)
     _add_score_options(p)
     _add_run_options(p)
+
+    from zipfit.harness.cli import add_commands
+
+    add_commands(sub)  # train-eval, experiment: they set args.handler
     return parser
 
 
@@ -189,6 +193,8 @@ def _common(args: argparse.Namespace) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     import zipfit
 
+    if getattr(args, "handler", None) is not None:
+        return args.handler(args)
     if args.command == "select":
         zipfit.select(args.sources, out=args.out, k=args.k, tokens=args.tokens, method=args.method,
                       order=args.order, sampling=args.sampling, method_options=_baseline_options(args),
