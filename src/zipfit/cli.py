@@ -56,7 +56,7 @@ def _add_score_options(p: argparse.ArgumentParser) -> None:
 
 
 BASELINE_OPTIONS = ("num_buckets", "ngrams", "min_example_length", "model", "cache_dir", "batch_size", "r_dedup",
-                    "clusters")
+                    "clusters", "background_docs")
 
 
 def _add_baseline_options(p: argparse.ArgumentParser) -> None:
@@ -70,6 +70,9 @@ def _add_baseline_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--batch-size", type=int, help="embed, d4: texts per model call (default: 32)")
     g.add_argument("--r-dedup", type=float, help="d4: fraction kept by semantic dedup (default: 0.75)")
     g.add_argument("--clusters", type=int, help="d4: k-means clusters (default: sqrt of the documents)")
+    g.add_argument("--background-docs", type=int,
+                   help="zipfit-debiased: source documents in the seeded background sample (default: as many as "
+                        "there are targets)")
 
 
 def _baseline_options(args: argparse.Namespace) -> dict[str, Any]:

@@ -1,9 +1,10 @@
 """From a fitted method to a selection: the passes each kind of method needs, on any engine.
 
 Three kinds of method share the pipeline:
-- per-document scores (``zipfit``, ``random``, ``embed``, ``dsir``): one map pass, then the exact
-  global top-K or token-budget prefix. A method that needs statistics of the whole source first
-  (DSIR's raw n-gram distribution) gets a counting pass before; a method that cannot score some
+- per-document scores (``zipfit``, ``zipfit-debiased``, ``random``, ``embed``, ``dsir``): one map
+  pass, then the exact global top-K or token-budget prefix. A method that needs statistics of the
+  whole source first (DSIR's raw n-gram distribution) gets a counting pass before, one that needs a
+  background sample of the source (``zipfit-debiased``) a seeded sampling pass; a method that cannot score some
   documents returns NaN for them, and those are counted as exclusions, never silently dropped;
   ``sampling="gumbel"`` ranks by score + seeded Gumbel noise (sampling without replacement).
 - the ``zipfit-fast`` cascade: calibration, coarse proxy, fine proxy, exact rounds.
@@ -107,6 +108,10 @@ def _nothing_fits(budget: Budget, n_tokens: int) -> ZipfitError:
 def _per_document(method: Any, corpus: Any, engine: Any, counter: TokenCounter, budget: Budget, seed: int,
                   sampling: str, timer: Timer) -> Choice:
     counts: dict[str, Any] = {}
+    if getattr(method, "needs_background", False) and getattr(method, "background_", None) is None:
+        with timer.phase("background"):
+            _, background, _ = sample_documents(corpus, method.background_size(), seed)
+            method.fit_background(background)
     if hasattr(method, "fit_source"):
         with timer.phase("source_stats"):
             total = None

@@ -14,6 +14,7 @@ from zipfit.errors import ZipfitError
 from zipfit.io import readers
 from zipfit.io.exclusions import Exclusions
 from zipfit.io.inputs import InputFile, current_stat, input_sha256, resolve_inputs
+from zipfit.io.shards import Shard
 from zipfit.io.textspec import TextSpec
 
 DEFAULT_SPEC = TextSpec()  # frozen, so one shared default is safe
@@ -66,33 +67,58 @@ class Corpus:
 
     def _documents(self, records: bool, ex: Exclusions) -> Iterator[Document]:
         index = 0
-        for file_no, f in enumerate(self.files):
-            source = self._arrow_rows(f, records) if f.is_arrow else readers.iter_jsonl(f)
-            checked = f.is_arrow  # Arrow columns were checked against the schema at construction
-            for row, value, reason, detail in source:
-                ex.n_records += 1
-                if reason:
-                    ex.add(reason, f.path, row, detail)
-                    continue
-                if not isinstance(value, dict):
-                    ex.add("not_an_object", f.path, row, type(value).__name__)
-                    continue
-                if not checked:
-                    self._check_record_fields(f, value)
-                    checked = True
-                text, reason, detail = self._extract(f, row, value)
-                if reason:
-                    ex.add(reason, f.path, row, detail)
-                    continue
-                yield Document(index, text, file_no, row, value if records else None)
+        for file_no in range(len(self.files)):
+            for doc in self._file_documents(file_no, records, ex, index):
+                yield doc
                 index += 1
 
-    def _arrow_rows(self, f: InputFile, records: bool) -> Iterator[tuple[int, Any, str, str]]:
-        row = 0
-        for batch in readers.iter_arrow_batches(f, None if records else self.spec.fields):
+    def shard_documents(self, shard: Shard, *, records: bool = False) -> tuple[Iterator[Document], Exclusions]:
+        """The eligible documents of one shard (``index`` counts from 0 within it) and its exclusions.
+
+        Reading the shards of ``plan_shards`` one after another yields exactly ``documents()``.
+        """
+        ex = Exclusions()
+        return self._file_documents(shard.file, records, ex, 0, shard.start, shard.stop, shard.offset), ex
+
+    def _file_documents(self, file_no: int, records: bool, ex: Exclusions, index: int, start: int = 0,
+                        stop: int | None = None, offset: int | None = None) -> Iterator[Document]:
+        f = self.files[file_no]
+        source = self._arrow_rows(f, records, start, stop) if f.is_arrow else readers.iter_jsonl(f, start, stop, offset)
+        # Arrow columns were checked against the schema at construction, a file's first record too
+        checked = f.is_arrow or start > 0
+        for row, value, reason, detail in source:
+            ex.n_records += 1
+            if reason:
+                ex.add(reason, f.path, row, detail)
+                continue
+            if not isinstance(value, dict):
+                ex.add("not_an_object", f.path, row, type(value).__name__)
+                continue
+            if not checked:
+                self._check_record_fields(f, value)
+                checked = True
+            text, reason, detail = self._extract(f, row, value)
+            if reason:
+                ex.add(reason, f.path, row, detail)
+                continue
+            yield Document(index, text, file_no, row, value if records else None)
+            index += 1
+
+    def _arrow_rows(self, f: InputFile, records: bool, start: int = 0,
+                    stop: int | None = None) -> Iterator[tuple[int, Any, str, str]]:
+        row = start
+        for batch in readers.iter_arrow_batches(f, None if records else self.spec.fields, start, stop):
             for rec in batch.to_pylist():
                 row += 1
                 yield row, rec, "", ""
+
+    def rows(self, file_no: int, every: int) -> tuple[int, list[int | None]]:
+        """Rows of one input, and where every ``every``-th row starts (byte offset, or None if unseekable)."""
+        f = self.files[file_no]
+        if f.is_arrow:
+            n = readers.arrow_rows(f)
+            return n, [None] * -(-n // every)
+        return readers.jsonl_row_starts(f, every)
 
     def _extract(self, f: InputFile, row: int, rec: dict) -> tuple[str, str, str]:
         """(text, "", "") for an eligible record, else ("", reason, detail)."""

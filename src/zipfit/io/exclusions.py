@@ -42,6 +42,17 @@ class Exclusions:
             examples.append(f"{os.fspath(file)}:{row}")
             self._details.setdefault(reason, []).append(detail)
 
+    def merge(self, later: Exclusions) -> None:
+        """Add the exclusions of a later part of the input (a shard): counts add, the first examples stay first."""
+        self.n_records += later.n_records
+        for reason, count in later._counts.items():
+            self._counts[reason] = self._counts.get(reason, 0) + count
+            examples = self._examples.setdefault(reason, [])
+            details = self._details.setdefault(reason, [])
+            room = MAX_EXAMPLES - len(examples)
+            examples.extend(later._examples[reason][:room])
+            details.extend(later._details[reason][:room])
+
     @property
     def total(self) -> int:
         return sum(n for r, n in self._counts.items() if r != FILTERED)

@@ -88,26 +88,73 @@ def _open_binary(f: InputFile) -> BinaryIO:
 _STREAM_ERRORS = (EOFError, OSError, zlib.error, zstandard.ZstdError, _TruncatedZstd)
 
 
-def iter_jsonl(f: InputFile) -> Iterator[tuple[int, Any, str, str]]:
-    """Yields (row, value, reason, detail) per line; reason is "" for a parsed JSON value, else why it is bad."""
+def _stream_error(f: InputFile, codec: str | None, row: int, exc: BaseException) -> ZipfitError:
+    if codec is None:
+        return ZipfitError(f"{f.path}: read error after row {row} ({exc})")
+    return ZipfitError(f"{f.path}: corrupt or truncated {codec} data after row {row}")
+
+
+def jsonl_row_starts(f: InputFile, every: int) -> tuple[int, list[int | None]]:
+    """(rows in the file, byte offset of rows 1, every + 1, 2 * every + 1, ...), by one pass over the file.
+
+    Offsets are None for compressed files (a reader cannot seek in them). Rows are counted as the
+    reader counts them: every line, including blank ones and a last line without a newline.
+    """
+    codec = {"jsonl.gz": "gz", "jsonl.zst": "zst"}.get(f.format)
+    rows, position, starts = 0, 0, []
+    try:
+        stream = _open_binary(f)
+    except OSError as exc:
+        raise ZipfitError(f"{f.path}: cannot read ({exc.strerror or exc})") from None
+    with stream:
+        try:
+            for line in stream:
+                if rows % every == 0:
+                    starts.append(position if codec is None else None)
+                rows += 1
+                position += len(line)
+        except _STREAM_ERRORS as exc:
+            raise _stream_error(f, codec, rows, exc) from None
+    return rows, starts
+
+
+def iter_jsonl(
+    f: InputFile, start: int = 0, stop: int | None = None, offset: int | None = None
+) -> Iterator[tuple[int, Any, str, str]]:
+    """Yields (row, value, reason, detail) per line; reason is "" for a parsed JSON value, else why it is bad.
+
+    Only rows ``start < row <= stop`` (a shard: 0-based row range [start, stop)); ``offset`` is the byte
+    where row ``start + 1`` begins in an uncompressed file (lets a reader seek instead of scanning).
+    """
     codec = {"jsonl.gz": "gz", "jsonl.zst": "zst"}.get(f.format)
     row = 0
-    first_value = True  # the first non-blank line tells a JSON array apart from JSON Lines
+    first_value = start == 0  # the first non-blank line tells a JSON array apart from JSON Lines
     try:
         stream = _open_binary(f)
     except OSError as exc:
         raise ZipfitError(f"{f.path}: cannot read ({exc.strerror or exc})") from None
     with stream:
         lines = iter(stream)
+        if start and offset is not None and codec is None:
+            stream.seek(offset)
+            row = start
+        while row < start:  # skip to the shard without decoding what precedes it
+            try:
+                next(lines)
+            except StopIteration:
+                return
+            except _STREAM_ERRORS as exc:
+                raise _stream_error(f, codec, row, exc) from None
+            row += 1
         while True:
+            if stop is not None and row >= stop:
+                return
             try:
                 line = next(lines)
             except StopIteration:
                 return
             except _STREAM_ERRORS as exc:
-                if codec is None:
-                    raise ZipfitError(f"{f.path}: read error after row {row} ({exc})") from None
-                raise ZipfitError(f"{f.path}: corrupt or truncated {codec} data after row {row}") from None
+                raise _stream_error(f, codec, row, exc) from None
             row += 1
             if row == 1 and line.startswith(b"\xef\xbb\xbf"):
                 line = line[3:]
@@ -173,12 +220,49 @@ def arrow_schema(f: InputFile) -> pa.Schema:
         raise ZipfitError(f"{files[0]}: not a readable Arrow file ({exc})") from None
 
 
-def iter_arrow_batches(f: InputFile, columns: Sequence[str] | None) -> Iterator[pa.RecordBatch]:
-    """Record batches of ~1024 rows, restricted to `columns` when given (Parquet then skips the others on disk)."""
+def arrow_rows(f: InputFile) -> int:
+    """Rows in a Parquet file (from its footer) or a save_to_disk dataset (from its record batches' headers)."""
+    if f.format == "parquet":
+        return _open_parquet(f).metadata.num_rows
+    return sum(batch.num_rows for batch in iter_arrow_batches(f, ()))
+
+
+def iter_arrow_batches(
+    f: InputFile, columns: Sequence[str] | None, start: int = 0, stop: int | None = None
+) -> Iterator[pa.RecordBatch]:
+    """Record batches of rows [start, stop) (all by default), restricted to ``columns`` when given."""
+    position = 0
+    row_groups = None
+    if f.format == "parquet" and (start or stop is not None):
+        metadata = _open_parquet(f).metadata
+        row_groups, first = [], 0
+        for i in range(metadata.num_row_groups):
+            n = metadata.row_group(i).num_rows
+            if first + n > start and (stop is None or first < stop):
+                if not row_groups:
+                    position = first
+                row_groups.append(i)
+            first += n
+        if not row_groups:
+            return
+    for batch in _arrow_batches(f, columns, row_groups):
+        end = position + batch.num_rows
+        if end > start and (stop is None or position < stop):
+            lo, hi = max(start - position, 0), batch.num_rows if stop is None else min(stop - position, batch.num_rows)
+            yield batch if (lo, hi) == (0, batch.num_rows) else batch.slice(lo, hi - lo)
+        position = end
+        if stop is not None and position >= stop:
+            return
+
+
+def _arrow_batches(
+    f: InputFile, columns: Sequence[str] | None, row_groups: list[int] | None
+) -> Iterator[pa.RecordBatch]:
     rows = 0
     if f.format == "parquet":
         pf = _open_parquet(f)
-        batches = pf.iter_batches(batch_size=ARROW_BATCH_ROWS, columns=list(columns) if columns else None)
+        batches = pf.iter_batches(batch_size=ARROW_BATCH_ROWS, columns=list(columns) if columns is not None else None,
+                                  row_groups=row_groups)
         while True:
             try:
                 batch = next(batches)
@@ -203,4 +287,4 @@ def iter_arrow_batches(f: InputFile, columns: Sequence[str] | None) -> Iterator[
                 except (pa.ArrowException, OSError):
                     raise ZipfitError(f"{shard}: corrupt Arrow data after row {rows} of {f.path}") from None
                 rows += batch.num_rows
-                yield batch.select(list(columns)) if columns else batch
+                yield batch.select(list(columns)) if columns is not None else batch

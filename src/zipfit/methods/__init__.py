@@ -11,9 +11,11 @@ from zipfit.errors import ZipfitError
 from zipfit.methods.base import Method
 from zipfit.methods.random import RandomSample
 from zipfit.methods.zipfit import ZipFit
+from zipfit.methods.zipfit_debiased import ZipFitDebiased
 from zipfit.methods.zipfit_fast import ZipFitFast
 
-METHODS: dict[str, type] = {"zipfit": ZipFit, "zipfit-fast": ZipFitFast, "random": RandomSample}
+METHODS: dict[str, type] = {"zipfit": ZipFit, "zipfit-fast": ZipFitFast, "zipfit-debiased": ZipFitDebiased,
+                            "random": RandomSample}
 # Baselines with heavy or optional dependencies are imported only when asked for.
 _OPTIONAL: dict[str, tuple[str, str]] = {
     "dsir": ("zipfit.methods.dsir", "DSIR"),
@@ -50,6 +52,7 @@ __all__ = [
     "Method",
     "RandomSample",
     "ZipFit",
+    "ZipFitDebiased",
     "ZipFitFast",
     "accepted_parameters",
     "make_method",
