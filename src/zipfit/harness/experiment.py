@@ -26,7 +26,7 @@ from zipfit.errors import ZipfitError
 from zipfit.harness.cache import StepCache, StepRecord
 from zipfit.harness.config import ExperimentConfig, load_config
 from zipfit.harness.extras import need
-from zipfit.harness.metrics import length_percentiles
+from zipfit.harness.metrics import length_percentiles, ngram_overlap, ngram_set
 from zipfit.harness.sourcemix import build_mix, read_examples, read_records, write_examples
 from zipfit.io import atomic_output, file_sha256, write_json
 
@@ -111,6 +111,7 @@ class _Experiment:
         self.count_unit = tokenizer.data["count_unit"]
         self.train_tokenizer = tokenizer.data["train_tokenizer"]
         self.decontamination = self._decontamination()
+        self.eval_ngrams = ngram_set([r["text"] for r in read_records(self.eval)])
 
         selections = []
         for budget in cfg.budgets:
@@ -293,18 +294,21 @@ class _Experiment:
             "selection_seconds": manifest.get("timings_s", {}).get("total"),
             "source_documents": counts.get("source_eligible"),
             "target_copies": counts.get("selected_target_copies", 0),
+            "eval_ngram_overlap": ngram_overlap(texts, self.eval_ngrams),
             "exclusions": {k: v for k, v in counts.items() if k not in standard},
         }
 
     # ---- training --------------------------------------------------------------------------------------------
 
-    def _train_config(self, budget: int, max_tokens: int, seed: int) -> Any:
+    def _train_config(self, budget: int, max_tokens: int, seed: int, *, final_only: bool = False) -> Any:
         train = dict(self.cfg.train)
         if train.get("model", TINY) == TINY:
             train["tokenizer"] = self.train_tokenizer
         else:
             train.pop("tokenizer", None)
-        if train.get("eval_every") is None:
+        if final_only:
+            train["eval_every"] = budget  # per-dataset runs need the final CE only: evaluations cost time
+        elif train.get("eval_every") is None:
             train["eval_every"] = max(1, budget // DEFAULT_EVALS)
         return self.train.TrainConfig(**train, max_tokens=max_tokens, seed=seed)
 
@@ -321,7 +325,8 @@ class _Experiment:
         if kind == "dataset":
             label = "dataset-" + label
         selection_path = self.out / selection.outputs[0]
-        config = self._train_config(sel["budget"], self._max_tokens(sel["budget"], sel), seed)
+        config = self._train_config(sel["budget"], self._max_tokens(sel["budget"], sel), seed,
+                                    final_only=kind == "dataset")
         params = {"selection": self._sha(selection_path), "eval": self._sha(self.eval),
                   "tokenizer": _unit_key(self.train_tokenizer) if self.train_tokenizer else None,
                   "config": {k: _model_key(v) if k in ("model", "tokenizer") and v else v

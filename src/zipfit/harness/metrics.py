@@ -155,3 +155,21 @@ def length_percentiles(lengths: Sequence[int]) -> dict[str, float]:
         return {"p10": 0.0, "p50": 0.0, "p90": 0.0}
     p10, p50, p90 = np.percentile(arr, [10, 50, 90])
     return {"p10": float(p10), "p50": float(p50), "p90": float(p90)}
+
+
+def _ngrams(text: str, n: int) -> set[tuple[str, ...]]:
+    words = text.lower().split()
+    return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
+
+
+def ngram_set(texts: Sequence[str], n: int = 13) -> set[tuple[str, ...]]:
+    """Every lower-cased whitespace-word n-gram of the texts (GPT-3's contamination check uses 13-grams)."""
+    out: set[tuple[str, ...]] = set()
+    for t in texts:
+        out |= _ngrams(t, n)
+    return out
+
+
+def ngram_overlap(texts: Sequence[str], reference: set[tuple[str, ...]], n: int = 13) -> int:
+    """How many texts share at least one n-gram with ``reference`` (a measurement, not a filter)."""
+    return sum(1 for t in texts if not reference.isdisjoint(_ngrams(t, n)))

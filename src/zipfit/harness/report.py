@@ -279,6 +279,10 @@ def _budget_section(b: Mapping[str, Any], domains: Sequence[str], plot: str | No
         lines += ["", "Documents the selection excluded or reported (from each selection's manifest): "
                   + "; ".join(f"{m}: " + ", ".join(f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}"
                                                     for k, v in e.items()) for m, e in shown.items() if e) + "."]
+    overlap = {m: s["selection"].get("eval_ngram_overlap") for m, s in b["methods"].items() if s["selection"]}
+    if any(v is not None for v in overlap.values()):
+        lines += ["", "Contamination check, after selection: selected documents sharing a 13-word n-gram with the "
+                  "eval set: " + ", ".join(f"{m} {v:,}" for m, v in overlap.items() if v is not None) + "."]
     copies = {m: s["selection"].get("target_copies", 0) for m, s in b["methods"].items() if s["selection"]}
     if any(copies.values()):
         lines += ["", "Selected exact copies of target examples: "
