@@ -39,3 +39,23 @@ def wikitext(data_dir: Path) -> list[str]:
     """WikiText-2 validation as paragraphs (~1.1 MB of encyclopedia prose)."""
     text = (data_dir / "text" / "wikitext-2" / "valid.txt").read_text(encoding="utf-8")
     return [p.strip() for p in text.split("\n \n") if p.strip()]
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_dir(tmp_path_factory, mathlib):
+    """A randomly initialised 2-layer Llama with a BPE trained here, saved as a Hugging Face model directory."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    from zipfit.harness.tokenizer import EOS, train_tokenizer
+
+    directory = tmp_path_factory.mktemp("tiny-llama")
+    tok_file = train_tokenizer(mathlib[:30], 512, directory / "bpe.json")
+    tok = PreTrainedTokenizerFast(tokenizer_file=str(tok_file), eos_token=EOS, bos_token=EOS)
+    tok.save_pretrained(directory)
+    config = LlamaConfig(vocab_size=512, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=128,
+                         bos_token_id=0, eos_token_id=0, pad_token_id=0)
+    torch.manual_seed(0)
+    LlamaForCausalLM(config).save_pretrained(directory)
+    return directory
