@@ -49,8 +49,20 @@ class HFTokenizer:
         return [list(ids) for ids in self._tok(list(texts), add_special_tokens=False)["input_ids"]]
 
 
+# The last model loaded, untouched, so that a series of runs on one model (an experiment's methods and seeds)
+# pays the 30-60 s of reading and de-quantizing a GGUF file once; each run trains a deep copy.
+_pristine: dict[tuple, tuple[Any, Any]] = {}
+
+
+def _cache_key(directory: Path, gguf_file: str | None) -> tuple:
+    files = [directory / gguf_file] if gguf_file else sorted(p for p in directory.iterdir() if p.is_file())
+    return (str(directory.resolve()), gguf_file, tuple((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files))
+
+
 def load(model: str | os.PathLike, device: str) -> tuple[Any, HFTokenizer]:
-    """(float32 model on `device`, tokenizer) from local files only."""
+    """(float32 model on `device`, tokenizer) from local files only; a fresh copy on every call."""
+    import copy
+
     need("torch")
     transformers = need("transformers")
     directory, gguf_file = locate(model)
@@ -58,16 +70,21 @@ def load(model: str | os.PathLike, device: str) -> tuple[Any, HFTokenizer]:
         need("gguf", "loading a GGUF model")
     import torch
 
-    kwargs: dict[str, Any] = {"local_files_only": True}
-    if gguf_file is not None:
-        kwargs["gguf_file"] = gguf_file
-    try:
-        tok = transformers.AutoTokenizer.from_pretrained(directory, **kwargs)
-        # float32 whatever the checkpoint's dtype: CPU training in half precision loses small updates
-        lm = transformers.AutoModelForCausalLM.from_pretrained(directory, dtype=torch.float32, **kwargs)
-    except (OSError, ValueError, KeyError) as exc:
-        raise ZipfitError(f"cannot load model {model}: {str(exc).strip().splitlines()[0]}") from None
-    return lm.to(device), HFTokenizer(tok, str(model))
+    key = _cache_key(directory, gguf_file)
+    if key not in _pristine:
+        kwargs: dict[str, Any] = {"local_files_only": True}
+        if gguf_file is not None:
+            kwargs["gguf_file"] = gguf_file
+        try:
+            tok = transformers.AutoTokenizer.from_pretrained(directory, **kwargs)
+            # float32 whatever the checkpoint's dtype: CPU training in half precision loses small updates
+            lm = transformers.AutoModelForCausalLM.from_pretrained(directory, dtype=torch.float32, **kwargs)
+        except (OSError, ValueError, KeyError) as exc:
+            raise ZipfitError(f"cannot load model {model}: {str(exc).strip().splitlines()[0]}") from None
+        _pristine.clear()
+        _pristine[key] = (lm.eval(), tok)
+    lm, tok = _pristine[key]
+    return copy.deepcopy(lm).to(device), HFTokenizer(tok, str(model))
 
 
 def max_positions(lm: Any) -> int | None:
