@@ -79,6 +79,15 @@ def _baseline_options(args: argparse.Namespace) -> dict[str, Any]:
     return {name: getattr(args, name) for name in BASELINE_OPTIONS if getattr(args, name) is not None}
 
 
+def _add_checkpoint_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("checkpoints (beside --out, removed when the run succeeds)")
+    g.add_argument("--resume", action="store_true",
+                   help="continue an interrupted run: shards already scored are not scored again; the output is "
+                        "the same as an uninterrupted run's")
+    g.add_argument("--shard-rows", type=int, default=4096,
+                   help="rows of an input per shard, the unit of checkpoints and of work on Ray (default: 4096)")
+
+
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("running")
     g.add_argument("--workers", type=int, help="worker processes (default: all cores; with Ray, all cluster CPUs)")
@@ -131,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_text_options(p)
     _add_score_options(p)
     _add_baseline_options(p)
+    _add_checkpoint_options(p)
     _add_run_options(p)
 
     p = sub.add_parser("compare", help="run several methods on the same data: overlaps, lengths, times",
@@ -153,8 +163,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("sources", nargs="+", metavar="SOURCE")
     p.add_argument("--out", required=True, help="output .parquet, .jsonl or .csv")
     p.add_argument("--tokenizer", default="whitespace", help="token unit for n_tokens")
+    p.add_argument("--method", default="zipfit", choices=[m for m in method_names() if m not in ("zipfit-fast", "d4")],
+                   help="zipfit (default) or a method that gives every document a score")
+    p.add_argument("--seed", type=int, default=0)
     _add_text_options(p)
     _add_score_options(p)
+    _add_baseline_options(p)
+    _add_checkpoint_options(p)
     _add_run_options(p)
 
     p = sub.add_parser("align", help="dataset-level alignment of each dataset with the target",
@@ -204,9 +219,11 @@ def run(args: argparse.Namespace) -> int:
                       tokenizer=args.tokenizer, seed=args.seed,
                       stage1_targets=args.stage1_targets, candidate_factor=args.candidate_factor,
                       stage2_targets=args.stage2_targets, calibration_docs=args.calibration_docs,
-                      confidence=args.confidence, **_common(args))
+                      confidence=args.confidence, resume=args.resume, shard_rows=args.shard_rows, **_common(args))
     elif args.command == "score":
-        zipfit.score(args.sources, out=args.out, tokenizer=args.tokenizer, **_common(args))
+        zipfit.score(args.sources, out=args.out, tokenizer=args.tokenizer, method=args.method, seed=args.seed,
+                     method_options=_baseline_options(args), resume=args.resume, shard_rows=args.shard_rows,
+                     **_common(args))
     elif args.command == "compare":
         common = _common(args)
         common.pop("allow_level_0")

@@ -19,7 +19,9 @@ from typing import Any
 
 import numpy as np
 
+from zipfit.checkpoints import Checkpoint
 from zipfit.errors import ZipfitError
+from zipfit.io.shards import ROWS_PER_SHARD
 from zipfit.manifest import Timer
 from zipfit.methods.zipfit_fast import ZipFitFast
 from zipfit.passes import MapResult, ScoreJob, collect_rows, map_pass, rescore, sample_documents, text_batches
@@ -64,17 +66,39 @@ def choose(
     seed: int = 0,
     sampling: str = "top-k",
     timer: Timer | None = None,
+    checkpoint: Checkpoint | None = None,
+    shard_rows: int = ROWS_PER_SHARD,
 ) -> Choice:
+    """Select with any kind of method. ``checkpoint`` saves (and on a resumed run, reuses) the scores of
+    the pass over every document, shard by shard."""
     if sampling not in SAMPLING:
         raise ZipfitError(f"sampling must be one of {', '.join(SAMPLING)}, got {sampling!r}")
     timer = timer or Timer()
     if isinstance(method, ZipFitFast):
         if sampling != "top-k":
             raise ZipfitError("zipfit-fast selects the exact top-K; Gumbel sampling needs every exact score")
-        return _cascade(method, corpus, engine, counter, budget, seed, timer)
+        return _cascade(method, corpus, engine, counter, budget, seed, timer, checkpoint, shard_rows)
     if hasattr(method, "select_tokens") and hasattr(method, "embedder"):
         return _set_selection(method, corpus, engine, counter, budget, timer)
-    return _per_document(method, corpus, engine, counter, budget, seed, sampling, timer)
+    return _per_document(method, corpus, engine, counter, budget, seed, sampling, timer, checkpoint, shard_rows)
+
+
+def prepare(method: Any, corpus: Any, engine: Any, seed: int, timer: Timer) -> None:
+    """What a per-document method needs from the source before it can score: a background sample
+    (``zipfit-debiased``) or statistics of the whole source (DSIR's raw n-gram distribution)."""
+    if getattr(method, "needs_background", False) and getattr(method, "background_", None) is None:
+        with timer.phase("background"):
+            _, background, _ = sample_documents(corpus, method.background_size(), seed)
+            method.fit_background(background)
+    if hasattr(method, "fit_source"):
+        with timer.phase("source_stats"):
+            total = None
+            for batch in engine.map(SourceStatsJob(method), text_batches(corpus.documents()),
+                                    desc="source statistics"):
+                total = batch if total is None else total + batch
+            if total is None:
+                raise ZipfitError("no eligible source documents to estimate the source distribution from")
+            method.fit_source(total)
 
 
 def require_documents(mapped: MapResult) -> None:
@@ -106,23 +130,11 @@ def _nothing_fits(budget: Budget, n_tokens: int) -> ZipfitError:
 
 
 def _per_document(method: Any, corpus: Any, engine: Any, counter: TokenCounter, budget: Budget, seed: int,
-                  sampling: str, timer: Timer) -> Choice:
+                  sampling: str, timer: Timer, checkpoint: Checkpoint | None, shard_rows: int) -> Choice:
     counts: dict[str, Any] = {}
-    if getattr(method, "needs_background", False) and getattr(method, "background_", None) is None:
-        with timer.phase("background"):
-            _, background, _ = sample_documents(corpus, method.background_size(), seed)
-            method.fit_background(background)
-    if hasattr(method, "fit_source"):
-        with timer.phase("source_stats"):
-            total = None
-            for batch in engine.map(SourceStatsJob(method), text_batches(corpus.documents()),
-                                    desc="source statistics"):
-                total = batch if total is None else total + batch
-            if total is None:
-                raise ZipfitError("no eligible source documents to estimate the source distribution from")
-            method.fit_source(total)
+    prepare(method, corpus, engine, seed, timer)
     with timer.phase("score"):
-        mapped = map_pass(corpus, method, engine, counter)
+        mapped = map_pass(corpus, method, engine, counter, checkpoint=checkpoint, shard_rows=shard_rows)
     valid = np.isfinite(mapped.scores)
     eligible = int(valid.sum())
     unscorable: dict[str, int] = {}
@@ -147,7 +159,7 @@ def _per_document(method: Any, corpus: Any, engine: Any, counter: TokenCounter, 
 
 
 def _cascade(method: ZipFitFast, corpus: Any, engine: Any, counter: TokenCounter, budget: Budget, seed: int,
-             timer: Timer) -> Choice:
+             timer: Timer, checkpoint: Checkpoint | None, shard_rows: int) -> Choice:
     two_stage, rounds, rescored, survivors = False, 0, 0, 0
     with timer.phase("calibrate"):
         sample, sample_texts, n_docs = sample_documents(corpus, method.calibration_docs, seed)
@@ -159,7 +171,8 @@ def _cascade(method: ZipFitFast, corpus: Any, engine: Any, counter: TokenCounter
             sample_exact = method.calibrate(profile)
     with timer.phase("score"):
         first = method.stage1_ if two_stage else method.exact_
-        mapped = map_pass(corpus, first, engine, counter, desc="stage 1" if two_stage else "scoring")
+        mapped = map_pass(corpus, first, engine, counter, desc="stage 1" if two_stage else "scoring",
+                          checkpoint=checkpoint, shard_rows=shard_rows)
     _require(mapped, budget)
     if not two_stage:
         log.info("zipfit-fast: %s documents are too few for the cascade (it needs more than %s): scored exactly",

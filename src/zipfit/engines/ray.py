@@ -1,7 +1,8 @@
-"""A Ray cluster: the LocalEngine's interface, with the batches scored by actors on every node.
+"""A Ray cluster: the LocalEngine's interface, with the work done by actors on every node.
 
-The driver (this process) still reads the inputs and cuts them into batches; Ray carries the
-batches to a pool of actors, one per CPU, each holding the job after one ``setup()``, and the
+In the map pass the actors read the inputs themselves: the driver (this process) sends shards
+(row ranges of the input files) and gets back a few numbers per document, so it never reads the
+corpus. Other passes send batches of texts. Each actor holds the job after one ``setup()``, and the
 results come back in submission order. Ray is an optional dependency: ``pip install 'zipfit[ray]'``.
 """
 
@@ -79,6 +80,8 @@ class RayEngine:
     """
 
     name = "ray"
+    # the map pass sends shards, not texts: workers read their part of the inputs themselves
+    reads_shards = True
 
     def __init__(self, workers: int | None = None, *, address: str | None = None,
                  progress: bool | None = None) -> None:

@@ -42,6 +42,20 @@ class Exclusions:
             examples.append(f"{os.fspath(file)}:{row}")
             self._details.setdefault(reason, []).append(detail)
 
+    def to_dict(self) -> dict[str, Any]:
+        """Everything, for a checkpoint (``as_dict`` is the report form)."""
+        return {"n_records": self.n_records, "counts": self._counts, "examples": self._examples,
+                "details": self._details}
+
+    @classmethod
+    def from_dict(cls, state: dict[str, Any]) -> Exclusions:
+        ex = cls()
+        ex.n_records = int(state["n_records"])
+        ex._counts = {str(k): int(v) for k, v in state["counts"].items()}
+        ex._examples = {str(k): list(v) for k, v in state["examples"].items()}
+        ex._details = {str(k): list(v) for k, v in state["details"].items()}
+        return ex
+
     def merge(self, later: Exclusions) -> None:
         """Add the exclusions of a later part of the input (a shard): counts add, the first examples stay first."""
         self.n_records += later.n_records
