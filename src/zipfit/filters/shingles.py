@@ -218,8 +218,8 @@ def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     values, computed exactly by uint64 wrap-around (no 128-bit product needed). a and b come from a
     splitmix64 stream of the seed, so the functions are the same everywhere.
     """
-    counter = np.arange(1, 2 * num_perm + 1, dtype=np.uint64) + np.uint64(seed & _M64) * np.uint64(0x9E3779B97F4A7C15)
-    stream = mix64(counter)
+    start = (seed * 0x9E3779B97F4A7C15) & _M64
+    stream = mix64(np.arange(1, 2 * num_perm + 1, dtype=np.uint64) + np.uint64(start))
     return stream[:num_perm] | np.uint64(1), stream[num_perm:]
 
 
