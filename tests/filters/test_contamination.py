@@ -374,6 +374,12 @@ def test_bad_parameters_are_one_line_errors(kwargs):
         ContaminationIndex(**kwargs).fit(["some text"])
 
 
+def test_nothing_excluded_flags_nothing(statements):
+    idx = ContaminationIndex().fit([])
+    assert idx.check([*statements[:3], ""]) == [None] * 4
+    assert idx.params()["excluded_by_regime"] == {"ngram": 0, "contained": 0, "whole_only": 0, "empty": 0}
+
+
 def test_check_needs_fit():
     with pytest.raises(ZipfitError, match="fit"):
         ContaminationIndex().check(["text"])

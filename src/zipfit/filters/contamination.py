@@ -402,9 +402,9 @@ def _set_sizes(hashes: np.ndarray, owner: np.ndarray, n_texts: int) -> np.ndarra
         return np.zeros(n_texts, dtype=np.int64)
     # text in the top 24 bits, the hash's top 40 below: one sort of plain uint64 groups and orders both;
     # two distinct shingles of one text share 40 bits with probability ~size^2 / 2^41
-    keyed = (owner.astype(np.uint64) << np.uint64(40)) | (hashes >> np.uint64(24))
     if n_texts >= 1 << 24:
         raise ValueError("at most 2^24 texts a batch")
+    keyed = (owner.astype(np.uint64) << np.uint64(40)) | (hashes >> np.uint64(24))
     keyed.sort()
     new = np.ones(len(keyed), dtype=bool)
     new[1:] = keyed[1:] != keyed[:-1]
