@@ -18,6 +18,8 @@ from zipfit import __version__
 from zipfit.checkpoints import Checkpoint, texts_digest
 from zipfit.engines import make_engine
 from zipfit.errors import ZipfitError
+from zipfit.filters.contamination import ContaminationIndex
+from zipfit.filters.dedup import DuplicateKeys
 from zipfit.io import (
     TABLE_SUFFIXES,
     Corpus,
@@ -186,6 +188,15 @@ def select(
     overwrite: bool = False,
     resume: bool = False,
     shard_rows: int = ROWS_PER_SHARD,
+    exclude: PathsLike | None = None,
+    exclude_text_field: str | None = None,
+    exclude_template: str | None = None,
+    exclude_where: WhereLike = None,
+    exclude_ngram: int = 13,
+    exclude_unit: str = "word",
+    exclude_near_duplicate: float | None = 0.8,
+    dedup: bool = False,
+    dedup_threshold: float | None = 0.8,
     progress: bool | None = None,
 ) -> SelectionResult:
     """Select the source documents that best fit the target and write them, best first, to ``out``.
@@ -197,6 +208,13 @@ def select(
     The scores are checkpointed shard by shard (``shard_rows`` rows of an input each) beside ``out``;
     after a crash or kill, the same call with ``resume=True`` scores only the missing shards and writes
     the same bytes as an uninterrupted run.
+
+    ``exclude`` (files, typically the target's test split; read with the target's text field or
+    template unless ``exclude_text_field``/``exclude_template`` say otherwise) drops every source
+    document that shares an ``exclude_ngram``-gram of ``exclude_unit``s ("word" or "char") with an
+    excluded document, contains a short one whole, or is a near-duplicate of one (MinHash Jaccard >=
+    ``exclude_near_duplicate``; None turns that check off). ``dedup`` skips exact and near-duplicate
+    (``dedup_threshold``; None = exact only) copies of better-ranked documents before the budget is cut.
     """
     timer = Timer()
     budget = Budget(k=k, tokens=tokens)
@@ -229,11 +247,24 @@ def select(
             sources_info = corpus.describe()  # before the run: the manifest describes what was read
         with timer.phase("fit"):
             scorer.fit(targets)
+        contamination, exclude_info = None, None
+        if exclude is not None:
+            with timer.phase("index_excluded"):
+                contamination, exclude_info = _contamination_index(
+                    exclude, TextSpec(field=exclude_text_field or target_spec.field,
+                                      template=exclude_template if exclude_text_field or exclude_template
+                                      else target_spec.template, where=parse_where(exclude_where)),
+                    exclude_ngram, exclude_unit, exclude_near_duplicate)
+        finder = None
+        if dedup:
+            finder = DuplicateKeys(near_duplicate=dedup_threshold, seed=seed)
+            finder.setup()  # checks the parameters here, before any work
         checkpoint = _checkpoint("select", out_path, corpus, scorer, targets, tokenizer, seed, shard_rows, runner,
-                                 resume=resume, overwrite=overwrite)
+                                 resume=resume, overwrite=overwrite,
+                                 extra={"exclude": exclude_info and exclude_info["fingerprint"]})
         with checkpoint.guard(resume):
             choice = choose(scorer, corpus, runner, counter, budget, seed=seed, sampling=sampling, timer=timer,
-                            checkpoint=checkpoint, shard_rows=shard_rows)
+                            checkpoint=checkpoint, shard_rows=shard_rows, contamination=contamination, dedup=finder)
             mapped, selected, selected_scores = choice.mapped, choice.selected, choice.scores
             target_copies: list[int] = []
             with timer.phase("write"):
@@ -272,9 +303,15 @@ def select(
                     "source_tokens": source_tokens,
                     "selected_target_copies": len(target_copies),
                     "resumed_shards": mapped.resumed_shards,
-                    **{k: v for k, v in choice.counts.items() if k != "sampling"},
+                    "source_contaminated": len(mapped.contaminated),
+                    "duplicates_skipped": choice.counts.get("dedup", {}).get("skipped", {}).get("total", 0),
+                    **{k: v for k, v in choice.counts.items() if k not in ("sampling", "dedup")},
                 },
                 "exclusions": {"source": mapped.exclusions.as_dict(), "method": choice.unscorable},
+                "decontamination": None if exclude_info is None else {
+                    **{k: v for k, v in exclude_info.items() if k != "fingerprint"},
+                    "dropped": mapped.contamination.as_dict()},
+                "dedup": choice.counts.get("dedup"),
                 "scores": {"selected": score_summary(selected_scores), "cutoff": float(selected_scores[-1])},
                 "lengths": lengths,
                 "output": {"path": str(out_path), "records": int(written), "order": order, "sha256": output_sha256},
@@ -289,10 +326,27 @@ def select(
         return SelectionResult(out_path, manifest_path, manifest, selected, selected_scores)
 
 
+def _contamination_index(exclude: PathsLike, spec: TextSpec, ngram: int, unit: str,
+                         near_duplicate: float | None) -> tuple[ContaminationIndex, dict[str, Any]]:
+    corpus = Corpus(_paths(exclude), spec, role="exclude")
+    texts = [doc.text for doc in corpus.documents()]
+    summary = corpus.exclusions.summary("exclude")
+    if summary:
+        log.warning(summary)
+    if not texts:
+        raise ZipfitError("--exclude: no documents to exclude were read (check --exclude-text-field/-template)")
+    index = ContaminationIndex(ngram, unit, near_duplicate).fit(texts)
+    info = {"files": corpus.describe(), "spec": _spec_dict(spec), "documents": len(texts), **index.params(),
+            "fingerprint": [texts_digest(texts), ngram, unit, near_duplicate]}
+    return index, info
+
+
 def _checkpoint(command: str, out: Path, corpus: Corpus, scorer: Any, targets: Sequence[str], tokenizer: str,
-                seed: int, shard_rows: int, runner: Any, *, resume: bool, overwrite: bool) -> Checkpoint:
+                seed: int, shard_rows: int, runner: Any, *, resume: bool, overwrite: bool,
+                extra: dict[str, Any] | None = None) -> Checkpoint:
     """The checkpoint of this run, keyed by everything its scores depend on."""
     parts = {
+        **(extra or {}),
         "command": command,
         "zipfit": __version__,
         "method": {"name": scorer.name, **scorer.params()},

@@ -39,6 +39,9 @@ class ShardScores:
     n_tokens: np.ndarray
     n_chars: np.ndarray
     exclusions: Exclusions = field(default_factory=Exclusions)  # only when a worker read the shard itself
+    # documents dropped by decontamination: their positions in the shard, and why (with examples)
+    contaminated: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    contamination: Exclusions = field(default_factory=Exclusions)
 
 
 def fingerprint(parts: dict[str, Any]) -> str:
@@ -101,7 +104,9 @@ class Checkpoint:
         try:
             with np.load(path, allow_pickle=False) as z:
                 exclusions = Exclusions.from_dict(json.loads(str(z["exclusions"])))
-                return ShardScores(z["scores"], z["n_tokens"], z["n_chars"], exclusions)
+                contamination = Exclusions.from_dict(json.loads(str(z["contamination"])))
+                return ShardScores(z["scores"], z["n_tokens"], z["n_chars"], exclusions, z["contaminated"],
+                                   contamination)
         except FileNotFoundError:
             return None
 
@@ -113,7 +118,8 @@ class Checkpoint:
                           json.dumps(self.parts, sort_keys=True, default=str, indent=1).encode("utf-8"))
         buffer = io.BytesIO()
         np.savez(buffer, scores=part.scores, n_tokens=part.n_tokens, n_chars=part.n_chars,
-                 exclusions=np.array(json.dumps(part.exclusions.to_dict())))
+                 exclusions=np.array(json.dumps(part.exclusions.to_dict())), contaminated=part.contaminated,
+                 contamination=np.array(json.dumps(part.contamination.to_dict())))
         _write_atomic(self._path(shard_key), buffer.getvalue())
 
     def remove(self) -> None:
