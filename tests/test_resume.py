@@ -111,3 +111,35 @@ def test_score_resumes_too(tmp_path, inputs, proofnet_valid, monkeypatch):
     resumed = zipfit.score(sources, out=out, **options, resume=True)
     assert out.read_bytes() == whole.out.read_bytes()
     assert resumed.manifest["counts"]["resumed_shards"] >= 1
+
+
+def test_resume_keeps_decontamination_counts(tmp_path, inputs, proofnet_valid, data_dir, monkeypatch):
+    sources, _ = inputs
+    proofnet = data_dir / "proofnet" / "proofnet_lean4_zipfit_v2.jsonl"
+    test = [json.loads(line) for line in proofnet.read_text().splitlines() if '"split": "test"' in line][:30]
+    planted = tmp_path / "planted.jsonl"
+    planted.write_text("".join(json.dumps({"text": f"{r['nl_statement']}\n{r['formal_statement']}"}) + "\n"
+                               for r in test), encoding="utf-8")
+    options = {"target_texts": proofnet_valid[:10], "shard_rows": 64, "workers": 1, "progress": False, "k": 30,
+               "exclude": proofnet, "exclude_where": {"split": "test"},
+               "exclude_template": "{nl_statement}\n{formal_statement}"}
+    whole = zipfit.select([planted, *sources], out=tmp_path / "whole.jsonl", **options)
+    from zipfit.checkpoints import Checkpoint
+
+    save, saved = Checkpoint.save, []
+
+    def interrupted(self, key, part):
+        if len(saved) == 5:
+            raise KeyboardInterrupt
+        saved.append(key)
+        return save(self, key, part)
+
+    monkeypatch.setattr(Checkpoint, "save", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        zipfit.select([planted, *sources], out=tmp_path / "out.jsonl", **options)
+    monkeypatch.setattr(Checkpoint, "save", save)
+    resumed = zipfit.select([planted, *sources], out=tmp_path / "out.jsonl", **options, resume=True)
+    assert resumed.out.read_bytes() == whole.out.read_bytes()
+    assert resumed.manifest["counts"]["resumed_shards"] == 5  # the planted shard among them
+    assert resumed.manifest["decontamination"]["dropped"] == whole.manifest["decontamination"]["dropped"]
+    assert whole.manifest["counts"]["source_contaminated"] >= 30
