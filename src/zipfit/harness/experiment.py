@@ -1,0 +1,445 @@
+"""``zipfit experiment``: the paper's experiment, end to end, from one config.
+
+Build a seeded source mix; train one BPE tokenizer on a sample of it (never on target or eval text) so selection
+budgets are counted in training tokens; select with every method at every budget (decontaminated against the
+eval set); train a model on each selection for every seed and record its eval-loss curve; train on a random
+sample of each source dataset alone for the alignment-CE fit; write ``report.md`` with tables and plots.
+
+Every step records its parameters' hash under ``<out>/steps``, so a rerun reuses finished steps and a run that
+crashed continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import logging
+import os
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from zipfit.errors import ZipfitError
+from zipfit.harness.cache import StepCache, StepRecord
+from zipfit.harness.config import ExperimentConfig, load_config
+from zipfit.harness.extras import need
+from zipfit.harness.metrics import length_percentiles, ngram_overlap, ngram_set
+from zipfit.harness.sourcemix import build_mix, read_examples, read_records, write_examples
+from zipfit.io import atomic_output, file_sha256, write_json
+
+log = logging.getLogger("zipfit")
+
+TINY = "tiny-gpt"
+DEFAULT_EVALS = 5  # evaluations per run (plus the one before training) when train.eval_every is not set
+
+
+@dataclass
+class ExperimentResult:
+    out: Path
+    report: Path
+    summary: dict[str, Any]
+
+
+def run_experiment(
+    config: str | os.PathLike | Mapping[str, Any] | ExperimentConfig,
+    out: str | os.PathLike,
+    *,
+    overwrite: bool = False,
+    progress: bool | None = None,
+    base_dir: str | os.PathLike | None = None,
+) -> ExperimentResult:
+    """Run (or continue) the experiment a config describes, writing everything under ``out``.
+
+    ``config`` is a TOML path, a dict (relative paths resolved against ``base_dir``) or a parsed config.
+    A step whose outputs exist with the same parameters is reused; a step whose parameters changed is an
+    error unless ``overwrite``.
+    """
+    cfg = config if isinstance(config, ExperimentConfig) else load_config(config, base_dir)
+    out_dir = Path(out)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ZipfitError(f"{out_dir} exists and is not a directory")
+    train = need("zipfit.harness.train")
+    _check_train_keys(cfg, train.TrainConfig)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return _Experiment(cfg, out_dir, StepCache(out_dir, overwrite=overwrite), train, progress).run()
+
+
+def _check_train_keys(cfg: ExperimentConfig, train_config: type) -> None:
+    known = {f.name for f in dataclasses.fields(train_config)} - {"max_tokens", "seed"}
+    unknown = sorted(set(cfg.train) - known)
+    if unknown:
+        raise ZipfitError(f"unknown key {unknown[0]!r} in [train]; known keys: {', '.join(sorted(known))}")
+
+
+def _select_supports(*names: str) -> dict[str, bool]:
+    import zipfit.api
+
+    parameters = inspect.signature(zipfit.api.select).parameters
+    return {n: n in parameters for n in names}
+
+
+class _Experiment:
+    def __init__(self, cfg: ExperimentConfig, out: Path, cache: StepCache, train: Any, progress: bool | None) -> None:
+        self.cfg = cfg
+        self.out = out
+        self.cache = cache
+        self.train = train
+        self.progress = progress
+        self.started = time.perf_counter()
+        for sub in ("data", "tokenizer", "selections", "datasets", "runs", "plots"):
+            (out / sub).mkdir(exist_ok=True)
+        self.mix = out / "data" / "mix.jsonl"
+        self.target = out / "data" / "target.jsonl"
+        self.eval = out / "data" / "eval.jsonl"
+        self.runs: list[dict[str, Any]] = []
+
+    # ---- the steps ---------------------------------------------------------------------------------------
+
+    def run(self) -> ExperimentResult:
+        cfg = self.cfg
+        log.info("experiment %s -> %s", cfg.name, self.out)
+        mix = self._step("data", "mix", {"sources": [dataclasses.asdict(s) | {"files": _fingerprints(s.files)}
+                                                     for s in cfg.sources], "seed": cfg.seed},
+                         self._build_mix)
+        examples = self._step("data", "examples", {"target": _example_params(cfg.target),
+                                                   "eval": _example_params(cfg.eval)}, self._write_examples)
+        tokenizer = self._step("tokenizer", "tokenizer", {"mix": self._sha(self.mix), "train": self._tok_params(),
+                                                          "seed": cfg.seed}, self._make_tokenizer)
+        self.count_unit = tokenizer.data["count_unit"]
+        self.train_tokenizer = tokenizer.data["train_tokenizer"]
+        self.decontamination = self._decontamination()
+        self.eval_ngrams = ngram_set([r["text"] for r in read_records(self.eval)])
+
+        selections = []
+        for budget in cfg.budgets:
+            for method in cfg.methods:
+                selections.append(self._selection(method, budget))
+        datasets = []
+        if cfg.per_dataset.enabled:
+            for source in cfg.sources:
+                datasets.append(self._dataset_sample(source.name, cfg.per_dataset.budget))
+        eval_texts = [r["text"] for r in read_records(self.eval)]
+        total = len(selections) * len(cfg.seeds) + len(datasets) * len(cfg.per_dataset.seeds)
+        done = 0
+        for sel in selections:
+            for seed in cfg.seeds:
+                done += 1
+                self._train_run("training", sel, seed, eval_texts, f"[{done}/{total}]")
+        for sample in datasets:
+            for seed in cfg.per_dataset.seeds:
+                done += 1
+                self._train_run("dataset_training", sample, seed, eval_texts, f"[{done}/{total}]")
+
+        summary = self._summary(mix, examples, tokenizer, selections, datasets)
+        from zipfit.harness.report import write_report
+
+        write_json(self.out / "experiment.json", summary)
+        report = write_report(summary, self.out)
+        log.info("report: %s", report)
+        return ExperimentResult(self.out, report, summary)
+
+    def _step(self, phase: str, name: str, params: Mapping[str, Any],
+              compute: Callable[[], tuple[dict[str, Any], list[Path]]]) -> StepRecord:
+        record = self.cache.run(name, params, compute)
+        record.data.setdefault("phase", phase)
+        if record.cached:
+            log.info("%s: reused (%.1f s when it ran)", name, record.seconds)
+        return record
+
+    def _sha(self, path: Path) -> str:
+        return file_sha256(path)
+
+    def _build_mix(self) -> tuple[dict[str, Any], list[Path]]:
+        summary = build_mix(self.cfg.sources, self.cfg.seed, self.mix)
+        return {"documents": summary.documents, "domains": summary.domains}, [self.mix]
+
+    def _write_examples(self) -> tuple[dict[str, Any], list[Path]]:
+        target = read_examples(self.cfg.target, "target")
+        evaluation = read_examples(self.cfg.eval, "eval")
+        overlap = len(set(target) & set(evaluation))
+        if overlap:
+            log.warning("%d target examples are also eval examples: the eval loss is not held out", overlap)
+        write_examples(target, self.target)
+        write_examples(evaluation, self.eval)
+        return {"target": len(target), "eval": len(evaluation), "target_eval_overlap": overlap}, [self.target,
+                                                                                                  self.eval]
+
+    # ---- tokenizer -----------------------------------------------------------------------------------------
+
+    def _tok_params(self) -> dict[str, Any]:
+        train = self.cfg.train
+        spec = train.get("tokenizer")
+        return {"model": _model_key(train.get("model", TINY)), "tokenizer": _model_key(spec) if spec else None,
+                "vocab_size": train.get("vocab_size"), "sample_docs": self.cfg.tokenizer_sample_docs}
+
+    def _make_tokenizer(self) -> tuple[dict[str, Any], list[Path]]:
+        """One tokenizer for counting selection budgets and for training, so budgets are training tokens."""
+        train = self.cfg.train
+        model = train.get("model", TINY)
+        path = self.out / "tokenizer" / "tokenizer.json"
+        if model != TINY:
+            _export_model_tokenizer(model, path)
+            return {"kind": "model", "count_unit": str(path), "train_tokenizer": None, "path": str(path)}, [path]
+        spec = train.get("tokenizer")
+        if spec == "bytes":
+            marker = self.out / "tokenizer" / "bytes.txt"
+            marker.write_text("UTF-8 bytes: no tokenizer to train\n", encoding="utf-8")
+            return {"kind": "bytes", "count_unit": "bytes", "train_tokenizer": "bytes"}, [marker]
+        if spec is not None:
+            return {"kind": "file", "count_unit": str(spec), "train_tokenizer": str(spec), "path": str(spec)}, []
+        records = read_records(self.mix)
+        n = min(self.cfg.tokenizer_sample_docs, len(records))
+        sample = [records[i]["text"] for i in sorted(random.Random(self.cfg.seed).sample(range(len(records)), n))]
+        vocab = int(train.get("vocab_size", _default(self.train.TrainConfig, "vocab_size")))
+        log.info("training a %s-token BPE tokenizer on %s source-mix documents", f"{vocab:,}", f"{n:,}")
+        self.train.train_tokenizer(sample, vocab, path)
+        return {"kind": "bpe", "count_unit": str(path), "train_tokenizer": str(path), "path": str(path),
+                "vocab_size": vocab, "sample_docs": n}, [path]
+
+    # ---- selection ---------------------------------------------------------------------------------------
+
+    def _decontamination(self) -> dict[str, Any]:
+        requested = self.cfg.eval.exclude
+        supported = _select_supports("exclude", "dedup")
+        note = ""
+        if requested and not supported["exclude"]:
+            note = "this zipfit's select() has no exclude=: selections were NOT decontaminated against the eval set"
+            log.warning(note)
+        if self.cfg.selection.dedup and not supported["dedup"]:
+            log.warning("this zipfit's select() has no dedup=: selection.dedup is ignored")
+        return {"requested": requested, "applied": requested and supported["exclude"],
+                "dedup": self.cfg.selection.dedup and supported["dedup"], "note": note}
+
+    def _select_kwargs(self) -> dict[str, Any]:
+        opts = self.cfg.selection
+        kwargs: dict[str, Any] = {"text_field": "text", "target_text_field": "text", "codec": opts.codec,
+                                  "level": opts.level, "workers": opts.workers, "tokenizer": self.count_unit,
+                                  "seed": self.cfg.seed, "overwrite": True, "progress": self.progress}
+        if self.decontamination["applied"]:
+            kwargs.update(exclude=[str(self.eval)], exclude_text_field="text")
+        if self.decontamination["dedup"]:
+            kwargs["dedup"] = True
+        return kwargs
+
+    def _selection_params(self, method: str, budget: int, where: Mapping[str, str] | None = None) -> dict[str, Any]:
+        from zipfit import __version__
+
+        opts = self.cfg.selection
+        return {"mix": self._sha(self.mix), "target": self._sha(self.target),
+                "eval": self._sha(self.eval) if self.decontamination["applied"] else None,
+                "count_unit": _unit_key(self.count_unit), "method": method, "budget": budget, "where": where,
+                "codec": opts.codec, "level": opts.level, "dedup": self.decontamination["dedup"],
+                "options": dict(opts.options.get(method, {})), "seed": self.cfg.seed, "zipfit": __version__}
+
+    def _selection(self, method: str, budget: int) -> StepRecord:
+        path = self.out / "selections" / f"{method}-{budget}.jsonl"
+
+        def compute() -> tuple[dict[str, Any], list[Path]]:
+            import zipfit
+
+            log.info("selecting %s tokens with %s", f"{budget:,}", method)
+            result = zipfit.select(str(self.mix), str(self.target), out=path, tokens=budget, method=method,
+                                   method_options=self.cfg.selection.options.get(method), **self._select_kwargs())
+            data = self._describe_selection(path, result.manifest)
+            return data | {"method": method, "budget": budget}, [path]
+
+        return self._step("selection", f"select-{method}-{budget}", self._selection_params(method, budget), compute)
+
+    def _dataset_sample(self, domain: str, budget: int) -> StepRecord:
+        """A random sample of ~budget tokens of one source dataset, for the alignment-CE fit."""
+        path = self.out / "datasets" / f"{domain}-{budget}.jsonl"
+
+        def compute() -> tuple[dict[str, Any], list[Path]]:
+            import zipfit
+
+            log.info("sampling %s tokens of %s alone", f"{budget:,}", domain)
+            result = zipfit.select(str(self.mix), str(self.target), out=path, tokens=budget, method="random",
+                                   where={"domain": domain}, **self._select_kwargs())
+            data = self._describe_selection(path, result.manifest)
+            return data | {"method": "random", "domain": domain, "budget": budget}, [path]
+
+        params = self._selection_params("random", budget, where={"domain": domain})
+        return self._step("dataset_selection", f"dataset-{domain}-{budget}", params, compute)
+
+    def _describe_selection(self, path: Path, manifest: Mapping[str, Any]) -> dict[str, Any]:
+        """Size, domain mix, length distribution and mean alignment of a selection file."""
+        import zipfit
+        from zipfit.tokens import TokenCounter
+
+        records = read_records(path)
+        texts = [r["text"] for r in records]
+        tokens = TokenCounter(self.count_unit).count(texts) if texts else []
+        domains: dict[str, dict[str, int]] = {}
+        for rec, n in zip(records, tokens, strict=True):
+            d = domains.setdefault(str(rec.get("domain")), {"documents": 0, "tokens": 0})
+            d["documents"] += 1
+            d["tokens"] += int(n)
+        started = time.perf_counter()
+        opts = self.cfg.selection
+        align = zipfit.align([str(path)], str(self.target), text_field="text", codec=opts.codec, level=opts.level,
+                             workers=opts.workers, progress=self.progress)[0]
+        counts = manifest.get("counts", {})
+        standard = {"source_records", "source_eligible", "source_excluded", "source_filtered", "targets", "selected",
+                    "selected_tokens", "source_tokens", "selected_target_copies"}
+        return {
+            "documents": len(records),
+            "tokens": int(sum(int(n) for n in tokens)),
+            "domains": domains,
+            "lengths": length_percentiles([len(t) for t in texts]),
+            "alignment": align["alignment"],
+            "alignment_seconds": round(time.perf_counter() - started, 3),
+            "selection_seconds": manifest.get("timings_s", {}).get("total"),
+            "source_documents": counts.get("source_eligible"),
+            "target_copies": counts.get("selected_target_copies", 0),
+            "eval_ngram_overlap": ngram_overlap(texts, self.eval_ngrams),
+            "exclusions": {k: v for k, v in counts.items() if k not in standard},
+        }
+
+    # ---- training --------------------------------------------------------------------------------------------
+
+    def _train_config(self, budget: int, max_tokens: int, seed: int, *, final_only: bool = False) -> Any:
+        train = dict(self.cfg.train)
+        if train.get("model", TINY) == TINY:
+            train["tokenizer"] = self.train_tokenizer
+        else:
+            train.pop("tokenizer", None)
+        if final_only:
+            train["eval_every"] = budget  # per-dataset runs need the final CE only: evaluations cost time
+        elif train.get("eval_every") is None:
+            train["eval_every"] = max(1, budget // DEFAULT_EVALS)
+        return self.train.TrainConfig(**train, max_tokens=max_tokens, seed=seed)
+
+    @staticmethod
+    def _max_tokens(budget: int, selection: Mapping[str, Any]) -> int:
+        """The budget, or one epoch when the selection is smaller (packing adds a separator per document):
+        training must never repeat a selection to fill its budget."""
+        return max(1, min(budget, selection["tokens"] + selection["documents"] - 1))
+
+    def _train_run(self, phase: str, selection: StepRecord, seed: int, eval_texts: list[str], counter: str) -> None:
+        sel = selection.data
+        kind = "dataset" if "domain" in sel else "selection"
+        label = f"{sel['domain'] if kind == 'dataset' else sel['method']}-{sel['budget']}-s{seed}"
+        if kind == "dataset":
+            label = "dataset-" + label
+        selection_path = self.out / selection.outputs[0]
+        config = self._train_config(sel["budget"], self._max_tokens(sel["budget"], sel), seed,
+                                    final_only=kind == "dataset")
+        params = {"selection": self._sha(selection_path), "eval": self._sha(self.eval),
+                  "tokenizer": _unit_key(self.train_tokenizer) if self.train_tokenizer else None,
+                  "config": {k: _model_key(v) if k in ("model", "tokenizer") and v else v
+                             for k, v in dataclasses.asdict(config).items()}}
+
+        def compute() -> tuple[dict[str, Any], list[Path]]:
+            what = f"{sel['domain']} alone" if kind == "dataset" else sel["method"]
+            log.info("%s training on %s (%s tokens selected), seed %d", counter, what, f"{sel['tokens']:,}", seed)
+            texts = [r["text"] for r in read_records(selection_path)]
+            # selections are written best first; training in that order would be a curriculum, not a selection
+            random.Random(seed).shuffle(texts)
+            result = self.train.train_eval(texts, eval_texts, config, progress=self.progress)
+            written = self.train.write_curve(result, self.out / "runs" / label, overwrite=True, label=label)
+            return {"result": result.to_dict()}, list(written)
+
+        record = self._step(phase, f"train-{label}", params, compute)
+        final = record.data["result"]["curve"][-1]
+        log.info("%s %s: final CE %.4f nats/token, %.4f bits/byte", counter, label, final["ce_nats"],
+                 final["bits_per_byte"])
+        run = {"label": label, "kind": kind, "method": sel["method"], "budget": sel["budget"], "seed": seed,
+               **({"domain": sel["domain"]} if kind == "dataset" else {}), **record.data["result"],
+               "cached": record.cached}
+        self.runs.append(run)
+
+    # ---- summary ---------------------------------------------------------------------------------------------
+
+    def _summary(self, mix: StepRecord, examples: StepRecord, tokenizer: StepRecord, selections: list[StepRecord],
+                 datasets: list[StepRecord]) -> dict[str, Any]:
+        phases: dict[str, dict[str, Any]] = {}
+        for record in self.cache.records.values():
+            p = phases.setdefault(record.data.get("phase", "other"), {"seconds": 0.0, "steps": 0, "reused": 0})
+            p["seconds"] = round(p["seconds"] + record.seconds, 1)
+            p["steps"] += 1
+            p["reused"] += int(record.cached)
+        cfg = self.cfg
+        return {
+            "name": cfg.name,
+            "description": cfg.description,
+            "config": cfg.as_dict(),
+            "mix": mix.data,
+            "examples": examples.data,
+            "tokenizer": tokenizer.data,
+            "decontamination": self.decontamination,
+            "baselines": list(cfg.baselines),
+            "selections": [{k: v for k, v in s.data.items() if k != "phase"} for s in selections],
+            "datasets": [{k: v for k, v in d.data.items() if k != "phase"} for d in datasets],
+            "runs": self.runs,
+            "timings": {"phases": phases, "compute_seconds": round(sum(p["seconds"] for p in phases.values()), 1),
+                        "wall_seconds": round(time.perf_counter() - self.started, 1)},
+            "machine": {"cpus": os.cpu_count(), "load_average": _load_average()},
+        }
+
+
+# ---- helpers ---------------------------------------------------------------------------------------------------
+
+
+def _fingerprints(files: tuple[Path, ...]) -> list[dict[str, Any]]:
+    return [{"path": str(f), "sha256": file_sha256(f) if f.is_file() else _dir_key(f)} for f in files]
+
+
+def _dir_key(path: Path) -> str:
+    st = path.stat()
+    return f"dir:{st.st_mtime_ns}"
+
+
+def _example_params(spec: Any) -> dict[str, Any]:
+    return dataclasses.asdict(spec) | {"files": _fingerprints(spec.files)}
+
+
+def _model_key(value: str) -> str:
+    """A model or tokenizer named by path is identified by its size and mtime (hashing a 100 MB model is slow)."""
+    path = Path(value)
+    if path.is_file():
+        st = path.stat()
+        return f"{value}@{st.st_size}:{st.st_mtime_ns}"
+    return value
+
+
+def _unit_key(unit: str) -> str:
+    path = Path(unit)
+    return f"{unit}@{file_sha256(path)}" if path.is_file() else unit
+
+
+def _default(cls: type, name: str) -> Any:
+    for f in dataclasses.fields(cls):
+        if f.name == name:
+            return f.default
+    raise KeyError(name)
+
+
+def _export_model_tokenizer(model: str, path: Path) -> None:
+    """The tokenizer of a Hugging Face model directory or GGUF file, as a tokenizer.json for counting budgets."""
+    source = Path(model)
+    if source.is_dir() and (source / "tokenizer.json").is_file():
+        with atomic_output(path) as tmp:
+            tmp.write_bytes((source / "tokenizer.json").read_bytes())
+        return
+    transformers = need("transformers")
+    try:
+        if source.suffix == ".gguf":
+            tok = transformers.AutoTokenizer.from_pretrained(str(source.parent), gguf_file=source.name)
+        else:
+            tok = transformers.AutoTokenizer.from_pretrained(str(source))
+    except (OSError, ValueError) as exc:
+        raise ZipfitError(f"cannot load the tokenizer of {model}: {str(exc).splitlines()[0]}") from None
+    if not getattr(tok, "is_fast", False):
+        raise ZipfitError(f"{model}: its tokenizer has no tokenizer.json form; give train.tokenizer instead")
+    with atomic_output(path) as tmp:
+        tok.backend_tokenizer.save(str(tmp))
+
+
+def _load_average() -> list[float] | None:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None

@@ -1,0 +1,175 @@
+"""The numbers an experiment reports: tokens to reach a loss, "% faster", curve means, the alignment-CE fit.
+
+Pure functions over plain sequences, so each is checked against hand-computed values in the tests.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def tokens_to_reach(tokens: Sequence[float], ce: Sequence[float], bar: float) -> float | None:
+    """Training tokens at which a loss curve first reaches ``bar`` (CE <= bar), linearly interpolated between
+    the two evaluations around the crossing; None if the curve never reaches it.
+
+    A curve that is already at or below the bar at its first evaluation reaches it there (no earlier point to
+    interpolate from).
+    """
+    if len(tokens) != len(ce):
+        raise ValueError(f"tokens and ce differ in length ({len(tokens)} vs {len(ce)})")
+    for i, (t, c) in enumerate(zip(tokens, ce, strict=True)):
+        if c <= bar:
+            if i == 0:
+                return float(t)
+            t0, c0 = float(tokens[i - 1]), float(ce[i - 1])
+            return t0 + (float(t) - t0) * (c0 - bar) / (c0 - float(c))
+    return None
+
+
+def percent_faster(tokens_needed: float | None, baseline_tokens: float) -> float | None:
+    """The paper's "X% faster": X = 1 - tokens needed to reach the bar / the baseline's full budget, in percent."""
+    if tokens_needed is None:
+        return None
+    if baseline_tokens <= 0:
+        raise ValueError(f"the baseline's budget must be positive, got {baseline_tokens}")
+    return 100.0 * (1.0 - tokens_needed / baseline_tokens)
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float | None]:
+    """Mean and sample standard deviation (n - 1); no spread from a single value."""
+    arr = np.asarray(values, dtype=np.float64)
+    if arr.size == 0:
+        raise ValueError("no values")
+    return float(arr.mean()), (float(arr.std(ddof=1)) if arr.size > 1 else None)
+
+
+@dataclass
+class MeanCurve:
+    tokens: np.ndarray
+    mean: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    runs: int
+
+
+def mean_curve(curves: Sequence[tuple[Sequence[float], Sequence[float]]]) -> MeanCurve:
+    """Mean, min and max over runs of (tokens, ce) curves, on the first run's evaluation points.
+
+    Runs of one method evaluate at the same token counts; if one differs, it is interpolated onto the first
+    run's points (and only within its own range, so no run is extrapolated).
+    """
+    if not curves:
+        raise ValueError("no curves")
+    grid = np.asarray(curves[0][0], dtype=np.float64)
+    rows = []
+    for tokens, ce in curves:
+        t = np.asarray(tokens, dtype=np.float64)
+        c = np.asarray(ce, dtype=np.float64)
+        if t.shape == grid.shape and np.array_equal(t, grid):
+            rows.append(c)
+        else:
+            row = np.interp(grid, t, c)
+            row[(grid < t.min()) | (grid > t.max())] = np.nan
+            rows.append(row)
+    stack = np.vstack(rows)
+    keep = ~np.isnan(stack).any(axis=0)
+    stack, grid = stack[:, keep], grid[keep]
+    return MeanCurve(grid, stack.mean(axis=0), stack.min(axis=0), stack.max(axis=0), len(curves))
+
+
+def student_t_two_sided(t: float, df: int) -> float:
+    """Two-sided p-value P(|T| >= |t|) of Student's t with an integer number of degrees of freedom.
+
+    Closed form for integer df (Abramowitz & Stegun 26.7.3-4), so no statistics package is needed.
+    """
+    if df < 1:
+        raise ValueError(f"degrees of freedom must be at least 1, got {df}")
+    if math.isinf(t):
+        return 0.0
+    theta = math.atan(abs(t) / math.sqrt(df))
+    s, c = math.sin(theta), math.cos(theta)
+    if df % 2 == 1:
+        total, term = 0.0, 1.0
+        if df > 1:
+            total = term = c
+            for k in range(1, (df - 3) // 2 + 1):
+                term *= c * c * (2 * k) / (2 * k + 1)
+                total += term
+        inside = (2.0 / math.pi) * (theta + s * total)
+    else:
+        total, term = 1.0, 1.0
+        for k in range(1, (df - 2) // 2 + 1):
+            term *= c * c * (2 * k - 1) / (2 * k)
+            total += term
+        inside = s * total
+    return min(1.0, max(0.0, 1.0 - inside))
+
+
+@dataclass
+class LinearFit:
+    slope: float
+    intercept: float
+    r2: float
+    p_value: float | None  # of the slope (t test, n - 2 degrees of freedom); None with fewer than 3 points
+    n: int
+
+
+def linear_fit(x: Sequence[float], y: Sequence[float]) -> LinearFit:
+    """Least-squares line y = slope * x + intercept, its R², and the slope's p-value."""
+    xa, ya = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    n = xa.size
+    if n != ya.size or n < 2:
+        raise ValueError(f"need at least two (x, y) points, got {n} and {ya.size}")
+    sxx = float(((xa - xa.mean()) ** 2).sum())
+    if sxx == 0:
+        raise ValueError("all x values are equal: no line fits")
+    slope = float(((xa - xa.mean()) * (ya - ya.mean())).sum()) / sxx
+    intercept = float(ya.mean() - slope * xa.mean())
+    ss_tot = float(((ya - ya.mean()) ** 2).sum())
+    ss_res = float(((ya - (slope * xa + intercept)) ** 2).sum())
+    r2 = 1.0 - ss_res / ss_tot if ss_tot > 0 else 1.0
+    p_value = None
+    if n >= 3:
+        if r2 >= 1.0:
+            p_value = 0.0
+        else:
+            t = math.sqrt(max(r2, 0.0) * (n - 2) / (1.0 - r2))
+            p_value = student_t_two_sided(t, n - 2)
+    return LinearFit(slope, intercept, r2, p_value, n)
+
+
+def shares(counts: Mapping[str, float]) -> dict[str, float]:
+    """Each key's share of the total (0 for every key when the total is 0)."""
+    total = float(sum(counts.values()))
+    return {k: (float(v) / total if total else 0.0) for k, v in counts.items()}
+
+
+def length_percentiles(lengths: Sequence[int]) -> dict[str, float]:
+    """p10 / median / p90 of a length column (characters of the selected documents)."""
+    arr = np.asarray(lengths, dtype=np.float64)
+    if arr.size == 0:
+        return {"p10": 0.0, "p50": 0.0, "p90": 0.0}
+    p10, p50, p90 = np.percentile(arr, [10, 50, 90])
+    return {"p10": float(p10), "p50": float(p50), "p90": float(p90)}
+
+
+def _ngrams(text: str, n: int) -> set[tuple[str, ...]]:
+    words = text.lower().split()
+    return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
+
+
+def ngram_set(texts: Sequence[str], n: int = 13) -> set[tuple[str, ...]]:
+    """Every lower-cased whitespace-word n-gram of the texts (GPT-3's contamination check uses 13-grams)."""
+    out: set[tuple[str, ...]] = set()
+    for t in texts:
+        out |= _ngrams(t, n)
+    return out
+
+
+def ngram_overlap(texts: Sequence[str], reference: set[tuple[str, ...]], n: int = 13) -> int:
+    """How many texts share at least one n-gram with ``reference`` (a measurement, not a filter)."""
+    return sum(1 for t in texts if not reference.isdisjoint(_ngrams(t, n)))

@@ -1,0 +1,48 @@
+"""Plots of target-loss curves, drawn without pyplot (no global backend state) and written atomically."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from zipfit.harness.extras import need
+from zipfit.io import atomic_output
+
+METRICS = (("ce_nats", "target CE (nats/token)"), ("bits_per_byte", "target bits per byte"))
+
+
+def _value(point: Any, name: str) -> float:
+    return point[name] if isinstance(point, dict) else getattr(point, name)
+
+
+def plot_curves(curves: Sequence[tuple[str, Sequence[Any]]], out: str | os.PathLike, *,
+                title: str | None = None) -> Path:
+    """One line per (label, points) on two panels, CE per token and bits per byte against training tokens.
+
+    Points are EvalPoints or dicts with ``tokens``, ``ce_nats`` and ``bits_per_byte``. Writes a PNG.
+    """
+    need("matplotlib", "plotting curves")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(11, 4.2), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, 2)
+    for ax, (name, ylabel) in zip(axes, METRICS, strict=True):
+        for label, points in curves:
+            xs = [_value(p, "tokens") for p in points]
+            ax.plot(xs, [_value(p, name) for p in points], marker="o", markersize=3, label=label)
+        ax.set_xlabel("training tokens")
+        ax.set_ylabel(ylabel)
+        ax.grid(True, alpha=0.3)
+        ax.ticklabel_format(axis="x", style="sci", scilimits=(-3, 4))
+    axes[0].legend(fontsize="small")
+    if title:
+        fig.suptitle(title)
+    out = Path(out)
+    with atomic_output(out) as tmp:
+        # no Software/date metadata, so the same curve gives the same bytes
+        fig.savefig(tmp, format="png", dpi=110, metadata={"Software": None})
+    return out

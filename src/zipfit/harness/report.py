@@ -1,0 +1,440 @@
+"""An experiment's report: the numbers (``analyse``), the Markdown (``render_report``) and the plots.
+
+Everything is computed from the experiment's summary dict (``experiment.json``), so a report can be rebuilt,
+or tested, without training anything. The wording is fixed by the numbers: where ZIP-FIT does not beat the
+best baseline, the report says so.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from zipfit.harness.config import ZIPFIT_METHODS
+from zipfit.harness.metrics import LinearFit, linear_fit, mean_curve, mean_std, percent_faster, tokens_to_reach
+from zipfit.io import atomic_output
+
+# ---- analysis ------------------------------------------------------------------------------------------------
+
+
+def _method_stats(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    finals = [r["curve"][-1] for r in runs]
+    ce, ce_std = mean_std([p["ce_nats"] for p in finals])
+    bpb, bpb_std = mean_std([p["bits_per_byte"] for p in finals])
+    curve = mean_curve([([p["tokens"] for p in r["curve"]], [p["ce_nats"] for p in r["curve"]]) for r in runs])
+    return {"seeds": sorted(r["seed"] for r in runs), "ce": ce, "ce_std": ce_std, "bpb": bpb, "bpb_std": bpb_std,
+            "tokens": mean_std([p["tokens"] for p in finals])[0], "curve": curve,
+            "ce_min": min(p["ce_nats"] for p in finals), "ce_max": max(p["ce_nats"] for p in finals),
+            "initial_ce": mean_std([r["curve"][0]["ce_nats"] for r in runs])[0],
+            "train_seconds": sum(float(r.get("seconds", 0.0)) for r in runs)}
+
+
+def analyse(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """Per budget: every method's final CE (mean, std over seeds), tokens to reach the best baseline's final CE
+    and the paper's "% faster"; and the alignment-CE fit over per-dataset runs (and selections)."""
+    baselines = set(summary.get("baselines", []))
+    selections = {(s["method"], s["budget"]): s for s in summary.get("selections", [])}
+    runs = [r for r in summary.get("runs", []) if r.get("kind") == "selection"]
+    order = [m for m in summary.get("config", {}).get("methods", [])] or sorted({r["method"] for r in runs})
+    budgets = sorted({r["budget"] for r in runs})
+    per_budget = []
+    for budget in budgets:
+        methods: dict[str, dict[str, Any]] = {}
+        for method in order:
+            mine = [r for r in runs if r["budget"] == budget and r["method"] == method]
+            if mine:
+                methods[method] = _method_stats(mine) | {"selection": selections.get((method, budget), {})}
+        present = [m for m in methods if m in baselines]
+        bar_method = min(present, key=lambda m: methods[m]["ce"]) if present else None
+        bar = methods[bar_method]["ce"] if bar_method else None
+        bar_tokens = methods[bar_method]["tokens"] if bar_method else None
+        for stats in methods.values():
+            curve = stats["curve"]
+            stats["reach"] = tokens_to_reach(curve.tokens.tolist(), curve.mean.tolist(), bar) if bar else None
+            stats["faster"] = percent_faster(stats["reach"], bar_tokens) if bar_tokens else None
+        per_budget.append({"budget": budget, "methods": methods, "bar_method": bar_method, "bar": bar,
+                           "bar_tokens": bar_tokens, "verdicts": _verdicts(methods, bar_method)})
+    return {"budgets": per_budget, "alignment": _alignment(summary)}
+
+
+def _spread(stats: Mapping[str, Any]) -> float:
+    return stats["ce_std"] or 0.0
+
+
+def _verdicts(methods: Mapping[str, Mapping[str, Any]], bar_method: str | None) -> list[str]:
+    """One honest sentence per ZIP-FIT method: did it beat the best baseline, by how much, within noise?"""
+    out = []
+    ours = [m for m in methods if m in ZIPFIT_METHODS]
+    if bar_method is None:
+        return ["No baseline was run at this budget, so there is nothing to compare ZIP-FIT with."] if ours else []
+    bar = methods[bar_method]
+    for m in ours:
+        s = methods[m]
+        diff = s["ce"] - bar["ce"]
+        noise = _spread(s) + _spread(bar)
+        within = noise > 0 and abs(diff) <= noise
+        seeds = len(s["seeds"])
+        if s["reach"] is None:
+            text = (f"**{m} did not win at this budget**: its final CE {s['ce']:.3f} stays above the best "
+                    f"baseline's ({bar_method}, {bar['ce']:.3f}); it never reached that loss within its "
+                    f"{s['tokens']:,.0f} tokens.")
+        elif diff < 0:
+            text = (f"{m} reached the best baseline's final CE ({bar_method}, {bar['ce']:.3f}) after "
+                    f"{s['reach']:,.0f} tokens, {s['faster']:.1f}% faster by the paper's measure; its own final CE "
+                    f"is {s['ce']:.3f} ({diff:+.3f}).")
+        else:
+            text = (f"{m} ends level with the best baseline ({bar_method}): final CE {s['ce']:.3f} vs "
+                    f"{bar['ce']:.3f}, reached at {s['reach']:,.0f} tokens ({s['faster']:.1f}% faster).")
+        if within:
+            text += (f" The difference ({abs(diff):.3f}) is within the spread over seeds ({noise:.3f}, sum of the "
+                     f"two standard deviations): not a reliable difference.")
+        elif seeds < 2:
+            text += " One seed only: no spread to judge the difference by."
+        out.append(text)
+    return out
+
+
+def _fit_or_none(points: Sequence[Mapping[str, Any]]) -> LinearFit | None:
+    xs = [p["alignment"] for p in points]
+    if len(points) < 2 or len(set(xs)) < 2:
+        return None
+    return linear_fit(xs, [p["ce"] for p in points])
+
+
+def _alignment(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """Points (alignment, mean final CE) for each source dataset alone and, at the same budget, each selection."""
+    runs = summary.get("runs", [])
+    datasets = []
+    budget = None
+    for d in summary.get("datasets", []):
+        mine = [r for r in runs if r.get("kind") == "dataset" and r.get("domain") == d["domain"]]
+        if not mine:
+            continue
+        budget = d["budget"]
+        ce, std = mean_std([r["curve"][-1]["ce_nats"] for r in mine])
+        datasets.append({"label": d["domain"], "alignment": d["alignment"], "ce": ce, "ce_std": std,
+                         "tokens": d["tokens"], "documents": d["documents"], "seeds": len(mine)})
+    include = summary.get("config", {}).get("per_dataset", {}).get("include_selections", True)
+    selections = []
+    if include and budget is not None:
+        for s in summary.get("selections", []):
+            mine = [r for r in runs if r.get("kind") == "selection" and r["method"] == s["method"]
+                    and r["budget"] == s["budget"] == budget]
+            if mine:
+                ce, std = mean_std([r["curve"][-1]["ce_nats"] for r in mine])
+                selections.append({"label": s["method"], "alignment": s["alignment"], "ce": ce, "ce_std": std,
+                                   "tokens": s["tokens"], "documents": s["documents"], "seeds": len(mine)})
+    return {"budget": budget, "datasets": datasets, "selections": selections,
+            "fit_datasets": _fit_or_none(datasets), "fit_all": _fit_or_none(datasets + selections)}
+
+
+# ---- rendering -------------------------------------------------------------------------------------------------
+
+
+def _pm(mean: float, std: float | None, digits: int = 3) -> str:
+    return f"{mean:.{digits}f} ± {std:.{digits}f}" if std is not None else f"{mean:.{digits}f}"
+
+
+def _duration(seconds: float) -> str:
+    seconds = float(seconds)
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.1f} min"
+
+
+def _fit_sentence(fit: LinearFit | None, what: str) -> str:
+    if fit is None:
+        return f"{what}: too few points (or no spread in alignment) to fit a line."
+    p = f", p = {fit.p_value:.3g}" if fit.p_value is not None else ""
+    direction = ("higher alignment goes with lower CE, as in the paper" if fit.slope < 0 else
+                 "higher alignment goes with HIGHER CE here, the opposite of the paper's finding")
+    return (f"{what}: CE = {fit.slope:.2f} × alignment + {fit.intercept:.2f}, R² = {fit.r2:.2f} "
+            f"(n = {fit.n}{p}); {direction}.")
+
+
+def _setup(summary: Mapping[str, Any]) -> list[str]:
+    cfg = summary.get("config", {})
+    mix = summary.get("mix", {})
+    tok = summary.get("tokenizer", {})
+    ex = summary.get("examples", {})
+    lines = ["## Setup", ""]
+    if summary.get("description"):
+        lines += [summary["description"], ""]
+    lines += [f"Source mix: {mix.get('documents', 0):,} documents, built with seed {cfg.get('seed', 0)} "
+              "(`data/mix.jsonl`; fields text, domain, id). Every method selects from this same file.", "",
+              "| source dataset | documents in the mix | available after chunking | characters |",
+              "|---|---:|---:|---:|"]
+    for name, d in mix.get("domains", {}).items():
+        lines.append(f"| {name} | {d['documents']:,} | {d['available']:,} | {d['chars']:,} |")
+    target, evaluation = cfg.get("target", {}), cfg.get("eval", {})
+
+    def describe(spec: Mapping[str, Any]) -> str:
+        files = ", ".join(f"`{Path(f).name}`" for f in spec.get("files", []))
+        how = f"template `{spec['template']!r}`" if spec.get("template") else f"field `{spec.get('text_field')}`"
+        where = ", ".join(f"{k}={v}" for k, v in spec.get("where", []))
+        half = f", {spec['half']} positions" if spec.get("half") else ""
+        cap = f", first {spec['max_examples']}" if spec.get("max_examples") else ""
+        return f"{files} ({how}{', ' + where if where else ''}{half}{cap})"
+
+    deco = summary.get("decontamination", {})
+    if deco.get("applied"):
+        deco_text = "on: every selection excludes source documents that overlap the eval set (`exclude=`)"
+    elif deco.get("requested"):
+        deco_text = f"requested but NOT applied ({deco.get('note')})"
+    else:
+        deco_text = "off"
+    lines += ["", f"- Target (what ZIP-FIT aligns to): {ex.get('target', '?')} examples from {describe(target)}.",
+              f"- Evaluation (held out; cross-entropy is measured here): {ex.get('eval', '?')} examples from "
+              f"{describe(evaluation)}.",
+              f"- Decontamination against the eval set: {deco_text}."
+              + (" Near-duplicates removed too (`dedup=True`)." if deco.get("dedup") else "")]
+    if tok.get("kind") == "bpe":
+        lines.append(f"- Tokenizer: byte-level BPE, {tok.get('vocab_size', 0):,} tokens, trained on "
+                     f"{tok.get('sample_docs', 0):,} source-mix documents (never on target or eval text). Budgets "
+                     "are counted in its tokens, so they are training tokens.")
+    elif tok.get("kind") == "model":
+        lines.append("- Tokenizer: the model's own; budgets are counted in its tokens.")
+    else:
+        lines.append(f"- Tokenizer: {tok.get('kind')} ({tok.get('count_unit')}).")
+    train = cfg.get("train", {})
+    runs = summary.get("runs", [])
+    params = runs[0].get("parameters") if runs else None
+    resolved = (runs[0].get("config") or {}).get("resolved", {}) if runs else {}
+    model = train.get("model", "tiny-gpt")
+    arch = ""
+    if model == "tiny-gpt":
+        arch = (f", {train.get('n_layer', 4)} layers, d={train.get('d_model', 256)}, "
+                f"{train.get('n_head', 4)} heads")
+    lines.append(f"- Model: {Path(str(model)).name}{arch}" + (f", {params:,} parameters" if params else "")
+                 + (f"; peak lr {resolved['lr']:g}, block {resolved.get('block_size')}, batch "
+                    f"{train.get('batch_size', 8)}, one pass, AdamW (weight decay {train.get('weight_decay', 0.01)}), "
+                    f"grad clip {train.get('grad_clip', 1.0)}" if resolved.get("lr") else "") + ".")
+    lines.append(f"- Methods: {', '.join(cfg.get('methods', []))}; baselines (every method but ZIP-FIT's): "
+                 f"{', '.join(summary.get('baselines', [])) or 'none'}. Budgets: "
+                 f"{', '.join(f'{b:,}' for b in cfg.get('budgets', []))} training tokens. Training seeds: "
+                 f"{', '.join(map(str, cfg.get('seeds', [])))} (the selections themselves use the data seed).")
+    timings = summary.get("timings", {})
+    machine = summary.get("machine", {})
+    lines += ["", "Wall time per phase (each step's own time when it ran; steps reused from an earlier run of the "
+              "same config keep their time):", "", "| phase | time | steps | reused |", "|---|---:|---:|---:|"]
+    for phase, t in timings.get("phases", {}).items():
+        lines.append(f"| {phase.replace('_', ' ')} | {_duration(t['seconds'])} | {t['steps']} | {t['reused']} |")
+    lines.append(f"| **total** | **{_duration(timings.get('compute_seconds', 0))}** | | |")
+    load = machine.get("load_average")
+    lines += ["", f"This invocation took {_duration(timings.get('wall_seconds', 0))} on {machine.get('cpus', '?')} "
+              f"CPUs" + (f" (load average at the end {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} over 1 / 5 / 15 "
+                         "min)" if load else "")
+              + ". The CPUs were shared with other work, so times are upper bounds of what a quiet machine takes.",
+              ""]
+    return lines
+
+
+def _budget_section(b: Mapping[str, Any], domains: Sequence[str], plot: str | None) -> list[str]:
+    budget = b["budget"]
+    lines = [f"## Results at {budget:,} training tokens", ""]
+    if b["bar_method"]:
+        lines += [f"Bar: the best baseline's final CE, **{b['bar_method']} {b['bar']:.3f}** nats/token (mean over "
+                  f"seeds) after {b['bar_tokens']:,.0f} tokens. \"Tokens to reach\" is where a method's mean curve "
+                  "first gets to the bar (linear interpolation between evaluations); \"% faster\" = 1 − tokens to "
+                  f"reach / {b['bar_method']}'s {b['bar_tokens']:,.0f} tokens (the paper's definition).", ""]
+    lines += ["| method | seeds | final CE nats/token (mean ± std) | bits/byte | tokens trained | tokens to reach bar "
+              "| % faster | alignment | selection time |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for method, s in b["methods"].items():
+        sel = s["selection"]
+        reach = f"{s['reach']:,.0f}" if s["reach"] is not None else "not reached"
+        faster = f"{s['faster']:.1f}%" if s["faster"] is not None else "—"
+        align = f"{sel['alignment']:.4f}" if "alignment" in sel else "—"
+        seconds = f"{sel['selection_seconds']:.1f} s" if sel.get("selection_seconds") is not None else "—"
+        name = f"**{method}**" if method in ZIPFIT_METHODS else method
+        lines.append(f"| {name} | {len(s['seeds'])} | {_pm(s['ce'], s['ce_std'])} | {_pm(s['bpb'], s['bpb_std'])} "
+                     f"| {s['tokens']:,.0f} | {reach} | {faster} | {align} | {seconds} |")
+    lines.append("")
+    for v in b["verdicts"]:
+        lines += [f"- {v}"]
+    if b["verdicts"]:
+        lines.append("")
+    if plot:
+        lines += [f"![target CE vs training tokens at {budget:,}]({plot})", ""]
+    lines += ["What each method selected (share of documents / share of tokens per source dataset; length in "
+              "characters):", "",
+              "| method | documents | tokens | chars p10 / median / p90 | " + " | ".join(domains) + " |",
+              "|---|---:|---:|---:|" + "---:|" * len(domains)]
+    for method, s in b["methods"].items():
+        sel = s["selection"]
+        if not sel:
+            continue
+        n_docs, n_tok = max(sel["documents"], 1), max(sel["tokens"], 1)
+        cells = []
+        for d in domains:
+            got = sel.get("domains", {}).get(d, {"documents": 0, "tokens": 0})
+            cells.append(f"{100 * got['documents'] / n_docs:.0f}% / {100 * got['tokens'] / n_tok:.0f}%")
+        ln = sel["lengths"]
+        lines.append(f"| {method} | {sel['documents']:,} | {sel['tokens']:,} | {ln['p10']:,.0f} / {ln['p50']:,.0f} / "
+                     f"{ln['p90']:,.0f} | " + " | ".join(cells) + " |")
+    excluded = {m: s["selection"].get("exclusions", {}) for m, s in b["methods"].items() if s["selection"]}
+    shown = {m: {k: v for k, v in e.items() if v} for m, e in excluded.items()}
+    if any(shown.values()):
+        lines += ["", "Documents the selection excluded or reported (from each selection's manifest): "
+                  + "; ".join(f"{m}: " + ", ".join(f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}"
+                                                    for k, v in e.items()) for m, e in shown.items() if e) + "."]
+    overlap = {m: s["selection"].get("eval_ngram_overlap") for m, s in b["methods"].items() if s["selection"]}
+    if any(v is not None for v in overlap.values()):
+        lines += ["", "Contamination check, after selection: selected documents sharing a 13-word n-gram with the "
+                  "eval set: " + ", ".join(f"{m} {v:,}" for m, v in overlap.items() if v is not None) + "."]
+    copies = {m: s["selection"].get("target_copies", 0) for m, s in b["methods"].items() if s["selection"]}
+    if any(copies.values()):
+        lines += ["", "Selected exact copies of target examples: "
+                  + ", ".join(f"{m} {n}" for m, n in copies.items() if n) + "."]
+    lines.append("")
+    return lines
+
+
+def _alignment_section(a: Mapping[str, Any], plot: str | None) -> list[str]:
+    if not a["datasets"]:
+        return []
+    lines = [f"## Dataset alignment vs target CE ({a['budget']:,} training tokens each)", "",
+             "Each source dataset alone: a random sample of about the budget, its mean ZIP-FIT alignment to the "
+             "target, and the eval CE after training on it. The paper reports R² = 0.90 for GPT-2 "
+             "(Mistral-7B: 0.75).", "", "| points | alignment | final CE (mean ± std) | tokens | documents |",
+             "|---|---:|---:|---:|---:|"]
+    for p in a["datasets"]:
+        lines.append(f"| {p['label']} (dataset) | {p['alignment']:.4f} | {_pm(p['ce'], p['ce_std'])} | "
+                     f"{p['tokens']:,} | {p['documents']:,} |")
+    for p in a["selections"]:
+        lines.append(f"| {p['label']} (selection) | {p['alignment']:.4f} | {_pm(p['ce'], p['ce_std'])} | "
+                     f"{p['tokens']:,} | {p['documents']:,} |")
+    lines += ["", "- " + _fit_sentence(a["fit_datasets"], "Source datasets only (the paper's fit)")]
+    if a["selections"]:
+        lines.append("- " + _fit_sentence(a["fit_all"], f"Source datasets and the {len(a['selections'])} "
+                                          "selections at the same budget"))
+    lines.append("")
+    if plot:
+        lines += [f"![alignment vs CE]({plot})", ""]
+    return lines
+
+
+def render_report(summary: Mapping[str, Any], analysis: Mapping[str, Any] | None = None,
+                  plots: Mapping[str, str] | None = None) -> str:
+    """report.md's text; ``plots`` maps "curves-<budget>" and "alignment" to paths relative to the report."""
+    analysis = analysis if analysis is not None else analyse(summary)
+    plots = plots or {}
+    domains = list(summary.get("mix", {}).get("domains", {}))
+    lines = [f"# Experiment: {summary.get('name', '?')}", ""]
+    lines += _headline(analysis)
+    lines += _setup(summary)
+    for b in analysis["budgets"]:
+        lines += _budget_section(b, domains, plots.get(f"curves-{b['budget']}"))
+    lines += _alignment_section(analysis["alignment"], plots.get("alignment"))
+    lines += ["## Files", "", "`experiment.json` (everything in this report), `data/` (source mix, target and eval "
+              "sets), `tokenizer/`, `selections/` (each with its manifest), `datasets/` (per-dataset samples), "
+              "`runs/` (every curve as CSV, JSON and PNG), `plots/`, `steps/` (what a rerun reuses).", ""]
+    return "\n".join(lines)
+
+
+def _headline(analysis: Mapping[str, Any]) -> list[str]:
+    lines = []
+    for b in analysis["budgets"]:
+        for v in b["verdicts"]:
+            lines.append(f"- At {b['budget']:,} tokens: {v}")
+    fit = analysis["alignment"]["fit_datasets"]
+    if fit is not None:
+        lines.append(f"- Alignment vs CE over the source datasets: R² = {fit.r2:.2f} (n = {fit.n}).")
+    return ([*lines, ""] if lines else [])
+
+
+# ---- plots -----------------------------------------------------------------------------------------------------
+
+
+def _figure(size: tuple[float, float]) -> Any:
+    from zipfit.harness.extras import need
+
+    need("matplotlib", "plotting the report")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=size, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig: Any, out: Path) -> Path:
+    with atomic_output(out) as tmp:
+        fig.savefig(tmp, format="png", dpi=110, metadata={"Software": None})
+    return out
+
+
+def plot_budget(b: Mapping[str, Any], out: Path) -> Path:
+    """Mean eval CE over seeds against training tokens, one line per method, min-max band, the bar dashed."""
+    fig = _figure((7.5, 4.6))
+    ax = fig.subplots()
+    for method, s in b["methods"].items():
+        c = s["curve"]
+        style = "-" if method in ZIPFIT_METHODS else "--"
+        (line,) = ax.plot(c.tokens, c.mean, style, marker="o", markersize=3,
+                          label=f"{method} ({len(s['seeds'])} seed{'s' if len(s['seeds']) > 1 else ''})")
+        if c.runs > 1:
+            ax.fill_between(c.tokens, c.low, c.high, color=line.get_color(), alpha=0.18, linewidth=0)
+    if b["bar"] is not None:
+        ax.axhline(b["bar"], color="grey", linewidth=0.8, linestyle=":",
+                   label=f"bar: {b['bar_method']} final {b['bar']:.3f}")
+    ax.set_xlabel("training tokens")
+    ax.set_ylabel("eval cross-entropy (nats/token)")
+    ax.set_title(f"budget {b['budget']:,} tokens: mean over seeds, band = min-max")
+    ax.grid(True, alpha=0.3)
+    finals = [s["ce_min"] for s in b["methods"].values()] + [s["ce_max"] for s in b["methods"].values()]
+    lo, hi = min(finals), max(s["curve"].mean[min(1, len(s["curve"].mean) - 1)] for s in b["methods"].values())
+    if math.isfinite(lo) and math.isfinite(hi) and hi > lo:
+        # the first evaluation (an untrained model) would squash the part of the curves that differs
+        ax.set_ylim(lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo))
+    ax.legend(fontsize="small")
+    return _save(fig, out)
+
+
+def plot_alignment(a: Mapping[str, Any], out: Path) -> Path:
+    """Alignment vs final CE: datasets (circles), selections (triangles), least-squares lines with R²."""
+    fig = _figure((7.0, 4.8))
+    ax = fig.subplots()
+    for points, marker, kind in ((a["datasets"], "o", "dataset"), (a["selections"], "^", "selection")):
+        if not points:
+            continue
+        xs, ys = [p["alignment"] for p in points], [p["ce"] for p in points]
+        errs = [p["ce_std"] or 0.0 for p in points]
+        ax.errorbar(xs, ys, yerr=errs, fmt=marker, capsize=3, label=f"{kind}s")
+        for p in points:
+            ax.annotate(p["label"], (p["alignment"], p["ce"]), textcoords="offset points", xytext=(4, 4),
+                        fontsize="x-small")
+    all_x = [p["alignment"] for p in a["datasets"] + a["selections"]]
+    for fit, style, what in ((a["fit_datasets"], "-", "datasets"), (a["fit_all"], ":", "all points")):
+        if fit is None or (what == "all points" and not a["selections"]):
+            continue
+        x0, x1 = min(all_x), max(all_x)
+        ax.plot([x0, x1], [fit.slope * x0 + fit.intercept, fit.slope * x1 + fit.intercept], style, color="black",
+                linewidth=1, label=f"fit, {what}: R² = {fit.r2:.2f}")
+    ax.set_xlabel("mean ZIP-FIT alignment to the target")
+    ax.set_ylabel("eval cross-entropy after training (nats/token)")
+    ax.set_title(f"alignment vs CE ({a['budget']:,} training tokens each)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize="small")
+    return _save(fig, out)
+
+
+def write_report(summary: Mapping[str, Any], out_dir: str | Path) -> Path:
+    """Write the plots under ``plots/`` and ``report.md`` in ``out_dir``; returns the report's path."""
+    out_dir = Path(out_dir)
+    (out_dir / "plots").mkdir(parents=True, exist_ok=True)
+    analysis = analyse(summary)
+    plots: dict[str, str] = {}
+    for b in analysis["budgets"]:
+        name = f"curves-{b['budget']}"
+        plot_budget(b, out_dir / "plots" / f"{name}.png")
+        plots[name] = f"plots/{name}.png"
+    a = analysis["alignment"]
+    if a["datasets"]:
+        plot_alignment(a, out_dir / "plots" / "alignment.png")
+        plots["alignment"] = "plots/alignment.png"
+    path = out_dir / "report.md"
+    with atomic_output(path) as tmp:
+        tmp.write_text(render_report(summary, analysis, plots), encoding="utf-8")
+    return path

@@ -1,0 +1,135 @@
+"""`zipfit experiment` end to end on a tiny config of real data, and the cache that lets a rerun continue."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from zipfit.cli import main
+from zipfit.harness import train
+
+PROOFNET = "proofnet/proofnet_lean4_zipfit_v2.jsonl"
+
+
+def write_config(path: Path, data: Path, lean_docs: int = 40) -> Path:
+    path.write_text(f"""
+name = "tiny"
+methods = ["zipfit", "random"]
+budgets = [1500]
+seeds = [0]
+
+[[sources]]
+name = "lean"
+files = ["{data / "lean4" / "mathematics_in_lean.jsonl.gz"}"]
+chunk_lines = 30
+chunk_chars = 1200
+max_docs = {lean_docs}
+
+[[sources]]
+name = "mbpp"
+files = ["{data / "mbpp" / "mbpp.jsonl"}"]
+template = "{{text}}\\n{{code}}"
+max_docs = 40
+
+[target]
+files = ["{data / PROOFNET}"]
+template = "{{nl_statement}}\\n{{formal_statement}}"
+where = {{split = "valid"}}
+max_examples = 12
+
+[eval]
+files = ["{data / PROOFNET}"]
+template = "{{nl_statement}}\\n{{formal_statement}}"
+where = {{split = "test"}}
+max_examples = 6
+
+[selection]
+workers = 1
+
+[tokenizer]
+sample_docs = 60
+
+[train]
+vocab_size = 300
+n_layer = 1
+n_head = 2
+d_model = 32
+block_size = 64
+batch_size = 4
+eval_every = 500
+
+[per_dataset]
+budget = 800
+""", encoding="utf-8")
+    return path
+
+
+def test_experiment_end_to_end_and_rerun_from_cache(data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    config = write_config(tmp_path / "tiny.toml", data_dir)
+    out = tmp_path / "out"
+    assert main(["experiment", str(config), "--out", str(out), "--quiet"]) == 0
+    assert capsys.readouterr().out.strip() == str(out / "report.md")
+
+    report = (out / "report.md").read_text(encoding="utf-8")
+    assert "## Results at 1,500 training tokens" in report
+    assert "| **zipfit** | 1 |" in report and "| random | 1 |" in report
+    assert "## Dataset alignment vs target CE (800 training tokens each)" in report
+    for png in ("plots/curves-1500.png", "plots/alignment.png"):
+        assert (out / png).is_file() and f"]({png})" in report
+    labels = ["zipfit-1500-s0", "random-1500-s0", "dataset-lean-800-s0", "dataset-mbpp-800-s0"]
+    for label in labels:
+        for suffix in (".csv", ".json", ".png"):
+            assert (out / "runs" / f"{label}{suffix}").is_file()
+
+    summary = json.loads((out / "experiment.json").read_text(encoding="utf-8"))
+    assert sorted(r["label"] for r in summary["runs"]) == sorted(labels)
+    assert summary["tokenizer"]["kind"] == "bpe"
+    tokenizer = out / "tokenizer" / "tokenizer.json"
+    for sel in summary["selections"]:
+        # budgets are counted in the training tokenizer's tokens, so the selection fits the training budget
+        assert 0 < sel["tokens"] <= 1500
+        assert sum(d["documents"] for d in sel["domains"].values()) == sel["documents"]
+    for r in summary["runs"]:
+        assert r["config"]["tokenizer"] == str(tokenizer)  # trained with the same tokenizer
+        assert r["train_tokens"] <= r["budget"]
+        assert r["config"]["resolved"]["vocab_size"] == 300
+    datasets = {d["domain"]: d for d in summary["datasets"]}
+    assert set(datasets) == {"lean", "mbpp"}
+    selected = [json.loads(line) for line in (out / "datasets" / "lean-800.jsonl").read_text().splitlines()]
+    assert {r["domain"] for r in selected} == {"lean"}
+    target = (out / "data" / "target.jsonl").read_text(encoding="utf-8")
+    mix = (out / "data" / "mix.jsonl").read_text(encoding="utf-8")
+    assert len(target.splitlines()) == 12 and len(mix.splitlines()) == 80
+
+    # a rerun trains nothing: every step is reused
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a cached step ran again")
+
+    monkeypatch.setattr(train, "train_eval", refuse)
+    before = (out / "runs" / "zipfit-1500-s0.json").read_bytes()
+    assert main(["experiment", str(config), "--out", str(out), "--quiet"]) == 0
+    again = json.loads((out / "experiment.json").read_text(encoding="utf-8"))
+    assert all(r["cached"] for r in again["runs"])
+    assert all(p["reused"] == p["steps"] for p in again["timings"]["phases"].values())
+    assert (out / "runs" / "zipfit-1500-s0.json").read_bytes() == before
+    capsys.readouterr()
+
+    # changed parameters of a step that ran: refused without --overwrite, the old outputs untouched
+    write_config(config, data_dir, lean_docs=30)
+    assert main(["experiment", str(config), "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "step mix was run with other parameters" in err and "--overwrite" in err and err.count("\n") == 1
+    assert len((out / "data" / "mix.jsonl").read_text(encoding="utf-8").splitlines()) == 80
+
+
+def test_config_errors_are_one_line(data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = write_config(tmp_path / "bad.toml", data_dir)
+    config.write_text(config.read_text(encoding="utf-8").replace('methods = ["zipfit", "random"]',
+                                                                 'methods = ["zipfit", "randm"]'), encoding="utf-8")
+    assert main(["experiment", str(config), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("zipfit: error: unknown method 'randm'") and "random" in err[-1]
+    assert not (tmp_path / "o").exists()  # nothing was started

@@ -1,0 +1,100 @@
+"""The report's numbers against values computed by hand."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from zipfit.harness.metrics import (
+    length_percentiles,
+    linear_fit,
+    mean_curve,
+    mean_std,
+    ngram_overlap,
+    ngram_set,
+    percent_faster,
+    shares,
+    student_t_two_sided,
+    tokens_to_reach,
+)
+
+
+def test_tokens_to_reach_interpolates_between_the_evaluations_around_the_crossing() -> None:
+    # CE 3.0 at 200 tokens, 2.0 at 300: the bar 2.5 is crossed half way, at 250
+    assert tokens_to_reach([0, 100, 200, 300], [5.0, 4.0, 3.0, 2.0], 2.5) == pytest.approx(250.0)
+    # exactly on an evaluation
+    assert tokens_to_reach([0, 100, 200, 300], [5.0, 4.0, 3.0, 2.0], 3.0) == pytest.approx(200.0)
+    # the first crossing counts, even if the curve goes back up later
+    assert tokens_to_reach([0, 10, 20, 30], [4.0, 2.0, 3.0, 1.0], 2.5) == pytest.approx(10 * (4 - 2.5) / 2)
+
+
+def test_tokens_to_reach_not_reached_and_reached_at_the_start() -> None:
+    assert tokens_to_reach([0, 100, 200], [5.0, 4.0, 3.5], 3.0) is None
+    assert tokens_to_reach([50, 100], [2.0, 1.0], 3.0) == 50.0
+    with pytest.raises(ValueError):
+        tokens_to_reach([0, 1], [1.0], 0.5)
+
+
+def test_percent_faster_is_the_papers_definition() -> None:
+    # X = 1 - 250 / 1000
+    assert percent_faster(250, 1000) == pytest.approx(75.0)
+    assert percent_faster(1000, 1000) == pytest.approx(0.0)
+    assert percent_faster(None, 1000) is None
+    with pytest.raises(ValueError):
+        percent_faster(10, 0)
+
+
+def test_linear_fit_matches_hand_computed_least_squares() -> None:
+    # x = 1..4, y = 2, 4, 5, 4: slope 3.5/5 = 0.7, intercept 3.75 - 0.7 * 2.5 = 2.0,
+    # SS_res = 0.49 + 0.36 + 0.81 + 0.64 = 2.3, SS_tot = 4.75, R² = 1 - 2.3/4.75
+    fit = linear_fit([1, 2, 3, 4], [2, 4, 5, 4])
+    assert fit.slope == pytest.approx(0.7)
+    assert fit.intercept == pytest.approx(2.0)
+    assert fit.r2 == pytest.approx(1 - 2.3 / 4.75)
+    t = math.sqrt(fit.r2 * 2 / (1 - fit.r2))
+    assert fit.p_value == pytest.approx(1 - t / math.sqrt(t * t + 2))  # Student t, 2 df, in closed form
+    assert fit.n == 4
+
+
+def test_linear_fit_edge_cases() -> None:
+    perfect = linear_fit([0.1, 0.2, 0.3], [3.0, 2.0, 1.0])
+    assert perfect.r2 == pytest.approx(1.0) and perfect.slope == pytest.approx(-10.0) and perfect.p_value == 0.0
+    assert linear_fit([1, 2], [1, 3]).p_value is None
+    with pytest.raises(ValueError):
+        linear_fit([1, 1, 1], [1, 2, 3])
+
+
+@pytest.mark.parametrize(("t", "df", "p"), [(1.0, 1, 0.5), (2.228, 10, 0.05), (12.706, 1, 0.05), (4.303, 2, 0.05),
+                                          (2.571, 5, 0.05), (3.169, 10, 0.01), (0.0, 7, 1.0)])
+def test_student_t_two_sided_matches_tables(t: float, df: int, p: float) -> None:
+    assert student_t_two_sided(t, df) == pytest.approx(p, abs=2e-4)
+
+
+def test_mean_std_and_mean_curve() -> None:
+    assert mean_std([1.0, 3.0]) == (2.0, pytest.approx(math.sqrt(2)))
+    assert mean_std([4.0]) == (4.0, None)
+    curve = mean_curve([([0, 10, 20], [6.0, 5.0, 4.0]), ([0, 10, 20], [8.0, 5.0, 2.0])])
+    assert curve.tokens.tolist() == [0, 10, 20]
+    assert curve.mean.tolist() == [7.0, 5.0, 3.0]
+    assert curve.low.tolist() == [6.0, 5.0, 2.0] and curve.high.tolist() == [8.0, 5.0, 4.0]
+    # a run evaluated at other points is interpolated onto the first run's, never extrapolated
+    shifted = mean_curve([([0, 10, 20], [6.0, 5.0, 4.0]), ([0, 20], [8.0, 4.0])])
+    assert shifted.mean.tolist() == [7.0, 5.5, 4.0]
+    short = mean_curve([([0, 10, 20], [6.0, 5.0, 4.0]), ([0, 10], [6.0, 5.0])])
+    assert short.tokens.tolist() == [0, 10]
+
+
+def test_shares_lengths_and_ngram_overlap() -> None:
+    assert shares({"a": 1, "b": 3}) == {"a": 0.25, "b": 0.75}
+    assert shares({"a": 0}) == {"a": 0.0}
+    lengths = length_percentiles(list(range(1, 102)))
+    assert lengths == {"p10": 11.0, "p50": 51.0, "p90": 91.0}
+    words = [f"w{i}" for i in range(20)]
+    reference = ngram_set([" ".join(words)])
+    inside = " ".join(["other", *words[3:16], "tail"])  # shares words 3..15: one 13-gram
+    twelve = " ".join(words[3:15])  # only 12 words in common
+    assert ngram_overlap([inside, twelve, "nothing here"], reference) == 1
+    assert ngram_overlap([inside.upper()], reference) == 1  # lower-cased, as GPT-3's check
+    assert np.isclose(len(reference), 20 - 13 + 1)
