@@ -285,8 +285,8 @@ def _map_shards(corpus: Corpus, method: Any, engine: Any, counter: TokenCounter,
     exclusions, contamination_counts = Exclusions(), Exclusions()
     resumed, start = 0, 0
     job = ShardJob(corpus, method, counter, checkpoint, contamination)
-    for part, was_done in engine.map(job, shards, desc=desc, total=sum(s.stop - s.start for s in shards),
-                                     size=lambda s: s.stop - s.start, unit="row"):
+    for part, was_done in engine.map_shards(job, shards, desc=desc, total=sum(s.stop - s.start for s in shards),
+                                            size=lambda s: s.stop - s.start, unit="row"):
         scores.append(part.scores)
         n_tokens.append(part.n_tokens)
         n_chars.append(part.n_chars)
