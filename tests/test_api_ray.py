@@ -22,3 +22,31 @@ def test_select_and_score_write_the_same_bytes_on_ray(tmp_path, mixed_sources, p
     on_ray_scores = zipfit.score(src, out=tmp_path / "ray.csv", engine="ray", **options)
     assert local_scores.out.read_bytes() == on_ray_scores.out.read_bytes()
     assert not ray.is_initialized()  # the cluster zipfit started is gone
+
+
+def test_many_files_split_shards_exclude_and_dedup_equal_on_ray(tmp_path, mixed_sources, proofnet_valid, data_dir):
+    """More input files than workers, one file split into many shards, decontamination and dedup: same bytes."""
+    import gzip
+
+    lines = (data_dir / "proofnet" / "proofnet_lean4_zipfit_v2.jsonl").read_text().splitlines()
+    rows = [json.loads(line) for line in lines]
+    planted = [f"{r['nl_statement']}\n{r['formal_statement']}" for r in rows if r["split"] == "test"][:15]
+    texts = mixed_sources + planted + mixed_sources[:10]  # exact copies for --dedup
+    big = tmp_path / "big.jsonl"
+    big.write_text("".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in enumerate(texts)), encoding="utf-8")
+    sources = [big]
+    for part in range(4):
+        p = tmp_path / f"part{part}.jsonl.gz"
+        p.write_bytes(gzip.compress("".join(json.dumps({"id": f"{part}-{i}", "text": t}) + "\n"
+                                            for i, t in enumerate(texts[part * 20 : part * 20 + 20])).encode()))
+        sources.append(p)
+    options = {"target_texts": proofnet_valid[:30], "workers": 2, "progress": False, "k": 60, "shard_rows": 16,
+               "exclude": data_dir / "proofnet" / "proofnet_lean4_zipfit_v2.jsonl", "exclude_where": {"split": "test"},
+               "exclude_template": "{nl_statement}\n{formal_statement}", "dedup": True}
+    for method in ("zipfit", "zipfit-debiased"):
+        local = zipfit.select(sources, out=tmp_path / f"local-{method}.jsonl", method=method, **options)
+        on_ray = zipfit.select(sources, out=tmp_path / f"ray-{method}.jsonl", engine="ray", method=method, **options)
+        assert local.out.read_bytes() == on_ray.out.read_bytes()
+        assert local.manifest["counts"]["source_contaminated"] == on_ray.manifest["counts"]["source_contaminated"] >= 15
+        assert local.manifest["decontamination"]["dropped"] == on_ray.manifest["decontamination"]["dropped"]
+        assert on_ray.manifest["counts"]["duplicates_skipped"] == local.manifest["counts"]["duplicates_skipped"] > 0

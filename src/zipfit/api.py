@@ -14,8 +14,12 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from zipfit import __version__
+from zipfit.checkpoints import Checkpoint, texts_digest
 from zipfit.engines import make_engine
 from zipfit.errors import ZipfitError
+from zipfit.filters.contamination import ContaminationIndex
+from zipfit.filters.dedup import DuplicateKeys
 from zipfit.io import (
     TABLE_SUFFIXES,
     Corpus,
@@ -28,10 +32,11 @@ from zipfit.io import (
     write_ranked,
     write_table,
 )
+from zipfit.io.shards import ROWS_PER_SHARD
 from zipfit.manifest import Timer, distribution, environment, length_report, score_summary
 from zipfit.methods import accepted_parameters, make_method
 from zipfit.passes import map_pass, ranked_records, rescore
-from zipfit.selection import choose, require_documents
+from zipfit.selection import choose, prepare, require_documents
 from zipfit.tokens import TokenCounter
 from zipfit.topk import Budget
 
@@ -181,6 +186,17 @@ def select(
     sampling: str = "top-k",
     method_options: Mapping[str, Any] | None = None,
     overwrite: bool = False,
+    resume: bool = False,
+    shard_rows: int = ROWS_PER_SHARD,
+    exclude: PathsLike | None = None,
+    exclude_text_field: str | None = None,
+    exclude_template: str | None = None,
+    exclude_where: WhereLike = None,
+    exclude_ngram: int = 13,
+    exclude_unit: str = "word",
+    exclude_near_duplicate: float | None = 0.8,
+    dedup: bool = False,
+    dedup_threshold: float | None = 0.8,
     progress: bool | None = None,
 ) -> SelectionResult:
     """Select the source documents that best fit the target and write them, best first, to ``out``.
@@ -188,6 +204,17 @@ def select(
     ``k`` selects that many documents; ``tokens`` the longest prefix of the ranking within that many
     tokens (``tokenizer``: whitespace words by default). Output keeps every field of each record and
     adds ``zipfit_score`` and ``zipfit_rank`` (1 = best); a manifest is written beside it.
+
+    The scores are checkpointed shard by shard (``shard_rows`` rows of an input each) beside ``out``;
+    after a crash or kill, the same call with ``resume=True`` scores only the missing shards and writes
+    the same bytes as an uninterrupted run.
+
+    ``exclude`` (files, typically the target's test split; read with the target's text field or
+    template unless ``exclude_text_field``/``exclude_template`` say otherwise) drops every source
+    document that shares an ``exclude_ngram``-gram of ``exclude_unit``s ("word" or "char") with an
+    excluded document, contains a short one whole, or is a near-duplicate of one (MinHash Jaccard >=
+    ``exclude_near_duplicate``; None turns that check off). ``dedup`` skips exact and near-duplicate
+    (``dedup_threshold``; None = exact only) copies of better-ranked documents before the budget is cut.
     """
     timer = Timer()
     budget = Budget(k=k, tokens=tokens)
@@ -220,58 +247,118 @@ def select(
             sources_info = corpus.describe()  # before the run: the manifest describes what was read
         with timer.phase("fit"):
             scorer.fit(targets)
-        choice = choose(scorer, corpus, runner, counter, budget, seed=seed, sampling=sampling, timer=timer)
-        mapped, selected, selected_scores = choice.mapped, choice.selected, choice.scores
-        target_copies: list[int] = []
-        with timer.phase("write"):
-            corpus.check_unchanged()
-            if manifest_path.exists():
-                manifest_path.unlink()  # never leave the old manifest beside a new output
-            records = ranked_records(corpus, selected, selected_scores, targets=set(targets), copies=target_copies)
-            written = write_ranked(out_path, records, n=len(selected), order=order,
-                                   schema=_with_score_fields(corpus.arrow_schema()))
-            output_sha256 = file_sha256(out_path)
-        source_tokens = int(mapped.n_tokens.sum())
-        selected_tokens = int(mapped.n_tokens[selected].sum())
-        if budget.tokens is not None and budget.tokens >= source_tokens:
-            log.warning("--tokens %s covers the whole eligible source (%s tokens): everything was selected",
-                        f"{budget.tokens:,}", f"{source_tokens:,}")
-        if target_copies:
-            log.warning("%d selected documents are exact copies of target examples (ranks %s); if the target is "
-                        "an evaluation set, remove them before training", len(target_copies),
-                        ", ".join(map(str, sorted(target_copies)[:10])) + (" ..." if len(target_copies) > 10 else ""))
-        lengths = length_report(mapped.n_chars, mapped.n_tokens, selected)
-        manifest: dict[str, Any] = {
-            "command": "select",
-            "method": {"name": method, **scorer.params()},
-            "budget": {**budget.describe(), "tokenizer": tokenizer},
-            "parameters": {"source": _spec_dict(spec), "order": order, "seed": seed, "sampling": sampling,
-                           **runner.describe()},
-            "inputs": {"sources": sources_info, "target": target_info},
-            "counts": {
-                "source_records": mapped.n_records,
-                "source_eligible": len(mapped),
-                "source_excluded": mapped.exclusions.total,
-                "source_filtered": mapped.exclusions.counts().get("filtered", 0),
-                "targets": len(targets),
-                "selected": int(written),
-                "selected_tokens": selected_tokens,
-                "source_tokens": source_tokens,
-                "selected_target_copies": len(target_copies),
-                **{k: v for k, v in choice.counts.items() if k != "sampling"},
-            },
-            "exclusions": {"source": mapped.exclusions.as_dict(), "method": choice.unscorable},
-            "scores": {"selected": score_summary(selected_scores), "cutoff": float(selected_scores[-1])},
-            "lengths": lengths,
-            "output": {"path": str(out_path), "records": int(written), "order": order, "sha256": output_sha256},
-            "environment": environment(),
-            "timings_s": timer.as_dict(),
-        }
-        write_json(manifest_path, manifest)
+        contamination, exclude_info = None, None
+        if exclude is not None:
+            with timer.phase("index_excluded"):
+                contamination, exclude_info = _contamination_index(
+                    exclude, TextSpec(field=exclude_text_field or target_spec.field,
+                                      template=exclude_template if exclude_text_field or exclude_template
+                                      else target_spec.template, where=parse_where(exclude_where)),
+                    exclude_ngram, exclude_unit, exclude_near_duplicate)
+        finder = None
+        if dedup:
+            finder = DuplicateKeys(near_duplicate=dedup_threshold, seed=seed)
+            finder.setup()  # checks the parameters here, before any work
+        checkpoint = _checkpoint("select", out_path, corpus, scorer, targets, tokenizer, seed, shard_rows, runner,
+                                 resume=resume, overwrite=overwrite,
+                                 extra={"exclude": exclude_info and exclude_info["fingerprint"]})
+        with checkpoint.guard(resume):
+            choice = choose(scorer, corpus, runner, counter, budget, seed=seed, sampling=sampling, timer=timer,
+                            checkpoint=checkpoint, shard_rows=shard_rows, contamination=contamination, dedup=finder)
+            mapped, selected, selected_scores = choice.mapped, choice.selected, choice.scores
+            target_copies: list[int] = []
+            with timer.phase("write"):
+                corpus.check_unchanged()
+                if manifest_path.exists():
+                    manifest_path.unlink()  # never leave the old manifest beside a new output
+                records = ranked_records(corpus, selected, selected_scores, targets=set(targets), copies=target_copies)
+                written = write_ranked(out_path, records, n=len(selected), order=order,
+                                       schema=_with_score_fields(corpus.arrow_schema()))
+                output_sha256 = file_sha256(out_path)
+            source_tokens = int(mapped.n_tokens.sum())
+            selected_tokens = int(mapped.n_tokens[selected].sum())
+            if budget.tokens is not None and budget.tokens >= source_tokens:
+                log.warning("--tokens %s covers the whole eligible source (%s tokens): everything was selected",
+                            f"{budget.tokens:,}", f"{source_tokens:,}")
+            if target_copies:
+                shown = ", ".join(map(str, sorted(target_copies)[:10])) + (" ..." if len(target_copies) > 10 else "")
+                log.warning("%d selected documents are exact copies of target examples (ranks %s); if the target is "
+                            "an evaluation set, remove them before training", len(target_copies), shown)
+            lengths = length_report(mapped.n_chars, mapped.n_tokens, selected)
+            manifest: dict[str, Any] = {
+                "command": "select",
+                "method": {"name": method, **scorer.params()},
+                "budget": {**budget.describe(), "tokenizer": tokenizer},
+                "parameters": {"source": _spec_dict(spec), "order": order, "seed": seed, "sampling": sampling,
+                               "shard_rows": shard_rows, **runner.describe()},
+                "inputs": {"sources": sources_info, "target": target_info},
+                "counts": {
+                    "source_records": mapped.n_records,
+                    "source_eligible": len(mapped),
+                    "source_excluded": mapped.exclusions.total,
+                    "source_filtered": mapped.exclusions.counts().get("filtered", 0),
+                    "targets": len(targets),
+                    "selected": int(written),
+                    "selected_tokens": selected_tokens,
+                    "source_tokens": source_tokens,
+                    "selected_target_copies": len(target_copies),
+                    "resumed_shards": mapped.resumed_shards,
+                    "source_contaminated": len(mapped.contaminated),
+                    "duplicates_skipped": choice.counts.get("dedup", {}).get("skipped", {}).get("total", 0),
+                    **{k: v for k, v in choice.counts.items() if k not in ("sampling", "dedup")},
+                },
+                "exclusions": {"source": mapped.exclusions.as_dict(), "method": choice.unscorable},
+                "decontamination": None if exclude_info is None else {
+                    **{k: v for k, v in exclude_info.items() if k != "fingerprint"},
+                    "dropped": mapped.contamination.as_dict()},
+                "dedup": choice.counts.get("dedup"),
+                "scores": {"selected": score_summary(selected_scores), "cutoff": float(selected_scores[-1])},
+                "lengths": lengths,
+                "output": {"path": str(out_path), "records": int(written), "order": order, "sha256": output_sha256},
+                "environment": environment(),
+                "timings_s": timer.as_dict(),
+            }
+            write_json(manifest_path, manifest)
+        checkpoint.remove()
         log.info("selected %s of %s documents (%s of %s tokens) -> %s", f"{written:,}", f"{len(mapped):,}",
                  f"{selected_tokens:,}", f"{source_tokens:,}", out_path)
         log.info(_length_line(lengths))
         return SelectionResult(out_path, manifest_path, manifest, selected, selected_scores)
+
+
+def _contamination_index(exclude: PathsLike, spec: TextSpec, ngram: int, unit: str,
+                         near_duplicate: float | None) -> tuple[ContaminationIndex, dict[str, Any]]:
+    corpus = Corpus(_paths(exclude), spec, role="exclude")
+    texts = [doc.text for doc in corpus.documents()]
+    summary = corpus.exclusions.summary("exclude")
+    if summary:
+        log.warning(summary)
+    if not texts:
+        raise ZipfitError("--exclude: no documents to exclude were read (check --exclude-text-field/-template)")
+    index = ContaminationIndex(ngram, unit, near_duplicate).fit(texts)
+    info = {"files": corpus.describe(), "spec": _spec_dict(spec), "documents": len(texts), **index.params(),
+            "fingerprint": [texts_digest(texts), ngram, unit, near_duplicate]}
+    return index, info
+
+
+def _checkpoint(command: str, out: Path, corpus: Corpus, scorer: Any, targets: Sequence[str], tokenizer: str,
+                seed: int, shard_rows: int, runner: Any, *, resume: bool, overwrite: bool,
+                extra: dict[str, Any] | None = None) -> Checkpoint:
+    """The checkpoint of this run, keyed by everything its scores depend on."""
+    parts = {
+        **(extra or {}),
+        "command": command,
+        "zipfit": __version__,
+        "method": {"name": scorer.name, **scorer.params()},
+        "targets": texts_digest(targets),
+        "source": _spec_dict(corpus.spec),
+        "inputs": [[str(f.path.resolve()), f.size, f.mtime_ns] for f in corpus.files],
+        "tokenizer": tokenizer,
+        "seed": seed,
+        "shard_rows": shard_rows,
+        "reader": "workers" if getattr(runner, "reads_shards", False) else "this process",
+    }
+    return Checkpoint.open(out, parts, resume=resume, overwrite=overwrite)
 
 
 def _length_line(lengths: dict[str, Any]) -> str:
@@ -316,10 +403,17 @@ def score(
     workers: int | None = None,
     engine: str = "local",
     ray_address: str | None = None,
+    seed: int = 0,
+    method_options: Mapping[str, Any] | None = None,
     overwrite: bool = False,
+    resume: bool = False,
+    shard_rows: int = ROWS_PER_SHARD,
     progress: bool | None = None,
 ) -> ScoreResult:
-    """Score every eligible source document and write one row each: index, file, row, id, score, lengths."""
+    """Score every eligible source document and write one row each: index, file, row, id, score, lengths.
+
+    Checkpointed and resumable like ``select``.
+    """
     timer = Timer()
     if method == "zipfit-fast":
         raise ZipfitError("zipfit-fast only speeds up selection; `score` computes exact scores: use --method zipfit")
@@ -332,7 +426,11 @@ def score(
         out_path = check_output(out, overwrite=overwrite, inputs=inputs, suffixes=TABLE_SUFFIXES)
         manifest_path = _manifest_path(out_path, overwrite, inputs)
         _warn_shared_inputs(corpus, target_corpus)
-        scorer = make_method(method, codec=codec, level=level, allow_level_0=allow_level_0)
+        scorer = make_method(method, codec=codec, level=level, allow_level_0=allow_level_0, seed=seed,
+                             **(method_options or {}))
+        if hasattr(scorer, "select_tokens"):
+            raise ZipfitError(f"--method {method} does not give every document its own score; `score` needs one "
+                              "that does")
         counter = TokenCounter(tokenizer)
         with timer.phase("read_targets"):
             targets, target_info, _ = load_targets(target, target_texts, target_spec)
@@ -340,45 +438,53 @@ def score(
             sources_info = corpus.describe()
         with timer.phase("fit"):
             scorer.fit(targets)
-        paths = [str(f.path) for f in corpus.files]
-        # Always an id column (null where a record has none). JSON Lines records are parsed whole
-        # anyway; Arrow inputs are read in full only when some schema has an id column.
-        has_id = corpus.has_field("id") or not all(f.is_arrow for f in corpus.files)
-        schema = pa.schema([("index", pa.int64()), ("file", pa.string()), ("row", pa.int64()), ("id", pa.string()),
-                            ("score", pa.float64()), ("n_chars", pa.int64()), ("n_tokens", pa.int64())])
+        checkpoint = _checkpoint("score", out_path, corpus, scorer, targets, tokenizer, seed, shard_rows, runner,
+                                 resume=resume, overwrite=overwrite)
+        with checkpoint.guard(resume):
+            prepare(scorer, corpus, runner, seed, timer)
+            paths = [str(f.path) for f in corpus.files]
+            # Always an id column (null where a record has none). JSON Lines records are parsed whole
+            # anyway; Arrow inputs are read in full only when some schema has an id column.
+            has_id = corpus.has_field("id") or not all(f.is_arrow for f in corpus.files)
+            schema = pa.schema([("index", pa.int64()), ("file", pa.string()), ("row", pa.int64()), ("id", pa.string()),
+                                ("score", pa.float64()), ("n_chars", pa.int64()), ("n_tokens", pa.int64())])
 
-        def rows(docs: list[Document], scores: np.ndarray, n_tokens: np.ndarray) -> None:
-            columns: dict[str, Any] = {
-                "index": [d.index for d in docs],
-                "file": [paths[d.file] for d in docs],
-                "row": [d.row for d in docs],
-                "score": scores,
-                "n_chars": [len(d.text) for d in docs],
-                "n_tokens": n_tokens,
+            def rows(docs: list[Document], scores: np.ndarray, n_tokens: np.ndarray) -> None:
+                columns: dict[str, Any] = {
+                    "index": [d.index for d in docs],
+                    "file": [paths[d.file] for d in docs],
+                    "row": [d.row for d in docs],
+                    "score": scores,
+                    "n_chars": [len(d.text) for d in docs],
+                    "n_tokens": n_tokens,
+                }
+                columns["id"] = [_id_string(d.record) for d in docs] if has_id else [None] * len(docs)
+                table.write(columns)
+
+            with timer.phase("score"), TableWriter(out_path, schema) as table:
+                mapped = map_pass(corpus, scorer, runner, counter, records=has_id, on_batch=rows, checkpoint=checkpoint,
+                                  shard_rows=shard_rows)
+                require_documents(mapped)  # raises before the table appears: nothing is written
+                if manifest_path.exists():
+                    manifest_path.unlink()  # never leave the old manifest beside a new output
+            manifest = {
+                "command": "score",
+                "method": {"name": method, **scorer.params()},
+                "parameters": {"source": _spec_dict(spec), "tokenizer": tokenizer, "seed": seed,
+                               "shard_rows": shard_rows, **runner.describe()},
+                "inputs": {"sources": sources_info, "target": target_info},
+                "counts": {"source_records": mapped.n_records, "scored": len(mapped),
+                           "source_excluded": mapped.exclusions.total, "targets": len(targets),
+                           "resumed_shards": mapped.resumed_shards},
+                "exclusions": {"source": mapped.exclusions.as_dict()},
+                "scores": score_summary(mapped.scores),
+                "lengths": {"chars": distribution(mapped.n_chars), "tokens": distribution(mapped.n_tokens)},
+                "output": {"path": str(out_path), "rows": len(mapped)},
+                "environment": environment(),
+                "timings_s": timer.as_dict(),
             }
-            columns["id"] = [_id_string(d.record) for d in docs] if has_id else [None] * len(docs)
-            table.write(columns)
-
-        with timer.phase("score"), TableWriter(out_path, schema) as table:
-            mapped = map_pass(corpus, scorer, runner, counter, records=has_id, on_batch=rows)
-            require_documents(mapped)  # raises before the table appears: nothing is written
-            if manifest_path.exists():
-                manifest_path.unlink()  # never leave the old manifest beside a new output
-        manifest = {
-            "command": "score",
-            "method": {"name": method, **scorer.params()},
-            "parameters": {"source": _spec_dict(spec), "tokenizer": tokenizer, **runner.describe()},
-            "inputs": {"sources": sources_info, "target": target_info},
-            "counts": {"source_records": mapped.n_records, "scored": len(mapped),
-                       "source_excluded": mapped.exclusions.total, "targets": len(targets)},
-            "exclusions": {"source": mapped.exclusions.as_dict()},
-            "scores": score_summary(mapped.scores),
-            "lengths": {"chars": distribution(mapped.n_chars), "tokens": distribution(mapped.n_tokens)},
-            "output": {"path": str(out_path), "rows": len(mapped)},
-            "environment": environment(),
-            "timings_s": timer.as_dict(),
-        }
-        write_json(manifest_path, manifest)
+            write_json(manifest_path, manifest)
+        checkpoint.remove()
         log.info("scored %s documents -> %s", f"{len(mapped):,}", out_path)
         return ScoreResult(out_path, manifest_path, manifest, mapped.scores)
 

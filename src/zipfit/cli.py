@@ -79,6 +79,44 @@ def _baseline_options(args: argparse.Namespace) -> dict[str, Any]:
     return {name: getattr(args, name) for name in BASELINE_OPTIONS if getattr(args, name) is not None}
 
 
+def _fraction_or_off(value: str) -> float | None:
+    if value.lower() in ("off", "none", "no"):
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a Jaccard similarity in (0, 1] or 'off', got {value!r}") from None
+
+
+def _add_clean_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("decontamination and deduplication")
+    g.add_argument("--exclude", nargs="+", metavar="FILE",
+                   help="drop source documents that overlap these (e.g. the target's test split): a shared long "
+                        "n-gram, a short one contained whole, or a near-duplicate")
+    g.add_argument("--exclude-text-field", help="field of the excluded records (default: the target's)")
+    g.add_argument("--exclude-template", help="format string for the excluded records (default: the target's)")
+    g.add_argument("--exclude-where", action="append", default=[], metavar="FIELD=VALUE",
+                   help="keep only excluded records whose FIELD equals VALUE, e.g. split=test (repeatable)")
+    g.add_argument("--exclude-ngram", type=int, default=13, help="n-gram length (default: 13; 8 is common for code)")
+    g.add_argument("--exclude-unit", default="word", choices=("word", "char"),
+                   help="n-grams of words (default) or of characters (for code: try --exclude-ngram 50)")
+    g.add_argument("--exclude-near-duplicate", type=_fraction_or_off, default=0.8, metavar="JACCARD",
+                   help="also drop near-duplicates at this MinHash Jaccard similarity (default: 0.8; 'off')")
+    g.add_argument("--dedup", action="store_true",
+                   help="skip exact and near-duplicate copies of better-ranked documents before the budget is cut")
+    g.add_argument("--dedup-threshold", type=_fraction_or_off, default=0.8, metavar="JACCARD",
+                   help="near-duplicate Jaccard similarity for --dedup (default: 0.8; 'off' = exact copies only)")
+
+
+def _add_checkpoint_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("checkpoints (beside --out, removed when the run succeeds)")
+    g.add_argument("--resume", action="store_true",
+                   help="continue an interrupted run: shards already scored are not scored again; the output is "
+                        "the same as an uninterrupted run's")
+    g.add_argument("--shard-rows", type=int, default=4096,
+                   help="rows of an input per shard, the unit of checkpoints and of work on Ray (default: 4096)")
+
+
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("running")
     g.add_argument("--workers", type=int, help="worker processes (default: all cores; with Ray, all cluster CPUs)")
@@ -131,6 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_text_options(p)
     _add_score_options(p)
     _add_baseline_options(p)
+    _add_clean_options(p)
+    _add_checkpoint_options(p)
     _add_run_options(p)
 
     p = sub.add_parser("compare", help="run several methods on the same data: overlaps, lengths, times",
@@ -153,8 +193,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("sources", nargs="+", metavar="SOURCE")
     p.add_argument("--out", required=True, help="output .parquet, .jsonl or .csv")
     p.add_argument("--tokenizer", default="whitespace", help="token unit for n_tokens")
+    p.add_argument("--method", default="zipfit", choices=[m for m in method_names() if m not in ("zipfit-fast", "d4")],
+                   help="zipfit (default) or a method that gives every document a score")
+    p.add_argument("--seed", type=int, default=0)
     _add_text_options(p)
     _add_score_options(p)
+    _add_baseline_options(p)
+    _add_checkpoint_options(p)
     _add_run_options(p)
 
     p = sub.add_parser("align", help="dataset-level alignment of each dataset with the target",
@@ -204,9 +249,16 @@ def run(args: argparse.Namespace) -> int:
                       tokenizer=args.tokenizer, seed=args.seed,
                       stage1_targets=args.stage1_targets, candidate_factor=args.candidate_factor,
                       stage2_targets=args.stage2_targets, calibration_docs=args.calibration_docs,
-                      confidence=args.confidence, **_common(args))
+                      confidence=args.confidence, resume=args.resume, shard_rows=args.shard_rows,
+                      exclude=args.exclude, exclude_text_field=args.exclude_text_field,
+                      exclude_template=unescape(args.exclude_template), exclude_where=args.exclude_where,
+                      exclude_ngram=args.exclude_ngram, exclude_unit=args.exclude_unit,
+                      exclude_near_duplicate=args.exclude_near_duplicate, dedup=args.dedup,
+                      dedup_threshold=args.dedup_threshold, **_common(args))
     elif args.command == "score":
-        zipfit.score(args.sources, out=args.out, tokenizer=args.tokenizer, **_common(args))
+        zipfit.score(args.sources, out=args.out, tokenizer=args.tokenizer, method=args.method, seed=args.seed,
+                     method_options=_baseline_options(args), resume=args.resume, shard_rows=args.shard_rows,
+                     **_common(args))
     elif args.command == "compare":
         common = _common(args)
         common.pop("allow_level_0")

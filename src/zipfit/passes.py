@@ -8,6 +8,7 @@ the chosen records. Nothing here holds texts beyond one batch per worker in flig
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 import random
 from array import array
@@ -18,7 +19,10 @@ from typing import Any
 
 import numpy as np
 
+from zipfit.checkpoints import Checkpoint, ShardScores
+from zipfit.filters.contamination import REASONS as CONTAMINATION_REASONS
 from zipfit.io import Corpus, Document, Exclusions
+from zipfit.io.shards import ROWS_PER_SHARD, Shard, plan_shards, shard_key, shard_number
 from zipfit.tokens import TokenCounter
 
 assert array("I").itemsize == 4
@@ -41,6 +45,32 @@ class ScoreJob:
     def __call__(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray | None]:
         counts = self.counter.count(texts) if self.counter is not None else None
         return self.method.score(texts), counts
+
+
+class FilteredScoreJob(ScoreJob):
+    """A ScoreJob that first drops the texts a decontamination index flags: they get a NaN score (and
+    are not scored at all) and a flag, 1 + the index of the reason in ``contamination.REASONS``."""
+
+    def __init__(self, method: Any, counter: TokenCounter | None, contamination: Any) -> None:
+        super().__init__(method, counter)
+        self.contamination = contamination
+
+    def setup(self) -> None:
+        super().setup()
+        self.contamination.setup()
+
+    def __call__(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:  # type: ignore[override]
+        reasons = self.contamination.check(texts)
+        flags = np.array([0 if r is None else 1 + CONTAMINATION_REASONS.index(r) for r in reasons], dtype=np.int8)
+        clean = np.flatnonzero(flags == 0)
+        counts = self.counter.count(texts) if self.counter is not None else None
+        if len(clean) == len(texts):
+            return self.method.score(texts), counts, flags
+        scored = self.method.score([texts[i] for i in clean] if len(clean) else list(texts[:1]))
+        out = np.full((len(texts), *scored.shape[1:]), np.nan)
+        if len(clean):
+            out[clean] = scored
+        return out, counts, flags
 
 
 def document_batches(docs: Iterable[Document]) -> Iterator[list[Document]]:
@@ -69,12 +99,73 @@ class MapResult:
     n_chars: np.ndarray
     n_records: int = 0
     exclusions: Exclusions = field(default_factory=Exclusions)  # as found by this full read
+    resumed_shards: int = 0  # shards whose scores came from a checkpoint
+    # documents dropped by decontamination (score NaN): their indices, and the reasons with examples
+    contaminated: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    contamination: Exclusions = field(default_factory=Exclusions)
 
     def __len__(self) -> int:
         return len(self.scores)
 
 
 BatchSink = Callable[[list[Document], np.ndarray, np.ndarray], None]
+
+
+def _score_job(method: Any, counter: TokenCounter | None, contamination: Any) -> ScoreJob:
+    return ScoreJob(method, counter) if contamination is None else FilteredScoreJob(method, counter, contamination)
+
+
+class _Flagged:
+    """The documents decontamination dropped: indices, and reasons with file:row examples."""
+
+    def __init__(self, corpus: Corpus) -> None:
+        self.corpus = corpus
+        self.index: list[int] = []
+        self.exclusions = Exclusions()
+
+    def add(self, batch: list[Document], flags: np.ndarray) -> None:
+        for position in np.flatnonzero(flags).tolist():
+            doc = batch[position]
+            self.index.append(doc.index)
+            self.exclusions.add(CONTAMINATION_REASONS[flags[position] - 1], self.corpus.files[doc.file].path, doc.row)
+
+    def indices(self) -> np.ndarray:
+        return np.array(self.index, dtype=np.int64)
+
+
+class ShardJob:
+    """Read one shard of the corpus, score it, save it to the checkpoint: what a worker that reads does."""
+
+    def __init__(self, corpus: Corpus, method: Any, counter: TokenCounter | None,
+                 checkpoint: Checkpoint | None, contamination: Any = None) -> None:
+        self.corpus = corpus
+        self.score = _score_job(method, counter, contamination)
+        self.checkpoint = checkpoint
+
+    def setup(self) -> None:
+        self.score.setup()
+
+    def __call__(self, shard: Shard) -> tuple[ShardScores, bool]:
+        if self.checkpoint is not None:
+            done = self.checkpoint.load(shard.key)
+            if done is not None:
+                return done, True
+        docs, exclusions = self.corpus.shard_documents(shard)
+        scores, n_tokens, n_chars = array("d"), array("I"), array("I")
+        flagged = _Flagged(self.corpus)
+        for batch in document_batches(docs):
+            batch_scores, batch_tokens, *flags = self.score([doc.text for doc in batch])
+            if flags:
+                flagged.add(batch, flags[0])
+            scores.extend(batch_scores.tolist())
+            n_tokens.extend(batch_tokens.tolist())
+            n_chars.extend(len(doc.text) for doc in batch)
+        part = ShardScores(np.frombuffer(scores, dtype=np.float64), np.frombuffer(n_tokens, dtype=np.uint32),
+                           np.frombuffer(n_chars, dtype=np.uint32), exclusions, flagged.indices(),
+                           flagged.exclusions)
+        if self.checkpoint is not None:
+            self.checkpoint.save(shard.key, part)
+        return part, False
 
 
 def map_pass(
@@ -86,30 +177,88 @@ def map_pass(
     desc: str = "scoring",
     records: bool = False,
     on_batch: BatchSink | None = None,
+    checkpoint: Checkpoint | None = None,
+    shard_rows: int = ROWS_PER_SHARD,
+    contamination: Any = None,
 ) -> MapResult:
     """Score every eligible document of the corpus, keeping O(N) small numbers of memory.
 
-    ``on_batch(documents, scores, n_tokens)`` sees every batch in input order as its scores come
-    back (to stream per-document rows out); only batches in flight are held.
+    On an engine whose workers read their own shards (Ray), this process only plans the shards and
+    gathers their scores. Otherwise it reads the inputs and sends batches of texts; then
+    ``on_batch(documents, scores, n_tokens)`` sees every batch in input order as its scores come back
+    (to stream per-document rows out), and only batches in flight are held. With a ``checkpoint``,
+    every finished shard is saved and shards saved by an earlier run are not scored again. With a
+    ``contamination`` index, the documents it flags are not scored: NaN, listed in ``contaminated``.
     """
+    if getattr(engine, "reads_shards", False) and on_batch is None and not records:
+        return _map_shards(corpus, method, engine, counter, desc, checkpoint, shard_rows, contamination)
     scores = array("d")
     n_tokens = array("I")  # 4 bytes: a document has fewer than 2**32 tokens and characters
     n_chars = array("I")
-    in_flight: deque[list[Document]] = deque()
+    # In input order: ("batch", docs) for each batch sent to the engine, ("done", key, part, docs)
+    # for a shard found in the checkpoint, ("end", key) after a shard's last batch.
+    entries: deque[tuple] = deque()
+    resumed = 0
+    flagged = _Flagged(corpus)
+    flagged_at_shard_start = 0
 
     def texts() -> Iterator[list[str]]:
-        for batch in document_batches(corpus.documents(records=records)):
-            n_chars.extend(len(doc.text) for doc in batch)
-            if on_batch is not None:
-                in_flight.append(batch)
-            yield [doc.text for doc in batch]
+        nonlocal resumed
+        for key, docs in _by_shard(corpus.documents(records=records), shard_rows):
+            done = checkpoint.load(key) if checkpoint is not None else None
+            if done is not None:
+                resumed += 1
+                kept = list(docs) if on_batch is not None else None
+                n_chars.extend(len(doc.text) for doc in (kept if kept is not None else docs))
+                entries.append(("done", key, done, kept))
+                continue
+            for batch in document_batches(docs):
+                n_chars.extend(len(doc.text) for doc in batch)
+                entries.append(("batch", batch))
+                yield [doc.text for doc in batch]
+            entries.append(("end", key))
 
-    for batch_scores, batch_tokens in engine.map(ScoreJob(method, counter), texts(), desc=desc):
+    shard_start = 0  # where the current shard's documents begin in `scores`
+
+    def settle() -> None:
+        """Take the finished shards at the head of `entries`: loaded ones and those whose batches are all back."""
+        nonlocal shard_start, flagged_at_shard_start
+        while entries and entries[0][0] != "batch":
+            entry = entries.popleft()
+            if entry[0] == "done":
+                part, docs = entry[2], entry[3]
+                flagged.index.extend((part.contaminated + len(scores)).tolist())
+                flagged.exclusions.merge(part.contamination)
+                scores.extend(part.scores.tolist())
+                n_tokens.extend(part.n_tokens.tolist())
+                if on_batch is not None:
+                    on_batch(docs, part.scores, part.n_tokens)
+            elif checkpoint is not None:
+                shard_flags = _Flagged(corpus)  # this shard's part, positions within the shard
+                shard_flags.index = [i - shard_start for i in flagged.index[flagged_at_shard_start:]]
+                shard_flags.exclusions = flagged.exclusions.since(flagged_snapshot[0])
+                checkpoint.save(entry[1], ShardScores(
+                    np.array(scores[shard_start:], dtype=np.float64), np.array(n_tokens[shard_start:], dtype=np.uint32),
+                    np.array(n_chars[shard_start : len(scores)], dtype=np.uint32), Exclusions(),
+                    shard_flags.indices(), shard_flags.exclusions))
+            shard_start, flagged_at_shard_start = len(scores), len(flagged.index)
+            flagged_snapshot[0] = copy.deepcopy(flagged.exclusions)
+
+    flagged_snapshot = [Exclusions()]
+    for batch_scores, batch_tokens, *flags in engine.map(_score_job(method, counter, contamination), texts(),
+                                                          desc=desc):
+        settle()
+        _, batch = entries.popleft()
+        if flags:
+            flagged.add(batch, flags[0])
         # a method may return rows (e.g. embeddings) instead of scores: those go to on_batch only
         scores.extend(batch_scores.tolist() if batch_scores.ndim == 1 else [math.nan] * len(batch_scores))
         n_tokens.extend(batch_tokens.tolist())
         if on_batch is not None:
-            on_batch(in_flight.popleft(), batch_scores, batch_tokens)
+            on_batch(batch, batch_scores, batch_tokens)
+    settle()
+    if checkpoint is not None:
+        checkpoint.resumed = resumed
     return MapResult(
         # views over the arrays' buffers (no copy: this is the O(N) part of a run's memory)
         scores=np.frombuffer(scores, dtype=np.float64),
@@ -118,7 +267,42 @@ def map_pass(
         # later partial reads (rescoring, writing) reset the corpus's own counters
         n_records=corpus.n_records,
         exclusions=copy.deepcopy(corpus.exclusions),
+        resumed_shards=resumed,
+        contaminated=flagged.indices(),
+        contamination=flagged.exclusions,
     )
+
+
+def _by_shard(docs: Iterable[Document], shard_rows: int) -> Iterator[tuple[str, Iterator[Document]]]:
+    """Consecutive documents grouped, lazily, by the shard they come from (shards without documents are skipped)."""
+    return itertools.groupby(docs, key=lambda doc: shard_key(doc.file, shard_number(doc.row, shard_rows)))
+
+
+def _map_shards(corpus: Corpus, method: Any, engine: Any, counter: TokenCounter, desc: str,
+                checkpoint: Checkpoint | None, shard_rows: int, contamination: Any) -> MapResult:
+    shards = plan_shards(corpus, shard_rows)
+    scores, n_tokens, n_chars, contaminated = [], [], [], []
+    exclusions, contamination_counts = Exclusions(), Exclusions()
+    resumed, start = 0, 0
+    job = ShardJob(corpus, method, counter, checkpoint, contamination)
+    for part, was_done in engine.map_shards(job, shards, desc=desc, total=sum(s.stop - s.start for s in shards),
+                                            size=lambda s: s.stop - s.start, unit="row"):
+        scores.append(part.scores)
+        n_tokens.append(part.n_tokens)
+        n_chars.append(part.n_chars)
+        exclusions.merge(part.exclusions)
+        contaminated.append(part.contaminated + start)
+        contamination_counts.merge(part.contamination)
+        start += len(part.scores)
+        resumed += was_done
+    if checkpoint is not None:
+        checkpoint.resumed = resumed
+
+    def joined(parts: list[np.ndarray], dtype: type) -> np.ndarray:
+        return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype=dtype)
+
+    return MapResult(joined(scores, np.float64), joined(n_tokens, np.uint32), joined(n_chars, np.uint32),
+                     exclusions.n_records, exclusions, resumed, joined(contaminated, np.int64), contamination_counts)
 
 
 def sample_documents(corpus: Corpus, size: int, seed: int) -> tuple[np.ndarray, list[str], int]:
@@ -142,7 +326,7 @@ def sample_documents(corpus: Corpus, size: int, seed: int) -> tuple[np.ndarray, 
 
 
 def collect_rows(
-    corpus: Corpus, method: Any, engine: Any, counter: TokenCounter, *, desc: str
+    corpus: Corpus, method: Any, engine: Any, counter: TokenCounter, *, desc: str, contamination: Any = None
 ) -> tuple[MapResult, np.ndarray]:
     """Every eligible document's row from a method that returns rows (e.g. embeddings), as one float32 array.
 
@@ -153,7 +337,7 @@ def collect_rows(
     def keep(docs: list[Document], batch_rows: np.ndarray, batch_tokens: np.ndarray) -> None:
         rows.append(np.asarray(batch_rows, dtype=np.float32))
 
-    mapped = map_pass(corpus, method, engine, counter, desc=desc, on_batch=keep)
+    mapped = map_pass(corpus, method, engine, counter, desc=desc, on_batch=keep, contamination=contamination)
     return mapped, (np.concatenate(rows) if rows else np.zeros((0, 0), dtype=np.float32))
 
 

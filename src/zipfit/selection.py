@@ -19,7 +19,11 @@ from typing import Any
 
 import numpy as np
 
+from zipfit.checkpoints import Checkpoint
+from zipfit.dedup_walk import deduplicated_cut
 from zipfit.errors import ZipfitError
+from zipfit.filters.dedup import DuplicateKeys
+from zipfit.io.shards import ROWS_PER_SHARD
 from zipfit.manifest import Timer
 from zipfit.methods.zipfit_fast import ZipFitFast
 from zipfit.passes import MapResult, ScoreJob, collect_rows, map_pass, rescore, sample_documents, text_batches
@@ -64,17 +68,47 @@ def choose(
     seed: int = 0,
     sampling: str = "top-k",
     timer: Timer | None = None,
+    checkpoint: Checkpoint | None = None,
+    shard_rows: int = ROWS_PER_SHARD,
+    contamination: Any = None,
+    dedup: DuplicateKeys | None = None,
 ) -> Choice:
+    """Select with any kind of method. ``checkpoint`` saves (and on a resumed run, reuses) the scores of
+    the pass over every document, shard by shard. ``contamination`` (a fitted ``ContaminationIndex``)
+    drops the documents it flags before scoring; ``dedup`` skips copies of better-ranked documents."""
+    if dedup is not None and (isinstance(method, ZipFitFast) or hasattr(method, "select_tokens")):
+        raise ZipfitError(f"--dedup works with methods that score every document (zipfit, zipfit-debiased, dsir, "
+                          f"embed, random), not {method.name}"
+                          + (": D4 removes semantic duplicates itself" if hasattr(method, "select_tokens") else ""))
     if sampling not in SAMPLING:
         raise ZipfitError(f"sampling must be one of {', '.join(SAMPLING)}, got {sampling!r}")
     timer = timer or Timer()
     if isinstance(method, ZipFitFast):
         if sampling != "top-k":
             raise ZipfitError("zipfit-fast selects the exact top-K; Gumbel sampling needs every exact score")
-        return _cascade(method, corpus, engine, counter, budget, seed, timer)
+        return _cascade(method, corpus, engine, counter, budget, seed, timer, checkpoint, shard_rows, contamination)
     if hasattr(method, "select_tokens") and hasattr(method, "embedder"):
-        return _set_selection(method, corpus, engine, counter, budget, timer)
-    return _per_document(method, corpus, engine, counter, budget, seed, sampling, timer)
+        return _set_selection(method, corpus, engine, counter, budget, timer, contamination)
+    return _per_document(method, corpus, engine, counter, budget, seed, sampling, timer, checkpoint, shard_rows,
+                         contamination, dedup)
+
+
+def prepare(method: Any, corpus: Any, engine: Any, seed: int, timer: Timer) -> None:
+    """What a per-document method needs from the source before it can score: a background sample
+    (``zipfit-debiased``) or statistics of the whole source (DSIR's raw n-gram distribution)."""
+    if getattr(method, "needs_background", False) and getattr(method, "background_", None) is None:
+        with timer.phase("background"):
+            _, background, _ = sample_documents(corpus, method.background_size(), seed)
+            method.fit_background(background)
+    if hasattr(method, "fit_source"):
+        with timer.phase("source_stats"):
+            total = None
+            for batch in engine.map(SourceStatsJob(method), text_batches(corpus.documents()),
+                                    desc="source statistics"):
+                total = batch if total is None else total + batch
+            if total is None:
+                raise ZipfitError("no eligible source documents to estimate the source distribution from")
+            method.fit_source(total)
 
 
 def require_documents(mapped: MapResult) -> None:
@@ -93,7 +127,9 @@ def require_documents(mapped: MapResult) -> None:
 
 def _require(mapped: MapResult, budget: Budget, eligible: int | None = None) -> None:
     require_documents(mapped)
-    eligible = len(mapped) if eligible is None else eligible
+    if mapped.contamination.total:
+        log.warning(mapped.contamination.summary("source").replace("excluded", "decontamination dropped", 1))
+    eligible = len(mapped) - len(mapped.contaminated) if eligible is None else eligible
     if budget.k is not None and budget.k > eligible:
         raise ZipfitError(f"--k {budget.k:,} but only {eligible:,} eligible source documents; lower --k"
                           + (" (exclusions are reported above)" if mapped.exclusions.total or eligible < len(mapped)
@@ -106,29 +142,19 @@ def _nothing_fits(budget: Budget, n_tokens: int) -> ZipfitError:
 
 
 def _per_document(method: Any, corpus: Any, engine: Any, counter: TokenCounter, budget: Budget, seed: int,
-                  sampling: str, timer: Timer) -> Choice:
+                  sampling: str, timer: Timer, checkpoint: Checkpoint | None, shard_rows: int, contamination: Any,
+                  dedup: DuplicateKeys | None) -> Choice:
     counts: dict[str, Any] = {}
-    if getattr(method, "needs_background", False) and getattr(method, "background_", None) is None:
-        with timer.phase("background"):
-            _, background, _ = sample_documents(corpus, method.background_size(), seed)
-            method.fit_background(background)
-    if hasattr(method, "fit_source"):
-        with timer.phase("source_stats"):
-            total = None
-            for batch in engine.map(SourceStatsJob(method), text_batches(corpus.documents()),
-                                    desc="source statistics"):
-                total = batch if total is None else total + batch
-            if total is None:
-                raise ZipfitError("no eligible source documents to estimate the source distribution from")
-            method.fit_source(total)
+    prepare(method, corpus, engine, seed, timer)
     with timer.phase("score"):
-        mapped = map_pass(corpus, method, engine, counter)
+        mapped = map_pass(corpus, method, engine, counter, checkpoint=checkpoint, shard_rows=shard_rows,
+                          contamination=contamination)
     valid = np.isfinite(mapped.scores)
     eligible = int(valid.sum())
     unscorable: dict[str, int] = {}
-    if eligible < len(mapped):
+    if eligible < len(mapped) - len(mapped.contaminated):
         reason = getattr(method, "unscorable_reason", "unscorable")
-        unscorable[reason] = len(mapped) - eligible
+        unscorable[reason] = len(mapped) - len(mapped.contaminated) - eligible
         log.warning("%s: %s of %s documents excluded (%s)", method.name, f"{unscorable[reason]:,}",
                     f"{len(mapped):,}", reason)
     _require(mapped, budget, eligible)
@@ -138,8 +164,21 @@ def _per_document(method: Any, corpus: Any, engine: Any, counter: TokenCounter, 
             keys = keys + gumbel_keys(len(keys), seed)
         if eligible < len(mapped):
             keys = np.where(valid, keys, -np.inf)
-        selected = select_top(keys, budget, mapped.n_tokens)
-        selected = selected[np.isfinite(keys[selected])]  # unscorable documents never fill a token budget
+        if dedup is None:
+            selected = select_top(keys, budget, mapped.n_tokens)
+            selected = selected[np.isfinite(keys[selected])]  # unscorable documents never fill a token budget
+    if dedup is not None:
+        with timer.phase("dedup"):
+            walk = deduplicated_cut(corpus, engine, keys, budget, mapped.n_tokens, dedup)
+        selected = walk.selected
+        if budget.k is not None and len(selected) < budget.k:
+            raise ZipfitError(f"--k {budget.k:,} but only {len(selected):,} eligible source documents are left "
+                              "after --dedup; lower --k")
+        counts["dedup"] = {"skipped": walk.skipped.as_dict(), "examples": walk.duplicates_of,
+                           "documents_checked": walk.reached, **dedup.params()}
+        if walk.skipped.total:
+            log.info("--dedup skipped %s copies of better-ranked documents (%s)", f"{walk.skipped.total:,}",
+                     ", ".join(f"{n:,} {r}" for r, n in walk.skipped.counts().items()))
     if len(selected) == 0:
         raise _nothing_fits(budget, int(mapped.n_tokens[select_top(keys, Budget(k=1))[0]]))
     counts["sampling"] = sampling
@@ -147,7 +186,7 @@ def _per_document(method: Any, corpus: Any, engine: Any, counter: TokenCounter, 
 
 
 def _cascade(method: ZipFitFast, corpus: Any, engine: Any, counter: TokenCounter, budget: Budget, seed: int,
-             timer: Timer) -> Choice:
+             timer: Timer, checkpoint: Checkpoint | None, shard_rows: int, contamination: Any) -> Choice:
     two_stage, rounds, rescored, survivors = False, 0, 0, 0
     with timer.phase("calibrate"):
         sample, sample_texts, n_docs = sample_documents(corpus, method.calibration_docs, seed)
@@ -159,13 +198,18 @@ def _cascade(method: ZipFitFast, corpus: Any, engine: Any, counter: TokenCounter
             sample_exact = method.calibrate(profile)
     with timer.phase("score"):
         first = method.stage1_ if two_stage else method.exact_
-        mapped = map_pass(corpus, first, engine, counter, desc="stage 1" if two_stage else "scoring")
+        mapped = map_pass(corpus, first, engine, counter, desc="stage 1" if two_stage else "scoring",
+                          checkpoint=checkpoint, shard_rows=shard_rows, contamination=contamination)
+        if len(mapped.contaminated):
+            mapped.scores = mapped.scores.copy()
+            mapped.scores[mapped.contaminated] = -np.inf  # never a survivor, never selected
     _require(mapped, budget)
     if not two_stage:
         log.info("zipfit-fast: %s documents are too few for the cascade (it needs more than %s): scored exactly",
                  f"{len(mapped):,}", f"{4 * method.calibration_docs:,}")
         with timer.phase("select"):
             ranked = ranking(mapped.scores)
+            ranked = ranked[: len(ranked) - len(mapped.contaminated)]
             selected = cut(ranked, budget, mapped.n_tokens)
         if len(selected) == 0:
             raise _nothing_fits(budget, int(mapped.n_tokens[ranked[0]]))
@@ -177,6 +221,9 @@ def _cascade(method: ZipFitFast, corpus: Any, engine: Any, counter: TokenCounter
         fine = np.full(len(mapped), -np.inf)
         fine[alive] = rescore(corpus, alive, method.stage2_, engine, desc="stage 2")
     idx, exact = sample, sample_exact  # the calibration documents already have exact scores
+    if len(mapped.contaminated):
+        clean = ~np.isin(idx, mapped.contaminated)
+        idx, exact = idx[clean], exact[clean]
     with timer.phase("select"):
         todo = np.setdiff1d(method.candidates(fine, budget, mapped.n_tokens), idx)
         todo = todo[np.isfinite(fine[todo])]
@@ -217,15 +264,20 @@ class _Rows:
 
 
 def _set_selection(method: Any, corpus: Any, engine: Any, counter: TokenCounter, budget: Budget,
-                   timer: Timer) -> Choice:
+                   timer: Timer, contamination: Any) -> Choice:
     with timer.phase("embed"):
-        mapped, rows = collect_rows(corpus, _Rows(method.embedder()), engine, counter, desc="embedding")
+        mapped, rows = collect_rows(corpus, _Rows(method.embedder()), engine, counter, desc="embedding",
+                                    contamination=contamination)
     _require(mapped, budget)
     with timer.phase("select"):
+        keep = np.ones(len(mapped), dtype=bool)
+        keep[mapped.contaminated] = False
+        positions = np.flatnonzero(keep)
         if budget.k is not None:
-            selected, scores, stats = method.select(rows, budget.k)
+            selected, scores, stats = method.select(rows[keep], budget.k)
         else:
-            selected, scores, stats = method.select_tokens(rows, mapped.n_tokens, budget.tokens)
+            selected, scores, stats = method.select_tokens(rows[keep], mapped.n_tokens[keep], budget.tokens)
+        selected = positions[np.asarray(selected, dtype=np.int64)]
     if len(selected) == 0:
         raise ZipfitError(f"--tokens {budget.tokens:,} is smaller than the first document {method.name} keeps: "
                           "nothing fits in the budget")

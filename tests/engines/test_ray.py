@@ -166,3 +166,78 @@ def test_engine_names():
         make_engine("local", 1, ray_address="auto")
     with pytest.raises(ZipfitError, match="unknown engine 'dask'"):
         make_engine("dask")
+
+
+# ---- the map pass with workers that read their own shards ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def many_files(tmp_path_factory, mixed_sources):
+    """Seven inputs for two workers, in three formats; the first, plain, is split into many shards."""
+    import gzip
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    root = tmp_path_factory.mktemp("many")
+    lines = [json.dumps({"text": t}) for t in mixed_sources]
+    lines[4] = "{broken"
+    big = root / "big.jsonl"
+    big.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    paths = [big]
+    for i in range(4):
+        p = root / f"part{i}.jsonl.gz"
+        p.write_bytes(gzip.compress(("\n".join(lines[i * 30 : i * 30 + 30]) + "\n").encode()))
+        paths.append(p)
+    for i in range(2):
+        p = root / f"part{i}.parquet"
+        pq.write_table(pa.table({"text": mixed_sources[i * 40 : i * 40 + 40]}), p, row_group_size=16)
+        paths.append(p)
+    return paths
+
+
+class DiesOnText:
+    """A method that kills its own worker process the first time it sees one text (the marker remembers)."""
+
+    def __init__(self, method, victim, marker):
+        self.method, self.victim, self.marker = method, victim, marker
+
+    def setup(self):
+        self.method.setup()
+
+    def score(self, texts):
+        if self.victim in texts and not self.marker.exists():
+            self.marker.touch()
+            os.kill(os.getpid(), signal.SIGKILL)
+        return self.method.score(texts)
+
+
+def _map(corpus, method, engine):
+    from zipfit.passes import map_pass
+    from zipfit.tokens import TokenCounter
+
+    return map_pass(corpus, method, engine, TokenCounter("whitespace"), shard_rows=13)
+
+
+def test_workers_read_the_shards_and_the_pass_equals_the_local_one(engine, many_files, proofnet_valid, tmp_path):
+    from zipfit.io import Corpus
+    from zipfit.io.shards import plan_shards
+
+    method = ZipFit().fit(proofnet_valid[:20])
+    corpus = Corpus(many_files)
+    assert len(plan_shards(corpus, 13)) > 3 * engine.workers and sum(s.file == 0 for s in plan_shards(corpus, 13)) > 5
+    local = _map(Corpus(many_files), method, LocalEngine(1, progress=False))
+    on_ray = _map(corpus, method, engine)
+    assert corpus.n_records == 0  # this process read nothing: the workers did
+    for name in ("scores", "n_tokens", "n_chars"):
+        assert np.array_equal(getattr(on_ray, name), getattr(local, name))
+    assert on_ray.n_records == local.n_records and on_ray.exclusions.as_dict() == local.exclusions.as_dict()
+    assert on_ray.exclusions.counts() == {"malformed_json": 2}  # big.jsonl and part0 hold the broken line
+
+    marker = tmp_path / "killed"
+    dying = DiesOnText(method, Corpus(many_files).shard_documents(plan_shards(corpus, 13)[9])[0].__next__().text,
+                       marker)
+    again = _map(Corpus(many_files), dying, engine)
+    assert marker.exists()  # a worker died mid-shard; the shard ran again on its replacement
+    assert np.array_equal(again.scores, local.scores)

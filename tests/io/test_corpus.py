@@ -269,9 +269,9 @@ def test_missing_field_on_first_record_lists_fields(tmp_path):
 
 def test_missing_template_or_where_field_on_first_record(tmp_path):
     path = write_jsonl(tmp_path / "q.jsonl", [{"question": "q", "answer": "a"}])
-    with pytest.raises(ZipfitError, match=r"no field 'solution' .* used by --template"):
+    with pytest.raises(ZipfitError, match=r"no field 'solution' .* used by --target-template"):
         Corpus([path], TextSpec(template="{question}{solution}"), role="target")
-    with pytest.raises(ZipfitError, match=r"no field 'split' in target records .*--where"):
+    with pytest.raises(ZipfitError, match=r"no field 'split' in target records .*--target-where"):
         Corpus([path], TextSpec(field="question", where=(("split", "valid"),)), role="target")
 
 

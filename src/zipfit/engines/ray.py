@@ -1,8 +1,10 @@
-"""A Ray cluster: the LocalEngine's interface, with the batches scored by actors on every node.
+"""A Ray cluster: the LocalEngine's interface, with the work done by actors on every node.
 
-The driver (this process) still reads the inputs and cuts them into batches; Ray carries the
-batches to a pool of actors, one per CPU, each holding the job after one ``setup()``, and the
-results come back in submission order. Ray is an optional dependency: ``pip install 'zipfit[ray]'``.
+In the map pass the workers read the inputs themselves, on Ray Data: a dataset of shards (row
+ranges of the input files) mapped by a pool of actors that hold the scoring job; the driver (this
+process) gets back a few numbers per document and never reads the corpus. Other passes send
+batches of texts to a pool of actors. Either way each actor holds the job after one ``setup()``,
+and results come back in submission order. Ray is an optional dependency: ``pip install 'zipfit[ray]'``.
 """
 
 from __future__ import annotations
@@ -10,9 +12,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import pickle
 import uuid
+import warnings
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from zipfit.engines.local import Job
@@ -64,6 +68,24 @@ class _Worker:
         return self._job(batch)
 
 
+class _ShardScorer:
+    """A Ray Data actor: the job set up once, then one shard per call (the job reads the shard itself)."""
+
+    def __init__(self, job: Job, shards: list[Any]) -> None:
+        from zipfit.ncd import tune_allocator
+
+        tune_allocator()
+        self.job, self.shards = job, shards
+        job.setup()
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
+        import numpy as np
+
+        results = [pickle.dumps(self.job(self.shards[int(i)]), protocol=pickle.HIGHEST_PROTOCOL)
+                   for i in batch["shard"]]
+        return {"shard": batch["shard"], "result": np.array(results, dtype=object)}
+
+
 class RayEngine:
     """Runs jobs over batches on a pool of Ray actors, one per CPU (every CPU of the cluster by default).
 
@@ -79,6 +101,8 @@ class RayEngine:
     """
 
     name = "ray"
+    # the map pass sends shards, not texts: workers read their part of the inputs themselves
+    reads_shards = True
 
     def __init__(self, workers: int | None = None, *, address: str | None = None,
                  progress: bool | None = None) -> None:
@@ -102,10 +126,7 @@ class RayEngine:
     def close(self) -> None:
         """Stop the actors; stop the cluster if this engine started it, leave it if it joined it."""
         ray = self._ray
-        for actor in self._actors:
-            with contextlib.suppress(Exception):
-                ray.kill(actor)
-        self._actors = []
+        self._release_pool()
         if self._connected:
             ray.shutdown()  # stops a local cluster we started; only disconnects from a joined one
             self._connected = False
@@ -200,6 +221,70 @@ class RayEngine:
                 if pending:
                     with contextlib.suppress(Exception):
                         ray.wait(pending, num_returns=len(pending), timeout=60, fetch_local=False)
+
+    def map_shards(
+        self,
+        job: Job,
+        shards: Sequence[Any],
+        *,
+        desc: str = "scoring",
+        total: int | None = None,
+        size: Callable[[Any], int] = len,
+        unit: str = "row",
+    ) -> Iterator[Any]:
+        """``job(shard)`` for every shard, in order, on Ray Data: a dataset of shard numbers mapped by an
+        actor pool (one actor per worker CPU, the job set up once per actor), streamed back in order.
+
+        An actor that dies is restarted and its shard run again (Ray Data retries the task).
+        """
+        if not shards:
+            return
+        self._connect()
+        self._release_pool()  # its actors hold the CPUs Ray Data's actors need
+        try:
+            import ray.data
+        except ImportError as exc:
+            raise ZipfitError(f"the Ray engine needs Ray Data ({exc}): pip install 'zipfit[ray]'") from None
+
+        ray = self._ray
+        verbose = log.isEnabledFor(logging.DEBUG)
+        context = ray.data.DataContext.get_current()
+        context.execution_options.preserve_order = True  # results in shard order: output never depends on timing
+        context.enable_progress_bars = verbose
+        context.print_on_execution_start = verbose
+        logging.getLogger("ray.data").setLevel(logging.INFO if verbose else logging.ERROR)
+        cpus = int(ray.cluster_resources().get("CPU", 0))
+        n = min(self.workers or cpus, cpus, len(shards))
+        if n < 1:
+            raise ZipfitError("the Ray cluster has no CPUs to run zipfit's workers on")
+        dataset = ray.data.from_items([{"shard": i} for i in range(len(shards))],
+                                      override_num_blocks=len(shards))
+        with warnings.catch_warnings():  # Ray 2.60 deprecates retry arguments it has no other way to take yet
+            warnings.simplefilter("ignore", DeprecationWarning)
+            dataset = dataset.map_batches(_ShardScorer, fn_constructor_args=(job, list(shards)), batch_size=1,
+                                          concurrency=n, num_cpus=1, max_restarts=-1,
+                                          max_task_retries=MAX_TASK_RETRIES)
+        exceptions = ray.exceptions
+        with progress_bar(desc=desc, total=total, unit=unit, enabled=self.progress) as bar:
+            try:
+                for row in dataset.iter_rows():
+                    bar.update(size(shards[int(row["shard"])]))
+                    yield pickle.loads(row["result"])
+            except exceptions.RayTaskError as exc:
+                cause = exc.cause
+                while isinstance(cause, exceptions.RayTaskError):  # Ray Data wraps the actor's error again
+                    cause = cause.cause
+                if isinstance(cause, ZipfitError):
+                    raise cause from None
+                raise ZipfitError(f"a shard failed on the Ray cluster: {cause or exc}") from None
+            except exceptions.RayError as exc:
+                raise ZipfitError(f"the Ray cluster failed to score the shards: {exc}") from None
+
+    def _release_pool(self) -> None:
+        for actor in self._actors:
+            with contextlib.suppress(Exception):
+                self._ray.kill(actor)
+        self._actors = []
 
     def _least_busy(self, unfinished: dict[Any, int], n_actors: int, turn: int) -> int:
         """The actor with the fewest unfinished batches; ties go round-robin from ``turn``."""

@@ -158,12 +158,13 @@ class Corpus:
         shown = ", ".join(n if n.isprintable() else repr(n) for n in map(str, available[:_MAX_LISTED_FIELDS]))
         if len(available) > _MAX_LISTED_FIELDS:
             shown += f", ... ({len(available)} in all)"
+        option = "--" if self.role == "source" else f"--{self.role}-"  # the options that read this role's records
         if name in self.spec.text_fields:
-            hint = "choose one with --text-field or --template"
+            hint = f"choose one with {option}text-field or {option}template"
             if self.spec.template is not None:
-                hint = f"it is used by --template {self.spec.template!r}; " + hint
+                hint = f"it is used by {option}template {self.spec.template!r}; " + hint
         else:
-            hint = "it is used by --where"
+            hint = f"it is used by {option}where"
         return ZipfitError(f"{f.path}: no field {name!r} in {self.role} records (fields: {shown}); {hint}")
 
     def _check_record_fields(self, f: InputFile, rec: Mapping[str, Any]) -> None:

@@ -15,6 +15,10 @@ REASONS = (
     "non_string_text",
     "empty_text",
     "filtered",
+    # decontamination (--exclude) and deduplication (--dedup), counted apart from the data problems above
+    "ngram_overlap",
+    "near_duplicate",
+    "exact_duplicate",
 )
 FILTERED = "filtered"
 MAX_EXAMPLES = 5
@@ -41,6 +45,34 @@ class Exclusions:
         if len(examples) < MAX_EXAMPLES:
             examples.append(f"{os.fspath(file)}:{row}")
             self._details.setdefault(reason, []).append(detail)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything, for a checkpoint (``as_dict`` is the report form)."""
+        return {"n_records": self.n_records, "counts": self._counts, "examples": self._examples,
+                "details": self._details}
+
+    @classmethod
+    def from_dict(cls, state: dict[str, Any]) -> Exclusions:
+        ex = cls()
+        ex.n_records = int(state["n_records"])
+        ex._counts = {str(k): int(v) for k, v in state["counts"].items()}
+        ex._examples = {str(k): list(v) for k, v in state["examples"].items()}
+        ex._details = {str(k): list(v) for k, v in state["details"].items()}
+        return ex
+
+    def since(self, earlier: Exclusions) -> Exclusions:
+        """What was added after ``earlier`` (a copy of this object taken before): merged back onto
+        ``earlier`` it gives this object again, the same first examples included."""
+        out = Exclusions()
+        out.n_records = self.n_records - earlier.n_records
+        for reason, count in self._counts.items():
+            added = count - earlier._counts.get(reason, 0)
+            if added:
+                out._counts[reason] = added
+                skip = len(earlier._examples.get(reason, []))
+                out._examples[reason] = self._examples[reason][skip:]
+                out._details[reason] = self._details[reason][skip:]
+        return out
 
     def merge(self, later: Exclusions) -> None:
         """Add the exclusions of a later part of the input (a shard): counts add, the first examples stay first."""
