@@ -5,9 +5,20 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 from pathlib import Path
 
 import pytest
+
+
+@pytest.fixture(autouse=True)
+def _restore_zipfit_logger():
+    """zipfit.cli.main points the 'zipfit' logger at the current stderr and stops propagation; undo that after a
+    test that calls main() in-process, so later tests' caplog and capsys still see the logs."""
+    logger = logging.getLogger("zipfit")
+    saved = (logger.handlers[:], logger.propagate, logger.level)
+    yield
+    logger.handlers[:], logger.propagate, logger.level = saved[0], saved[1], saved[2]
 
 
 def _jsonl(path: Path, limit: int | None = None) -> list[dict]:

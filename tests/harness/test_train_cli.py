@@ -37,7 +37,7 @@ def proofnet_file(data_dir):
     return data_dir / "proofnet" / "proofnet_lean4_zipfit_v2.jsonl"
 
 
-def test_train_eval_end_to_end(tmp_path, train_file, proofnet_file):
+def test_train_eval_end_to_end(tmp_path, train_file, proofnet_file, capsys):
     out = tmp_path / "run"
     args = ["train-eval", "--train", train_file, "--where", "kind=lean", "--eval", proofnet_file, *EVAL,
             "--out", out, *SMALL, "--max-tokens", 4096, "--eval-every", 2048, "--label", "lean"]
@@ -55,15 +55,15 @@ def test_train_eval_end_to_end(tmp_path, train_file, proofnet_file):
     assert png_path.read_bytes()[:4] == b"\x89PNG"
 
     before = csv_path.read_text(encoding="utf-8")
-    proc = zipfit_cli(*args, "--quiet")
-    assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    errors = [line for line in proc.stderr.splitlines() if line.startswith("zipfit: error: ")]
-    assert len(errors) == 1 and "exists; pass --overwrite" in errors[0]
+    argv = [str(a) for a in args]
+    assert main([*argv, "--quiet"]) == 2  # refused before any work
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("zipfit: error: ")]
+    assert len(errors) == 1 and "run.csv exists; pass --overwrite" in errors[0]
     assert csv_path.read_text(encoding="utf-8") == before
-    proc = zipfit_cli(*args, "--quiet", "--overwrite", "--seed", 1)
-    assert proc.returncode == 0, proc.stderr
-    assert "target CE" not in proc.stderr and "tok/s" not in proc.stderr  # --quiet: warnings only, no bar
-    assert "filtered out 185 of 371 eval records by --where" in proc.stderr
+    assert main([*argv, "--quiet", "--overwrite", "--seed", "1"]) == 0
+    err = capsys.readouterr().err
+    assert "target CE" not in err and "tok/s" not in err  # --quiet: warnings only, no progress bar
+    assert "filtered out 185 of 371 eval records by --where" in err
     assert csv_path.read_text(encoding="utf-8") != before
 
 
