@@ -17,6 +17,13 @@ def _value(point: Any, name: str) -> float:
     return point[name] if isinstance(point, dict) else getattr(point, name)
 
 
+def _tokens_label(x: float, _pos: Any = None) -> str:
+    for scale, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(x) >= scale:
+            return f"{x / scale:g}{suffix}"
+    return f"{x:g}"
+
+
 def plot_curves(curves: Sequence[tuple[str, Sequence[Any]]], out: str | os.PathLike, *,
                 title: str | None = None) -> Path:
     """One line per (label, points) on two panels, CE per token and bits per byte against training tokens.
@@ -26,6 +33,7 @@ def plot_curves(curves: Sequence[tuple[str, Sequence[Any]]], out: str | os.PathL
     need("matplotlib", "plotting curves")
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter
 
     fig = Figure(figsize=(11, 4.2), layout="constrained")
     FigureCanvasAgg(fig)
@@ -37,7 +45,7 @@ def plot_curves(curves: Sequence[tuple[str, Sequence[Any]]], out: str | os.PathL
         ax.set_xlabel("training tokens")
         ax.set_ylabel(ylabel)
         ax.grid(True, alpha=0.3)
-        ax.ticklabel_format(axis="x", style="sci", scilimits=(-3, 4))
+        ax.xaxis.set_major_formatter(FuncFormatter(_tokens_label))
     axes[0].legend(fontsize="small")
     if title:
         fig.suptitle(title)
