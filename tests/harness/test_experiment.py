@@ -14,6 +14,12 @@ PROOFNET = "proofnet/proofnet_lean4_zipfit_v2.jsonl"
 
 
 def write_config(path: Path, data: Path, lean_docs: int = 40) -> Path:
+    """A tiny experiment; its third source holds 3 of the eval statements among 12 harmless documents."""
+    rows = [json.loads(line) for line in (data / PROOFNET).read_text(encoding="utf-8").splitlines()]
+    tests = [f"{r['nl_statement']}\n{r['formal_statement']}" for r in rows if r["split"] == "test"][:3]
+    harmless = [" ".join(f"word{i}x{j}" for j in range(60)) for i in range(12)]
+    (path.parent / "planted.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in tests + harmless),
+                                               encoding="utf-8")
     path.write_text(f"""
 name = "tiny"
 methods = ["zipfit", "random"]
@@ -32,6 +38,10 @@ name = "mbpp"
 files = ["{data / "mbpp" / "mbpp.jsonl"}"]
 template = "{{text}}\\n{{code}}"
 max_docs = 40
+
+[[sources]]
+name = "planted"
+files = ["{path.parent / "planted.jsonl"}"]
 
 [target]
 files = ["{data / PROOFNET}"]
@@ -85,7 +95,17 @@ def test_experiment_end_to_end_and_rerun_from_cache(data_dir: Path, tmp_path: Pa
             assert (out / "runs" / f"{label}{suffix}").is_file()
 
     summary = json.loads((out / "experiment.json").read_text(encoding="utf-8"))
+    labels.append("dataset-planted-800-s0")
     assert sorted(r["label"] for r in summary["runs"]) == sorted(labels)
+    # decontamination against the eval set is on by default: the planted eval statements never reach a selection
+    assert summary["decontamination"]["applied"] is True
+    assert "Decontamination against the eval set: on" in report
+    for sel in summary["selections"] + summary["datasets"]:
+        # counted among the documents a selection considers: the whole mix, or one source dataset
+        assert sel["exclusions"]["source_contaminated"] == (3 if sel.get("domain", "planted") == "planted" else 0)
+        assert sel["eval_ngram_overlap"] == 0
+    planted = [json.loads(line) for line in (out / "datasets" / "planted-800.jsonl").read_text().splitlines()]
+    assert planted and all(r["text"].startswith("word") for r in planted)
     assert summary["tokenizer"]["kind"] == "bpe"
     tokenizer = out / "tokenizer" / "tokenizer.json"
     for sel in summary["selections"]:
@@ -97,12 +117,12 @@ def test_experiment_end_to_end_and_rerun_from_cache(data_dir: Path, tmp_path: Pa
         assert r["train_tokens"] <= r["budget"]
         assert r["config"]["resolved"]["vocab_size"] == 300
     datasets = {d["domain"]: d for d in summary["datasets"]}
-    assert set(datasets) == {"lean", "mbpp"}
+    assert set(datasets) == {"lean", "mbpp", "planted"}
     selected = [json.loads(line) for line in (out / "datasets" / "lean-800.jsonl").read_text().splitlines()]
     assert {r["domain"] for r in selected} == {"lean"}
     target = (out / "data" / "target.jsonl").read_text(encoding="utf-8")
     mix = (out / "data" / "mix.jsonl").read_text(encoding="utf-8")
-    assert len(target.splitlines()) == 12 and len(mix.splitlines()) == 80
+    assert len(target.splitlines()) == 12 and len(mix.splitlines()) == 95
 
     # a rerun trains nothing: every step is reused
     def refuse(*args: object, **kwargs: object) -> None:
@@ -122,7 +142,7 @@ def test_experiment_end_to_end_and_rerun_from_cache(data_dir: Path, tmp_path: Pa
     assert main(["experiment", str(config), "--out", str(out), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "step mix was run with other parameters" in err and "--overwrite" in err and err.count("\n") == 1
-    assert len((out / "data" / "mix.jsonl").read_text(encoding="utf-8").splitlines()) == 80
+    assert len((out / "data" / "mix.jsonl").read_text(encoding="utf-8").splitlines()) == 95
 
 
 def test_config_errors_are_one_line(data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -29,7 +29,7 @@ def selection(method: str, alignment: float, lean: int, budget: int = 100) -> di
             "domains": {"lean": {"documents": lean, "tokens": lean * 10},
                         "wiki": {"documents": 10 - lean, "tokens": (10 - lean) * 10}},
             "lengths": {"p10": 50.0, "p50": 120.0, "p90": 400.0}, "selection_seconds": 1.5, "target_copies": 0,
-            "eval_ngram_overlap": 0, "exclusions": {"excluded_eval_overlap": 3}}
+            "eval_ngram_overlap": 0, "exclusions": {"source_contaminated": 3, "duplicates_skipped": 0}}
 
 
 def summary(zipfit_curves: list[list[float]]) -> dict[str, Any]:
@@ -79,7 +79,8 @@ def test_a_win_gets_tokens_to_reach_and_percent_faster() -> None:
     assert "did not win" not in text
     assert "90% / 90%" in text  # zipfit's domain mix: 9 of 10 documents, 90 of 100 tokens from lean
     assert "50 / 120 / 400" in text
-    assert "excluded_eval_overlap 3" in text
+    assert "Dropped by decontamination before selection" in text and "zipfit 3, dsir 3, random 3" in text
+    assert "dedup" not in text  # nothing was skipped
 
 
 def test_a_loss_is_reported_as_a_loss() -> None:

@@ -274,11 +274,14 @@ def _budget_section(b: Mapping[str, Any], domains: Sequence[str], plot: str | No
         lines.append(f"| {method} | {sel['documents']:,} | {sel['tokens']:,} | {ln['p10']:,.0f} / {ln['p50']:,.0f} / "
                      f"{ln['p90']:,.0f} | " + " | ".join(cells) + " |")
     excluded = {m: s["selection"].get("exclusions", {}) for m, s in b["methods"].items() if s["selection"]}
-    shown = {m: {k: v for k, v in e.items() if v} for m, e in excluded.items()}
-    if any(shown.values()):
-        lines += ["", "Documents the selection excluded or reported (from each selection's manifest): "
-                  + "; ".join(f"{m}: " + ", ".join(f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}"
-                                                    for k, v in e.items()) for m, e in shown.items() if e) + "."]
+    contaminated = {m: e["source_contaminated"] for m, e in excluded.items() if "source_contaminated" in e}
+    if contaminated:
+        lines += ["", "Dropped by decontamination before selection (source documents overlapping the eval set; from "
+                  "each selection's manifest): " + ", ".join(f"{m} {n:,}" for m, n in contaminated.items()) + "."]
+    skipped = {m: e["duplicates_skipped"] for m, e in excluded.items() if e.get("duplicates_skipped")}
+    if skipped:
+        lines += ["", "Near-duplicates skipped by `dedup`: " + ", ".join(f"{m} {n:,}" for m, n in skipped.items())
+                  + "."]
     overlap = {m: s["selection"].get("eval_ngram_overlap") for m, s in b["methods"].items() if s["selection"]}
     if any(v is not None for v in overlap.values()):
         lines += ["", "Contamination check, after selection: selected documents sharing a 13-word n-gram with the "
