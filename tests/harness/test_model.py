@@ -32,17 +32,16 @@ def test_tiny_gpt_is_causal():
 
 def test_local_hugging_face_model_trains_and_evaluates(tiny_llama_dir, mathlib, proofnet_test, monkeypatch, caplog):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    config = TrainConfig(model=str(tiny_llama_dir), block_size=256, batch_size=4, max_tokens=60_000, lr=3e-3,
-                         eval_every=30_000, eval_max_examples=10, threads=1)
+    config = TrainConfig(model=str(tiny_llama_dir), block_size=256, batch_size=4, max_tokens=30_000, lr=3e-3,
+                         eval_every=15_000, eval_max_examples=10, threads=1)
     with caplog.at_level("WARNING", logger="zipfit"):
         r = train_eval(mathlib[30:80], proofnet_test, config)
     assert "longer than" in caplog.text and r.config["resolved"]["block_size"] == 128  # capped at the model's
     assert r.model == str(tiny_llama_dir) and r.config["resolved"]["separator_id"] == 0
     assert 1e5 < r.parameters < 2e5
     assert r.curve[0].ce_nats == pytest.approx(math.log(512), abs=0.1)  # random init: near uniform
-    assert [p.tokens for p in r.curve][::2] == [0, 60_000]
-    print([round(p.ce_nats, 3) for p in r.curve])
-    assert r.final.ce_nats < r.curve[0].ce_nats - 1.0
+    assert [p.tokens for p in r.curve][::2] == [0, 30_000]
+    assert r.final.ce_nats < r.curve[0].ce_nats - 0.8  # measured: 6.24 -> 5.17
     assert r.final.bits_per_byte < r.curve[0].bits_per_byte - 0.5
     again = train_eval(mathlib[30:80], proofnet_test, config)
     assert [p.ce_nats for p in again.curve] == [p.ce_nats for p in r.curve]

@@ -27,7 +27,6 @@ def test_target_aligned_text_lowers_target_loss_more_than_unrelated_text(aligned
         assert [p.tokens for p in r.curve] == [0, 98 * 512, 100_000]  # at the first step boundary past 50,000
         assert r.train_tokens == 100_000 and r.eval_examples == 30
         assert r.curve[0].ce_nats == pytest.approx(math.log(257), abs=0.05)  # untrained: near uniform
-    print({name: [round(p.ce_nats, 3) for p in r.curve] for name, r in aligned_vs_unrelated.items()})
     assert lean.curve[0] == wiki.curve[0]  # same seed, same initial model, same target
     start = lean.curve[0].ce_nats
     # measured: start 5.57, WikiText ~4.7, mathlib ~3.6 nats per byte
