@@ -29,7 +29,7 @@ def test_target_aligned_text_lowers_target_loss_more_than_unrelated_text(aligned
         assert r.curve[0].ce_nats == pytest.approx(math.log(257), abs=0.05)  # untrained: near uniform
     assert lean.curve[0] == wiki.curve[0]  # same seed, same initial model, same target
     start = lean.curve[0].ce_nats
-    # measured: start 5.57, WikiText ~4.7, mathlib ~3.6 nats per byte
+    # measured: start 5.58, WikiText 4.63, mathlib 3.72 nats per byte
     assert wiki.final.ce_nats < start - 0.4
     assert lean.final.ce_nats < wiki.final.ce_nats - 0.6
     assert lean.final.bits_per_byte == pytest.approx(lean.final.ce_nats / math.log(2))  # a byte is a token
