@@ -71,12 +71,16 @@ class _Worker:
 class _ShardScorer:
     """A Ray Data actor: the job set up once, then one shard per call (the job reads the shard itself)."""
 
-    def __init__(self, job: Job, shards: list[Any]) -> None:
+    def __init__(self, refs: list[Any]) -> None:
+        import ray
+
         from zipfit.ncd import tune_allocator
 
         tune_allocator()
-        self.job, self.shards = job, shards
-        job.setup()
+        # the job and the shard list come by reference (the driver holds them until the pass ends): they
+        # go to the object store once, not once per actor
+        self.job, self.shards = ray.get(refs)
+        self.job.setup()
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
         import numpy as np
@@ -257,11 +261,12 @@ class RayEngine:
         n = min(self.workers or cpus, cpus, len(shards))
         if n < 1:
             raise ZipfitError("the Ray cluster has no CPUs to run zipfit's workers on")
+        refs = [ray.put(job), ray.put(list(shards))]
         dataset = ray.data.from_items([{"shard": i} for i in range(len(shards))],
                                       override_num_blocks=len(shards))
         with warnings.catch_warnings():  # Ray 2.60 deprecates retry arguments it has no other way to take yet
             warnings.simplefilter("ignore", DeprecationWarning)
-            dataset = dataset.map_batches(_ShardScorer, fn_constructor_args=(job, list(shards)), batch_size=1,
+            dataset = dataset.map_batches(_ShardScorer, fn_constructor_args=(refs,), batch_size=1,
                                           concurrency=n, num_cpus=1, max_restarts=-1,
                                           max_task_retries=MAX_TASK_RETRIES)
         exceptions = ray.exceptions
