@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
+import gzip
 import json
+import os
+import warnings
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -13,7 +19,7 @@ from io_data import MBPP
 from zipfit.errors import ZipfitError
 from zipfit.io import Corpus
 from zipfit.io.inputs import resolve_inputs
-from zipfit.io.readers import ARROW_BATCH_ROWS, iter_arrow_batches, iter_jsonl
+from zipfit.io.readers import ARROW_BATCH_ROWS, _open_binary, iter_arrow_batches, iter_jsonl
 
 
 def test_parquet_reads_only_requested_columns_in_bounded_batches(tmp_path, mbpp_records):
@@ -72,3 +78,39 @@ def test_an_array_that_parses_on_one_line_is_a_record_that_is_not_an_object(tmp_
     corpus = Corpus([path])
     assert [d.text for d in corpus.documents()] == [r["text"] for r in mbpp_records[:4]]
     assert corpus.exclusions.counts() == {"not_an_object": 1, "malformed_json": 1}
+
+
+def _descriptors_on(path: Path) -> int:
+    """Descriptors of this process open on ``path``."""
+    target = os.path.realpath(path)
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):  # the descriptor listdir itself used, now closed
+            count += os.path.realpath(os.readlink(f"/proc/self/fd/{fd}")) == target
+    return count
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts descriptors in /proc")
+@pytest.mark.parametrize("suffix", [".jsonl", ".jsonl.gz", ".jsonl.zst"])
+def test_a_closed_reader_leaves_no_descriptor_on_its_file(tmp_path, suffix):
+    # A gzip.GzipFile given a fileobj does not close it: the .jsonl.gz file stayed open until the garbage
+    # collector freed the stream (a ResourceWarning per file read), not when the reader closed it.
+    raw = MBPP.read_bytes()
+    path = tmp_path / f"m{suffix}"
+    path.write_bytes({".jsonl": raw, ".jsonl.gz": gzip.compress(raw),
+                      ".jsonl.zst": zstandard.ZstdCompressor().compress(raw)}[suffix])
+    (f,) = resolve_inputs([path])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        stream = _open_binary(f)
+        assert stream.read(100) == raw[:100] and _descriptors_on(path) == 1
+        stream.close()
+        assert _descriptors_on(path) == 0  # while the closed stream is still referenced
+        del stream
+        lines = iter_jsonl(f)
+        next(lines)
+        lines.close()  # stopped early, as the write pass stops after the last selected document
+        docs = list(Corpus([path]).documents())
+        assert len(docs) == 974 and _descriptors_on(path) == 0
+        gc.collect()
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []

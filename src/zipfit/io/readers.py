@@ -77,9 +77,10 @@ class _ZstdReader(io.RawIOBase):
 
 
 def _open_binary(f: InputFile) -> BinaryIO:
-    raw = open(f.path, "rb")  # noqa: SIM115 - ownership passes to the returned stream
     if f.format == "jsonl.gz":
-        return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
+        # Opened by name, so closing the stream closes the file: a GzipFile never closes a fileobj it is given
+        return gzip.GzipFile(f.path, mode="rb")  # type: ignore[return-value]
+    raw = open(f.path, "rb")  # noqa: SIM115 - ownership passes to the returned stream
     if f.format == "jsonl.zst":
         return io.BufferedReader(_ZstdReader(raw), buffer_size=_READ_CHUNK)  # type: ignore[return-value]
     return raw
