@@ -73,8 +73,8 @@ def test_a_win_gets_tokens_to_reach_and_percent_faster() -> None:
     assert b["methods"]["dsir"]["ce_std"] == pytest.approx(0.1414, abs=1e-4)
     text = render_report(s, a)
     assert "| method | seeds | final CE nats/token (mean ± std)" in text
-    assert "| **zipfit** | 2 | 5.000 ± 0.000 |" in text
-    assert "| dsir | 2 | 6.100 ± 0.141 |" in text
+    assert "| **zipfit** | 2 | 9.000 | 5.000 ± 0.000 |" in text  # CE before training, then after
+    assert "| dsir | 2 | 9.000 | 6.100 ± 0.141 |" in text
     assert f"{100 * (1 - reach / 100):.1f}%" in text and "not reached" in text  # random never gets there
     assert "did not win" not in text
     assert "90% / 90%" in text  # zipfit's domain mix: 9 of 10 documents, 90 of 100 tokens from lean

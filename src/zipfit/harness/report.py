@@ -239,8 +239,9 @@ def _budget_section(b: Mapping[str, Any], domains: Sequence[str], plot: str | No
                   f"seeds) after {b['bar_tokens']:,.0f} tokens. \"Tokens to reach\" is where a method's mean curve "
                   "first gets to the bar (linear interpolation between evaluations); \"% faster\" = 1 − tokens to "
                   f"reach / {b['bar_method']}'s {b['bar_tokens']:,.0f} tokens (the paper's definition).", ""]
-    lines += ["| method | seeds | final CE nats/token (mean ± std) | bits/byte | tokens trained | tokens to reach bar "
-              "| % faster | alignment | selection time |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines += ["| method | seeds | CE before training | final CE nats/token (mean ± std) | bits/byte | tokens trained "
+              "| tokens to reach bar | % faster | alignment | selection time |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for method, s in b["methods"].items():
         sel = s["selection"]
         reach = f"{s['reach']:,.0f}" if s["reach"] is not None else "not reached"
@@ -248,7 +249,8 @@ def _budget_section(b: Mapping[str, Any], domains: Sequence[str], plot: str | No
         align = f"{sel['alignment']:.4f}" if "alignment" in sel else "—"
         seconds = f"{sel['selection_seconds']:.1f} s" if sel.get("selection_seconds") is not None else "—"
         name = f"**{method}**" if method in ZIPFIT_METHODS else method
-        lines.append(f"| {name} | {len(s['seeds'])} | {_pm(s['ce'], s['ce_std'])} | {_pm(s['bpb'], s['bpb_std'])} "
+        lines.append(f"| {name} | {len(s['seeds'])} | {s['initial_ce']:.3f} | {_pm(s['ce'], s['ce_std'])} "
+                     f"| {_pm(s['bpb'], s['bpb_std'])} "
                      f"| {s['tokens']:,.0f} | {reach} | {faster} | {align} | {seconds} |")
     lines.append("")
     for v in b["verdicts"]:
