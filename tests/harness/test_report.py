@@ -72,7 +72,7 @@ def test_a_win_gets_tokens_to_reach_and_percent_faster() -> None:
     assert b["methods"]["random"]["reach"] is None
     assert b["methods"]["dsir"]["ce_std"] == pytest.approx(0.1414, abs=1e-4)
     text = render_report(s, a)
-    assert "| method | seeds | final CE nats/token (mean ± std)" in text
+    assert "| method | seeds | CE before training | final CE nats/token (mean ± std)" in text
     assert "| **zipfit** | 2 | 9.000 | 5.000 ± 0.000 |" in text  # CE before training, then after
     assert "| dsir | 2 | 9.000 | 6.100 ± 0.141 |" in text
     assert f"{100 * (1 - reach / 100):.1f}%" in text and "not reached" in text  # random never gets there
