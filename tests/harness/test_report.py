@@ -109,6 +109,10 @@ def test_alignment_fit_over_datasets_and_selections() -> None:
     assert a["fit_datasets"].slope == pytest.approx((5.5 - 7.5) / (0.25 - 0.05))
     # the selections ran at budget 100, the datasets at 50: not the same budget, so not in the fit
     assert a["selections"] == [] and a["budget"] == 50
+    assert "so they are not points here" in render_report(s)
+    for r in s["runs"]:
+        r["eval_examples"] = 4  # of the 6 eval examples
+    assert "measured on the first 4 of them" in render_report(s)
     for d in s["datasets"]:
         d["budget"] = 100
     for r in s["runs"]:
