@@ -46,6 +46,8 @@ def test_a_good_config_parses_with_defaults(data_dir: Path) -> None:
     assert cfg.sources[1].is_text and not cfg.sources[0].is_text
     assert cfg.train["model"] == "tiny-gpt"
     assert cfg.as_dict()["sources"][0]["files"] == [str(data_dir / "mbpp" / "mbpp.jsonl")]
+    # every TrainConfig field but the per-run ones can be set
+    assert load_config(base(data_dir) | {"train": {"warmup": 0.1, "eval_batch_size": 2}}).train["warmup"] == 0.1
 
 
 def test_unknown_keys_are_named_with_the_known_ones(data_dir: Path) -> None:

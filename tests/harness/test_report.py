@@ -72,9 +72,9 @@ def test_a_win_gets_tokens_to_reach_and_percent_faster() -> None:
     assert b["methods"]["random"]["reach"] is None
     assert b["methods"]["dsir"]["ce_std"] == pytest.approx(0.1414, abs=1e-4)
     text = render_report(s, a)
-    assert "| method | seeds | final CE nats/token (mean ± std)" in text
-    assert "| **zipfit** | 2 | 5.000 ± 0.000 |" in text
-    assert "| dsir | 2 | 6.100 ± 0.141 |" in text
+    assert "| method | seeds | CE before training | final CE nats/token (mean ± std)" in text
+    assert "| **zipfit** | 2 | 9.000 | 5.000 ± 0.000 |" in text  # CE before training, then after
+    assert "| dsir | 2 | 9.000 | 6.100 ± 0.141 |" in text
     assert f"{100 * (1 - reach / 100):.1f}%" in text and "not reached" in text  # random never gets there
     assert "did not win" not in text
     assert "90% / 90%" in text  # zipfit's domain mix: 9 of 10 documents, 90 of 100 tokens from lean
@@ -109,6 +109,10 @@ def test_alignment_fit_over_datasets_and_selections() -> None:
     assert a["fit_datasets"].slope == pytest.approx((5.5 - 7.5) / (0.25 - 0.05))
     # the selections ran at budget 100, the datasets at 50: not the same budget, so not in the fit
     assert a["selections"] == [] and a["budget"] == 50
+    assert "so they are not points here" in render_report(s)
+    for r in s["runs"]:
+        r["eval_examples"] = 4  # of the 6 eval examples
+    assert "measured on the first 4 of them" in render_report(s)
     for d in s["datasets"]:
         d["budget"] = 100
     for r in s["runs"]:

@@ -19,9 +19,6 @@ from zipfit.errors import ZipfitError
 
 # The methods that are ZIP-FIT itself; every other method in an experiment is a baseline.
 ZIPFIT_METHODS = ("zipfit", "zipfit-debiased", "zipfit-fast")
-# Keys of TrainConfig (zipfit.harness.train) an experiment may set; checked again against the class at run time.
-TRAIN_KEYS = ("model", "tokenizer", "vocab_size", "n_layer", "n_head", "d_model", "block_size", "batch_size", "lr",
-              "weight_decay", "grad_clip", "eval_every", "eval_max_examples", "device", "threads")
 TEXT_SUFFIXES = (".txt", ".txt.gz")
 
 
@@ -304,11 +301,18 @@ def _train(value: Any) -> dict[str, Any]:
     for key, what in (("max_tokens", "budgets"), ("seed", "seeds")):
         if isinstance(value, Mapping) and key in value:
             raise ZipfitError(f"train.{key} is set per run from the top-level {what!r}; remove it from [train]")
-    t = _check_keys(value or {}, TRAIN_KEYS, "[train]")
+    t = _check_keys(value or {}, train_keys(), "[train]")
     model = t.get("model", "tiny-gpt")
     _typed(model, str, "train.model")
     t["model"] = resolve_model(model)
     return t
+
+
+def train_keys() -> tuple[str, ...]:
+    """TrainConfig's fields an experiment may set (its module imports torch only inside functions)."""
+    from zipfit.harness.train import TrainConfig
+
+    return tuple(f.name for f in dataclasses.fields(TrainConfig) if f.name not in ("max_tokens", "seed"))
 
 
 def resolve_model(model: str) -> str:

@@ -62,16 +62,8 @@ def run_experiment(
     if out_dir.exists() and not out_dir.is_dir():
         raise ZipfitError(f"{out_dir} exists and is not a directory")
     train = need("zipfit.harness.train")
-    _check_train_keys(cfg, train.TrainConfig)
     out_dir.mkdir(parents=True, exist_ok=True)
     return _Experiment(cfg, out_dir, StepCache(out_dir, overwrite=overwrite), train, progress).run()
-
-
-def _check_train_keys(cfg: ExperimentConfig, train_config: type) -> None:
-    known = {f.name for f in dataclasses.fields(train_config)} - {"max_tokens", "seed"}
-    unknown = sorted(set(cfg.train) - known)
-    if unknown:
-        raise ZipfitError(f"unknown key {unknown[0]!r} in [train]; known keys: {', '.join(sorted(known))}")
 
 
 def _select_supports(*names: str) -> dict[str, bool]:

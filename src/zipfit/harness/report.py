@@ -185,9 +185,14 @@ def _setup(summary: Mapping[str, Any]) -> list[str]:
         deco_text = f"requested but NOT applied ({deco.get('note')})"
     else:
         deco_text = "off"
+    evaluated = {r.get("eval_examples") for r in summary.get("runs", [])} - {None}
+    subset = ""
+    if evaluated and max(evaluated) < ex.get("eval", 0):
+        subset = (f" Cross-entropy is measured on the first {max(evaluated)} of them (`train.eval_max_examples`); "
+                  "decontamination uses all of them.")
     lines += ["", f"- Target (what ZIP-FIT aligns to): {ex.get('target', '?')} examples from {describe(target)}.",
               f"- Evaluation (held out; cross-entropy is measured here): {ex.get('eval', '?')} examples from "
-              f"{describe(evaluation)}.",
+              f"{describe(evaluation)}.{subset}",
               f"- Decontamination against the eval set: {deco_text}."
               + (" Near-duplicates removed too (`dedup=True`)." if deco.get("dedup") else "")]
     if tok.get("kind") == "bpe":
@@ -239,8 +244,9 @@ def _budget_section(b: Mapping[str, Any], domains: Sequence[str], plot: str | No
                   f"seeds) after {b['bar_tokens']:,.0f} tokens. \"Tokens to reach\" is where a method's mean curve "
                   "first gets to the bar (linear interpolation between evaluations); \"% faster\" = 1 − tokens to "
                   f"reach / {b['bar_method']}'s {b['bar_tokens']:,.0f} tokens (the paper's definition).", ""]
-    lines += ["| method | seeds | final CE nats/token (mean ± std) | bits/byte | tokens trained | tokens to reach bar "
-              "| % faster | alignment | selection time |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines += ["| method | seeds | CE before training | final CE nats/token (mean ± std) | bits/byte | tokens trained "
+              "| tokens to reach bar | % faster | alignment | selection time |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for method, s in b["methods"].items():
         sel = s["selection"]
         reach = f"{s['reach']:,.0f}" if s["reach"] is not None else "not reached"
@@ -248,9 +254,13 @@ def _budget_section(b: Mapping[str, Any], domains: Sequence[str], plot: str | No
         align = f"{sel['alignment']:.4f}" if "alignment" in sel else "—"
         seconds = f"{sel['selection_seconds']:.1f} s" if sel.get("selection_seconds") is not None else "—"
         name = f"**{method}**" if method in ZIPFIT_METHODS else method
-        lines.append(f"| {name} | {len(s['seeds'])} | {_pm(s['ce'], s['ce_std'])} | {_pm(s['bpb'], s['bpb_std'])} "
+        lines.append(f"| {name} | {len(s['seeds'])} | {s['initial_ce']:.3f} | {_pm(s['ce'], s['ce_std'])} "
+                     f"| {_pm(s['bpb'], s['bpb_std'])} "
                      f"| {s['tokens']:,.0f} | {reach} | {faster} | {align} | {seconds} |")
     lines.append("")
+    if any(len(s["curve"].tokens) <= 2 for s in b["methods"].values()):
+        lines += ["Only two evaluations per run (before and after training): \"tokens to reach\" is read off the "
+                  "straight line between them, so it and \"% faster\" are only indicative.", ""]
     for v in b["verdicts"]:
         lines += [f"- {v}"]
     if b["verdicts"]:
@@ -309,6 +319,9 @@ def _alignment_section(a: Mapping[str, Any], plot: str | None) -> list[str]:
         lines.append(f"| {p['label']} (selection) | {p['alignment']:.4f} | {_pm(p['ce'], p['ce_std'])} | "
                      f"{p['tokens']:,} | {p['documents']:,} |")
     lines += ["", "- " + _fit_sentence(a["fit_datasets"], "Source datasets only (the paper's fit)")]
+    if not a["selections"]:
+        lines.append(f"- The selections were trained at other budgets than {a['budget']:,} tokens, so they are not "
+                     "points here: CE depends on the number of training tokens.")
     if a["selections"]:
         lines.append("- " + _fit_sentence(a["fit_all"], f"Source datasets and the {len(a['selections'])} "
                                           "selections at the same budget"))
