@@ -129,6 +129,11 @@ class _Flagged:
             self.index.append(doc.index)
             self.exclusions.add(CONTAMINATION_REASONS[flags[position] - 1], self.corpus.files[doc.file].path, doc.row)
 
+    def take(self, contaminated: np.ndarray, exclusions: Exclusions, offset: int) -> None:
+        """Append a later part's flags (a shard's), its positions shifted by ``offset``."""
+        self.index.extend((np.asarray(contaminated, dtype=np.int64) + offset).tolist())
+        self.exclusions.merge(exclusions)
+
     def indices(self) -> np.ndarray:
         return np.array(self.index, dtype=np.int64)
 
@@ -199,8 +204,8 @@ def map_pass(
     # for a shard found in the checkpoint, ("end", key) after a shard's last batch.
     entries: deque[tuple] = deque()
     resumed = 0
-    flagged = _Flagged(corpus)
-    flagged_at_shard_start = 0
+    flagged = _Flagged(corpus)  # the whole pass
+    current = _Flagged(corpus)  # the shard whose batches are coming back, merged into `flagged` at its end
 
     def texts() -> Iterator[list[str]]:
         nonlocal resumed
@@ -222,35 +227,33 @@ def map_pass(
 
     def settle() -> None:
         """Take the finished shards at the head of `entries`: loaded ones and those whose batches are all back."""
-        nonlocal shard_start, flagged_at_shard_start
+        nonlocal shard_start, current
         while entries and entries[0][0] != "batch":
             entry = entries.popleft()
             if entry[0] == "done":
                 part, docs = entry[2], entry[3]
-                flagged.index.extend((part.contaminated + len(scores)).tolist())
-                flagged.exclusions.merge(part.contamination)
+                flagged.take(part.contaminated, part.contamination, len(scores))
                 scores.extend(part.scores.tolist())
                 n_tokens.extend(part.n_tokens.tolist())
                 if on_batch is not None:
                     on_batch(docs, part.scores, part.n_tokens)
-            elif checkpoint is not None:
-                shard_flags = _Flagged(corpus)  # this shard's part, positions within the shard
-                shard_flags.index = [i - shard_start for i in flagged.index[flagged_at_shard_start:]]
-                shard_flags.exclusions = flagged.exclusions.since(flagged_snapshot[0])
-                checkpoint.save(entry[1], ShardScores(
-                    np.array(scores[shard_start:], dtype=np.float64), np.array(n_tokens[shard_start:], dtype=np.uint32),
-                    np.array(n_chars[shard_start : len(scores)], dtype=np.uint32), Exclusions(),
-                    shard_flags.indices(), shard_flags.exclusions))
-            shard_start, flagged_at_shard_start = len(scores), len(flagged.index)
-            flagged_snapshot[0] = copy.deepcopy(flagged.exclusions)
+            else:
+                if checkpoint is not None:
+                    checkpoint.save(entry[1], ShardScores(
+                        np.array(scores[shard_start:], dtype=np.float64),
+                        np.array(n_tokens[shard_start:], dtype=np.uint32),
+                        np.array(n_chars[shard_start : len(scores)], dtype=np.uint32), Exclusions(),
+                        current.indices() - shard_start, current.exclusions))
+                flagged.take(current.indices(), current.exclusions, 0)
+                current = _Flagged(corpus)
+            shard_start = len(scores)
 
-    flagged_snapshot = [Exclusions()]
     for batch_scores, batch_tokens, *flags in engine.map(_score_job(method, counter, contamination), texts(),
                                                           desc=desc):
         settle()
         _, batch = entries.popleft()
         if flags:
-            flagged.add(batch, flags[0])
+            current.add(batch, flags[0])
         # a method may return rows (e.g. embeddings) instead of scores: those go to on_batch only
         scores.extend(batch_scores.tolist() if batch_scores.ndim == 1 else [math.nan] * len(batch_scores))
         n_tokens.extend(batch_tokens.tolist())
@@ -281,8 +284,8 @@ def _by_shard(docs: Iterable[Document], shard_rows: int) -> Iterator[tuple[str, 
 def _map_shards(corpus: Corpus, method: Any, engine: Any, counter: TokenCounter, desc: str,
                 checkpoint: Checkpoint | None, shard_rows: int, contamination: Any) -> MapResult:
     shards = plan_shards(corpus, shard_rows)
-    scores, n_tokens, n_chars, contaminated = [], [], [], []
-    exclusions, contamination_counts = Exclusions(), Exclusions()
+    scores, n_tokens, n_chars = [], [], []
+    exclusions, flagged = Exclusions(), _Flagged(corpus)
     resumed, start = 0, 0
     job = ShardJob(corpus, method, counter, checkpoint, contamination)
     for part, was_done in engine.map_shards(job, shards, desc=desc, total=sum(s.stop - s.start for s in shards),
@@ -291,8 +294,7 @@ def _map_shards(corpus: Corpus, method: Any, engine: Any, counter: TokenCounter,
         n_tokens.append(part.n_tokens)
         n_chars.append(part.n_chars)
         exclusions.merge(part.exclusions)
-        contaminated.append(part.contaminated + start)
-        contamination_counts.merge(part.contamination)
+        flagged.take(part.contaminated, part.contamination, start)
         start += len(part.scores)
         resumed += was_done
     if checkpoint is not None:
@@ -302,7 +304,7 @@ def _map_shards(corpus: Corpus, method: Any, engine: Any, counter: TokenCounter,
         return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype=dtype)
 
     return MapResult(joined(scores, np.float64), joined(n_tokens, np.uint32), joined(n_chars, np.uint32),
-                     exclusions.n_records, exclusions, resumed, joined(contaminated, np.int64), contamination_counts)
+                     exclusions.n_records, exclusions, resumed, flagged.indices(), flagged.exclusions)
 
 
 def sample_documents(corpus: Corpus, size: int, seed: int) -> tuple[np.ndarray, list[str], int]:

@@ -60,20 +60,6 @@ class Exclusions:
         ex._details = {str(k): list(v) for k, v in state["details"].items()}
         return ex
 
-    def since(self, earlier: Exclusions) -> Exclusions:
-        """What was added after ``earlier`` (a copy of this object taken before): merged back onto
-        ``earlier`` it gives this object again, the same first examples included."""
-        out = Exclusions()
-        out.n_records = self.n_records - earlier.n_records
-        for reason, count in self._counts.items():
-            added = count - earlier._counts.get(reason, 0)
-            if added:
-                out._counts[reason] = added
-                skip = len(earlier._examples.get(reason, []))
-                out._examples[reason] = self._examples[reason][skip:]
-                out._details[reason] = self._details[reason][skip:]
-        return out
-
     def merge(self, later: Exclusions) -> None:
         """Add the exclusions of a later part of the input (a shard): counts add, the first examples stay first."""
         self.n_records += later.n_records
