@@ -241,3 +241,24 @@ def test_workers_read_the_shards_and_the_pass_equals_the_local_one(engine, many_
     again = _map(Corpus(many_files), dying, engine)
     assert marker.exists()  # a worker died mid-shard; the shard ran again on its replacement
     assert np.array_equal(again.scores, local.scores)
+
+
+class FailsOnShard:
+    def setup(self):
+        pass
+
+    def __call__(self, shard):
+        if shard == 2:
+            raise ZipfitError("shard 2 is unreadable")
+        if shard == 3:
+            raise ValueError("shard 3 is malformed")
+        return shard
+
+
+def test_an_error_in_a_shard_arrives_as_itself(engine):
+    with pytest.raises(ZipfitError, match="shard 2 is unreadable"):
+        list(engine.map_shards(FailsOnShard(), [0, 1, 2], size=lambda s: 1))
+    # Ray Data hands back only a UserCodeException for other types: the remote traceback names the error
+    with pytest.raises(ZipfitError, match=r"(?s)a job failed on the Ray cluster.*ValueError: shard 3 is malformed"):
+        list(engine.map_shards(FailsOnShard(), [0, 3], size=lambda s: 1))
+    assert list(engine.map_shards(FailsOnShard(), [0, 1], size=lambda s: 1)) == [0, 1]

@@ -276,12 +276,7 @@ class RayEngine:
                     bar.update(size(shards[int(row["shard"])]))
                     yield pickle.loads(row["result"])
             except exceptions.RayTaskError as exc:
-                cause = exc.cause
-                while isinstance(cause, exceptions.RayTaskError):  # Ray Data wraps the actor's error again
-                    cause = cause.cause
-                if isinstance(cause, ZipfitError):
-                    raise cause from None
-                raise ZipfitError(f"a shard failed on the Ray cluster: {cause or exc}") from None
+                raise self._job_error(exc) from None
             except exceptions.RayError as exc:
                 raise ZipfitError(f"the Ray cluster failed to score the shards: {exc}") from None
 
@@ -308,16 +303,25 @@ class RayEngine:
         try:
             return self._ray.get(ref)
         except exceptions.RayTaskError as exc:
-            # the job's own exception, as itself (a ZipfitError stays a one-line user error)
-            cause = exc.cause
-            if not isinstance(cause, ZipfitError) and hasattr(cause, "add_note"):
-                cause.add_note(f"raised in a Ray worker: {exc}")  # the remote traceback
-            raise cause from None
+            raise self._job_error(exc) from None
         except exceptions.RayActorError as exc:
             raise ZipfitError(f"a batch failed: its Ray worker died and {MAX_TASK_RETRIES} retries did not complete "
                               f"it (out of memory, or its node lost?): {exc}") from None
         except exceptions.RayError as exc:
             raise ZipfitError(f"the Ray cluster failed to run a batch: {exc}") from None
+
+    def _job_error(self, exc: Any) -> BaseException:
+        """The job's own exception, as itself (a ZipfitError stays a one-line user error), from the
+        RayTaskError that carries it (Ray Data wraps it once more, in a UserCodeException)."""
+        exceptions = self._ray.exceptions
+        cause = exc.cause
+        while isinstance(cause, (exceptions.RayTaskError, exceptions.UserCodeException)):
+            cause = cause.cause if isinstance(cause, exceptions.RayTaskError) else cause.__cause__
+        if cause is None:
+            return ZipfitError(f"a job failed on the Ray cluster: {exc}")
+        if not isinstance(cause, ZipfitError) and hasattr(cause, "add_note"):
+            cause.add_note(f"raised in a Ray worker: {exc}")  # the remote traceback
+        return cause
 
     def describe(self) -> dict[str, Any]:
         out: dict[str, Any] = {"engine": self.name, "address": self._joined or self.address or "local",
