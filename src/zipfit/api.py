@@ -87,6 +87,19 @@ def _paths(value: PathsLike) -> list[str | os.PathLike]:
     return [value] if isinstance(value, (str, os.PathLike)) else list(value)
 
 
+def read_texts(paths: PathsLike, spec: TextSpec, role: str) -> tuple[list[str], dict[str, Any], Corpus]:
+    """Every eligible text of a small input set read whole (targets, excluded documents), its exclusions
+    logged, and a description for the manifest."""
+    corpus = Corpus(_paths(paths), spec, role=role)
+    texts = [doc.text for doc in corpus.documents()]
+    summary = corpus.exclusions.summary(role)
+    if summary:
+        log.warning(summary)
+    info = {"files": corpus.describe(), "spec": _spec_dict(spec), "count": len(texts),
+            "exclusions": corpus.exclusions.as_dict()}
+    return texts, info, corpus
+
+
 def load_targets(
     target: PathsLike | None,
     target_texts: Sequence[str] | None,
@@ -103,13 +116,7 @@ def load_targets(
         info = {"given": "texts", "count": len(texts), "excluded": dropped}
         corpus = None
     else:
-        corpus = Corpus(_paths(target), spec, role="target")
-        texts = [doc.text for doc in corpus.documents()]
-        summary = corpus.exclusions.summary("target")
-        if summary:
-            log.warning(summary)
-        info = {"files": corpus.describe(), "spec": _spec_dict(spec), "count": len(texts),
-                "exclusions": corpus.exclusions.as_dict()}
+        texts, info, corpus = read_texts(target, spec, "target")
     if not texts:
         raise ZipfitError("the target set is empty after reading: ZIP-FIT needs at least one target example")
     return texts, info, corpus
@@ -328,15 +335,11 @@ def select(
 
 def _contamination_index(exclude: PathsLike, spec: TextSpec, ngram: int, unit: str,
                          near_duplicate: float | None) -> tuple[ContaminationIndex, dict[str, Any]]:
-    corpus = Corpus(_paths(exclude), spec, role="exclude")
-    texts = [doc.text for doc in corpus.documents()]
-    summary = corpus.exclusions.summary("exclude")
-    if summary:
-        log.warning(summary)
+    texts, read, _ = read_texts(exclude, spec, "exclude")
     if not texts:
         raise ZipfitError("--exclude: no documents to exclude were read (check --exclude-text-field/-template)")
     index = ContaminationIndex(ngram, unit, near_duplicate).fit(texts)
-    info = {"files": corpus.describe(), "spec": _spec_dict(spec), "documents": len(texts), **index.params(),
+    info = {"files": read["files"], "spec": read["spec"], "documents": len(texts), **index.params(),
             "fingerprint": [texts_digest(texts), ngram, unit, near_duplicate]}
     return index, info
 
