@@ -76,7 +76,18 @@ class _ZstdReader(io.RawIOBase):
         super().close()
 
 
+_CODECS = {"jsonl.gz": "gz", "jsonl.zst": "zst"}
+
+
 def _open_binary(f: InputFile) -> BinaryIO:
+    """The file's decompressed bytes; a file that cannot be opened is a ZipfitError naming it."""
+    try:
+        return _open_stream(f)
+    except OSError as exc:
+        raise ZipfitError(f"{f.path}: cannot read ({exc.strerror or exc})") from None
+
+
+def _open_stream(f: InputFile) -> BinaryIO:
     if f.format == "jsonl.gz":
         # Opened by name, so closing the stream closes the file: a GzipFile never closes a fileobj it is given
         return gzip.GzipFile(f.path, mode="rb")  # type: ignore[return-value]
@@ -101,13 +112,9 @@ def jsonl_row_starts(f: InputFile, every: int) -> tuple[int, list[int | None]]:
     Offsets are None for compressed files (a reader cannot seek in them). Rows are counted as the
     reader counts them: every line, including blank ones and a last line without a newline.
     """
-    codec = {"jsonl.gz": "gz", "jsonl.zst": "zst"}.get(f.format)
+    codec = _CODECS.get(f.format)
     rows, position, starts = 0, 0, []
-    try:
-        stream = _open_binary(f)
-    except OSError as exc:
-        raise ZipfitError(f"{f.path}: cannot read ({exc.strerror or exc})") from None
-    with stream:
+    with _open_binary(f) as stream:
         try:
             for line in stream:
                 if rows % every == 0:
@@ -127,14 +134,10 @@ def iter_jsonl(
     Only rows ``start < row <= stop`` (a shard: 0-based row range [start, stop)); ``offset`` is the byte
     where row ``start + 1`` begins in an uncompressed file (lets a reader seek instead of scanning).
     """
-    codec = {"jsonl.gz": "gz", "jsonl.zst": "zst"}.get(f.format)
+    codec = _CODECS.get(f.format)
     row = 0
     first_value = start == 0  # the first non-blank line tells a JSON array apart from JSON Lines
-    try:
-        stream = _open_binary(f)
-    except OSError as exc:
-        raise ZipfitError(f"{f.path}: cannot read ({exc.strerror or exc})") from None
-    with stream:
+    with _open_binary(f) as stream:
         lines = iter(stream)
         if start and offset is not None and codec is None:
             stream.seek(offset)
