@@ -2,24 +2,10 @@
 
 from __future__ import annotations
 
-import gzip
-import json
 from pathlib import Path
 
 import pytest
-
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-
-
-def read_jsonl(path: Path, limit: int | None = None) -> list[dict]:
-    opener = gzip.open if path.suffix == ".gz" else open
-    out = []
-    with opener(path, "rt", encoding="utf-8") as f:
-        for line in f:
-            out.append(json.loads(line))
-            if limit is not None and len(out) >= limit:
-                break
-    return out
+from realdata import DATA, read_jsonl
 
 
 @pytest.fixture(scope="session")

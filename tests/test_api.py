@@ -8,6 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from realdata import read_jsonl
 
 import zipfit
 from zipfit.errors import ZipfitError
@@ -31,11 +32,6 @@ def target_file(tmp_path, proofnet_valid):
         for text in proofnet_valid[:20]:
             f.write(json.dumps({"text": text}) + "\n")
     return path
-
-
-def read_jsonl(path):
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f]
 
 
 def sha(path):

@@ -1,4 +1,3 @@
-import gzip
 import json
 import pickle
 import random
@@ -8,18 +7,13 @@ import sys
 
 import numpy as np
 import pytest
+from plain_shingles import jaccard
+from realdata import read_jsonl
 
 from zipfit.errors import ZipfitError
 from zipfit.filters import shingles
 from zipfit.filters.contamination import ContaminationIndex
 from zipfit.filters.shingles import minhash, permutations, units
-
-
-def read_jsonl(path, limit=None):
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as f:
-        return [json.loads(line) for _, line in zip(range(limit or 1 << 62), f, strict=False)]
-
 
 # -- plain references: the obvious, slow way ---------------------------------------------------
 
@@ -61,16 +55,6 @@ class PlainCheck:
 
 def plain_check(excluded: list[str], text: str, n: int, unit: str, min_units: int) -> bool:
     return PlainCheck(excluded, n, unit, min_units)(text)
-
-
-def plain_shingles(text: str, n: int = 5) -> set[str]:
-    chars = " ".join(text.lower().replace("ς", "σ").split())
-    return {chars[i : i + n] for i in range(len(chars) - n + 1)} or {chars}
-
-
-def jaccard(a: str, b: str) -> float:
-    sa, sb = plain_shingles(a), plain_shingles(b)
-    return len(sa & sb) / len(sa | sb)
 
 
 # -- real data ---------------------------------------------------------------------------------

@@ -1,4 +1,3 @@
-import gzip
 import hashlib
 import json
 import pickle
@@ -9,27 +8,13 @@ import sys
 
 import numpy as np
 import pytest
+from plain_shingles import jaccard
+from realdata import read_jsonl
 
 from zipfit.errors import ZipfitError
 from zipfit.filters import dedup, shingles
 from zipfit.filters.dedup import DuplicateKeys, GreedyDeduplicator, exact_key
 from zipfit.filters.shingles import balanced_bands, candidate_probability
-
-
-def read_jsonl(path, limit=None):
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as f:
-        return [json.loads(line) for _, line in zip(range(limit or 1 << 62), f, strict=False)]
-
-
-def plain_shingles(text: str, n: int = 5) -> set[str]:
-    chars = " ".join(text.lower().replace("ς", "σ").split())
-    return {chars[i : i + n] for i in range(len(chars) - n + 1)} or {chars}
-
-
-def jaccard(a: str, b: str) -> float:
-    sa, sb = plain_shingles(a), plain_shingles(b)
-    return len(sa & sb) / len(sa | sb)
 
 
 def keys_of(keyer: DuplicateKeys, texts: list[str]) -> np.ndarray:

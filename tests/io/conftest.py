@@ -6,7 +6,8 @@ import logging
 from collections.abc import Iterator
 
 import pytest
-from io_data import MBPP, PROOFNET, read_jsonl
+from io_data import MBPP, PROOFNET
+from realdata import read_jsonl
 
 
 @pytest.fixture(scope="session")

@@ -5,17 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+from realdata import DATA
+
 MBPP = DATA / "mbpp" / "mbpp.jsonl"
 HUMANEVAL = DATA / "humaneval" / "HumanEval.jsonl.gz"
 PROOFNET = DATA / "proofnet" / "proofnet_lean4_zipfit_v2.jsonl"
 LEAN_BATTERIES = DATA / "lean4" / "batteries.jsonl.gz"  # whole .lean files: records of 1-65 KB
 PROOFNET_TEMPLATE = "{nl_statement}\n{formal_statement}"
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    with open(path, encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh]
 
 
 def write_jsonl(path: Path, records: list) -> Path:

@@ -1,4 +1,3 @@
-import gzip
 import hashlib
 import json
 import pickle
@@ -10,6 +9,7 @@ import numpy as np
 import pytest
 from data_selection import HashedNgramDSIR
 from data_selection.hashed_ngram_dsir import get_ngram_counts
+from realdata import read_jsonl
 
 from zipfit.engines import LocalEngine
 from zipfit.errors import ZipfitError
@@ -27,12 +27,6 @@ def sources(data_dir, mixed_sources) -> list[str]:
     texts += [f"{r['nl_statement']}\n{r['formal_statement']}" for r in rows if r["split"] == "test"][:40]
     texts += [r["text"][:4000] for r in read_jsonl(data_dir / "lean4" / "batteries.jsonl.gz", 30)]
     return [t for t in texts if t.strip()]
-
-
-def read_jsonl(path, limit=None):
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as f:
-        return [json.loads(line) for _, line in zip(range(limit or 1 << 62), f, strict=False)]
 
 
 def plain_counts(text: str, n: int, num_buckets: int) -> np.ndarray:
