@@ -152,6 +152,7 @@ class EmbeddingCache:
         self.timeout = timeout
         self._conn: sqlite3.Connection | None = None
 
+
     @property
     def path(self) -> Path:
         return self.directory / self.FILENAME
@@ -272,6 +273,13 @@ class Embedder:
         self._cache: EmbeddingCache | None = None
         self.model_texts = 0  # texts this instance sent through the model (in this process)
         self.cache_hits = 0
+
+    OPTIONS = ("batch_size", "max_seq_length", "cache", "cache_dir", "threads", "device")
+
+    @classmethod
+    def like(cls, method: Any) -> Embedder:
+        """The embedder a method describes with the same parameter names (``model`` and ``OPTIONS``)."""
+        return cls(method.model, **{name: getattr(method, name) for name in cls.OPTIONS})
 
     # -- identity -------------------------------------------------------------------------------
     @property

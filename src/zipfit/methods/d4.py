@@ -197,10 +197,7 @@ class D4:
     # -- embedding ------------------------------------------------------------------------------
     def embedder(self) -> Embedder:
         """The embedding job for the pipeline: picklable, ``setup()`` per worker, ``embedder(texts)``."""
-        return Embedder(
-            self.model, batch_size=self.batch_size, max_seq_length=self.max_seq_length, cache=self.cache,
-            cache_dir=self.cache_dir, threads=self.threads, device=self.device,
-        )
+        return Embedder.like(self)
 
     def fit(self, targets: Sequence[str] | None = None, source_sample: Sequence[str] | None = None) -> D4:
         """D4 is target-agnostic: nothing to learn (kept for the common contract)."""

@@ -49,10 +49,7 @@ class EmbeddingSimilarity(Method):
         self.device = device
 
     def _embedder(self) -> Embedder:
-        return Embedder(
-            self.model, batch_size=self.batch_size, max_seq_length=self.max_seq_length, cache=self.cache,
-            cache_dir=self.cache_dir, threads=self.threads, device=self.device,
-        )
+        return Embedder.like(self)
 
     def fit(self, targets: Sequence[str], source_sample: Sequence[str] | None = None) -> EmbeddingSimilarity:
         if len(targets) == 0:
