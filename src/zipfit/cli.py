@@ -12,6 +12,7 @@ from typing import Any
 
 from zipfit import __version__
 from zipfit.errors import ZipfitError
+from zipfit.io.shards import ROWS_PER_SHARD
 from zipfit.methods import method_names
 
 _ESCAPES = {"\\n": "\n", "\\t": "\t", "\\\\": "\\"}
@@ -113,8 +114,9 @@ def _add_checkpoint_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--resume", action="store_true",
                    help="continue an interrupted run: shards already scored are not scored again; the output is "
                         "the same as an uninterrupted run's")
-    g.add_argument("--shard-rows", type=int, default=4096,
-                   help="rows of an input per shard, the unit of checkpoints and of work on Ray (default: 4096)")
+    g.add_argument("--shard-rows", type=int, default=ROWS_PER_SHARD,
+                   help=f"rows of an input per shard, the unit of checkpoints and of work on Ray "
+                        f"(default: {ROWS_PER_SHARD})")
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
