@@ -67,15 +67,16 @@ def deduplicated_cut(corpus: Corpus, engine: Any, keys: np.ndarray, budget: Budg
         for index in part.tolist():
             j = slot[index]
             doc = docs[j]
-            where[index] = f"{corpus.files[doc.file].path}:{doc.row}"
+            here = f"{corpus.files[doc.file].path}:{doc.row}"
             exact_before = walker.counts["exact_duplicate"]
             twin = walker.offer(index, rows[j])
             if twin is not None:
                 reason = "exact_duplicate" if walker.counts["exact_duplicate"] > exact_before else "near_duplicate"
                 result.skipped.add(reason, corpus.files[doc.file].path, doc.row)
                 if len(result.duplicates_of) < 5:
-                    result.duplicates_of.append({"copy": where[index], "of": where[twin], "reason": reason})
+                    result.duplicates_of.append({"copy": here, "of": where[twin], "reason": reason})
                 continue
+            where[index] = here  # only documents the walker keeps can be the twin of a later one
             if budget.k is not None:
                 kept.append(index)
                 done = len(kept) >= budget.k
