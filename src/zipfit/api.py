@@ -1,8 +1,14 @@
-"""The Python API. Every CLI command is one call here; the CLI only parses arguments."""
+"""The Python API. Every CLI command is one call here; the CLI only parses arguments.
+
+Each call runs the same stages: set up (settings, engine, inputs, targets, method, filters), score (the
+map pass, whose output is the score dataset), cut (the budget, from the scores), write (the records and
+their manifest). ``select`` can start at the cut from a saved score dataset (``scores=``).
+"""
 
 from __future__ import annotations
 
 import copy
+import hashlib
 import logging
 import math
 import os
@@ -12,19 +18,24 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
 
 from zipfit import __version__
-from zipfit.checkpoints import Checkpoint, texts_digest
+from zipfit.config import (
+    Decontamination,
+    PathsLike,
+    Settings,
+    parse_where,
+    paths,
+    settings_from,
+)
 from zipfit.engines import make_engine
 from zipfit.errors import ZipfitError
 from zipfit.filters.contamination import ContaminationIndex
 from zipfit.filters.dedup import DuplicateKeys
+from zipfit.fingerprint import texts_digest
 from zipfit.io import (
     TABLE_SUFFIXES,
     Corpus,
-    Document,
-    TableWriter,
     TextSpec,
     check_output,
     file_sha256,
@@ -32,18 +43,19 @@ from zipfit.io import (
     write_ranked,
     write_table,
 )
-from zipfit.io.shards import ROWS_PER_SHARD
 from zipfit.manifest import Timer, distribution, environment, length_report, score_summary
-from zipfit.methods import accepted_parameters, make_method
-from zipfit.passes import map_pass, ranked_records, rescore
-from zipfit.selection import choose, prepare, require_documents
+from zipfit.methods import accepted_parameters, method_class, method_names
+from zipfit.passes import MapResult, map_pass, ranked_records, rescore
+from zipfit.pipeline.groups import parse_weights
+from zipfit.pipeline.scores import MANIFEST_FILE, ScoreDataset
+from zipfit.selection import Cut, choose, cut_scores, kind_of, prepare, require_documents
 from zipfit.tokens import TokenCounter
 from zipfit.topk import Budget
 
 log = logging.getLogger("zipfit")
 
-PathsLike = str | os.PathLike | Sequence[str | os.PathLike]
-WhereLike = Mapping[str, Any] | Sequence[str] | Sequence[tuple[str, Any]] | None
+__all__ = ["ScoreResult", "SelectionResult", "align", "compare", "parse_where", "score", "select"]
+CHECKPOINT_SUFFIX = ".zipfit-checkpoint"  # where select keeps its score dataset while it runs, unless told
 
 
 @dataclass
@@ -59,38 +71,45 @@ class SelectionResult:
 
 @dataclass
 class ScoreResult:
+    """What ``score`` wrote: the score dataset directory, its manifest, and every eligible document's score."""
+
     out: Path
     manifest_path: Path
     manifest: dict[str, Any]
     scores: np.ndarray
 
 
-def parse_where(where: WhereLike) -> tuple[tuple[str, str], ...]:
-    """``{"split": "valid"}``, ``["split=valid"]`` or ``[("split", "valid")]`` -> (("split", "valid"),)."""
-    if not where:
-        return ()
-    items = where.items() if isinstance(where, Mapping) else where
-    pairs = []
-    for item in items:
-        if isinstance(item, str):
-            field, sep, value = item.partition("=")
-            if not sep or not field:
-                raise ZipfitError(f"--where takes FIELD=VALUE, got {item!r}")
-            pairs.append((field, value))
-        else:
-            field, value = item
-            pairs.append((str(field), str(value)))
-    return tuple(pairs)
+# ---- set-up, shared by every call ------------------------------------------------------------------------------
 
 
-def _paths(value: PathsLike) -> list[str | os.PathLike]:
-    return [value] if isinstance(value, (str, os.PathLike)) else list(value)
+def _all_method_parameters() -> frozenset[str]:
+    return frozenset(p for name in method_names() for p in accepted_parameters(name))
 
 
-def read_texts(paths: PathsLike, spec: TextSpec, role: str) -> tuple[list[str], dict[str, Any], Corpus]:
+def _settings(settings: Settings | None, options: Mapping[str, Any], function: str) -> Settings:
+    return settings_from(settings, options, function=function, method_parameters=_all_method_parameters())
+
+
+def _method(name: str, s: Settings, *, params: Mapping[str, Any] | None = None) -> Any:
+    """The method with the parameters the user set; one it does not take is an error, not silently dropped."""
+    given = dict(s.params if params is None else params)
+    accepted = accepted_parameters(name)
+    wrong = sorted(set(given) - accepted)
+    if wrong:
+        takers = {w: [m for m in method_names() if w in accepted_parameters(m)] for w in wrong}
+        detail = "; ".join(f"--{w.replace('_', '-')} is a parameter of {', '.join(takers[w]) or 'no method'}"
+                           for w in wrong)
+        raise ZipfitError(f"{', '.join('--' + w.replace('_', '-') for w in wrong)} "
+                          f"{'does' if len(wrong) == 1 else 'do'} not apply to --method {name} ({detail})")
+    if "seed" in accepted:
+        given.setdefault("seed", s.seed)
+    return method_class(name)(**given)
+
+
+def read_texts(sources: PathsLike, spec: TextSpec, role: str) -> tuple[list[str], dict[str, Any], Corpus]:
     """Every eligible text of a small input set read whole (targets, excluded documents), its exclusions
     logged, and a description for the manifest."""
-    corpus = Corpus(_paths(paths), spec, role=role)
+    corpus = Corpus(paths(sources), spec, role=role)
     texts = [doc.text for doc in corpus.documents()]
     summary = corpus.exclusions.summary(role)
     if summary:
@@ -100,11 +119,8 @@ def read_texts(paths: PathsLike, spec: TextSpec, role: str) -> tuple[list[str], 
     return texts, info, corpus
 
 
-def load_targets(
-    target: PathsLike | None,
-    target_texts: Sequence[str] | None,
-    spec: TextSpec,
-) -> tuple[list[str], dict[str, Any], Corpus | None]:
+def load_targets(target: PathsLike | None, target_texts: Sequence[str] | None,
+                 spec: TextSpec) -> tuple[list[str], dict[str, Any], Corpus | None]:
     """Target texts from files (with exclusions counted) or given directly."""
     if (target is None) == (target_texts is None):
         raise ZipfitError("give the target examples: --target FILE... (or target_texts=[...] in Python)")
@@ -113,27 +129,13 @@ def load_targets(
         dropped = len(target_texts) - len(texts)
         if dropped:
             log.warning("ignored %d empty or non-string target texts", dropped)
-        info = {"given": "texts", "count": len(texts), "excluded": dropped}
+        info: dict[str, Any] = {"given": "texts", "count": len(texts), "excluded": dropped}
         corpus = None
     else:
         texts, info, corpus = read_texts(target, spec, "target")
     if not texts:
         raise ZipfitError("the target set is empty after reading: ZIP-FIT needs at least one target example")
     return texts, info, corpus
-
-
-def _text_specs(
-    text_field: str,
-    template: str | None,
-    where: WhereLike,
-    target_text_field: str | None,
-    target_template: str | None,
-    target_where: WhereLike,
-) -> tuple[TextSpec, TextSpec]:
-    """How to read source and target texts; the target's field defaults to the source's."""
-    source = TextSpec(field=text_field, template=template, where=parse_where(where))
-    target = TextSpec(field=target_text_field or text_field, template=target_template, where=parse_where(target_where))
-    return source, target
 
 
 def _spec_dict(spec: TextSpec) -> dict[str, Any]:
@@ -150,6 +152,21 @@ def _input_paths(*corpora: Corpus | None) -> list[Path]:
     return [f.path for c in corpora if c is not None for f in c.files]
 
 
+def _check_dataset_dir(out: str | os.PathLike, inputs: Sequence[Path]) -> Path:
+    """A score dataset directory can be written here, and replacing it can never touch an input."""
+    path = Path(out)
+    resolved = path.resolve()
+    if path.exists() and not path.is_dir():
+        raise ZipfitError(f"{out} exists and is not a directory: a score dataset is a directory")
+    for inp in inputs:
+        r = Path(inp).resolve()
+        if r == resolved or resolved in r.parents or r in resolved.parents:
+            raise ZipfitError(f"{out} holds or is an input ({inp}); choose another directory for the scores")
+    if not path.parent.is_dir():
+        raise ZipfitError(f"{out}: directory {path.parent} does not exist")
+    return path
+
+
 def _with_score_fields(schema: Any) -> Any:
     import pyarrow as pa
 
@@ -161,207 +178,43 @@ def _with_score_fields(schema: Any) -> Any:
     return schema.append(pa.field("zipfit_score", pa.float64())).append(pa.field("zipfit_rank", pa.int64()))
 
 
-def select(
-    sources: PathsLike,
-    target: PathsLike | None = None,
-    *,
-    out: str | os.PathLike,
-    k: int | None = None,
-    tokens: int | None = None,
-    method: str = "zipfit",
-    target_texts: Sequence[str] | None = None,
-    text_field: str = "text",
-    template: str | None = None,
-    where: WhereLike = None,
-    target_text_field: str | None = None,
-    target_template: str | None = None,
-    target_where: WhereLike = None,
-    codec: str = "gzip",
-    level: int | None = None,
-    allow_level_0: bool = False,
-    stage1_targets: int | None = None,
-    stage2_targets: int | None = None,
-    candidate_factor: float | None = None,
-    calibration_docs: int | None = None,
-    confidence: float | None = None,
-    tokenizer: str = "whitespace",
-    workers: int | None = None,
-    engine: str = "local",
-    ray_address: str | None = None,
-    seed: int = 0,
-    order: str = "rank",
-    sampling: str = "top-k",
-    method_options: Mapping[str, Any] | None = None,
-    overwrite: bool = False,
-    resume: bool = False,
-    shard_rows: int = ROWS_PER_SHARD,
-    exclude: PathsLike | None = None,
-    exclude_text_field: str | None = None,
-    exclude_template: str | None = None,
-    exclude_where: WhereLike = None,
-    exclude_ngram: int = 13,
-    exclude_unit: str = "word",
-    exclude_near_duplicate: float | None = 0.8,
-    dedup: bool = False,
-    dedup_threshold: float | None = 0.8,
-    progress: bool | None = None,
-) -> SelectionResult:
-    """Select the source documents that best fit the target and write them, best first, to ``out``.
-
-    ``k`` selects that many documents; ``tokens`` the longest prefix of the ranking within that many
-    tokens (``tokenizer``: whitespace words by default). Output keeps every field of each record and
-    adds ``zipfit_score`` and ``zipfit_rank`` (1 = best); a manifest is written beside it.
-
-    The scores are checkpointed shard by shard (``shard_rows`` rows of an input each) beside ``out``;
-    after a crash or kill, the same call with ``resume=True`` scores only the missing shards and writes
-    the same bytes as an uninterrupted run.
-
-    ``exclude`` (files, typically the target's test split; read with the target's text field or
-    template unless ``exclude_text_field``/``exclude_template`` say otherwise) drops every source
-    document that shares an ``exclude_ngram``-gram of ``exclude_unit``s ("word" or "char") with an
-    excluded document, contains a short one whole, or is a near-duplicate of one (MinHash Jaccard >=
-    ``exclude_near_duplicate``; None turns that check off). ``dedup`` skips exact and near-duplicate
-    (``dedup_threshold``; None = exact only) copies of better-ranked documents before the budget is cut.
-    """
-    timer = Timer()
-    budget = Budget(k=k, tokens=tokens)
-    if order not in ("rank", "input"):
-        raise ZipfitError(f"order must be 'rank' or 'input', got {order!r}")
-    with make_engine(engine, workers, ray_address=ray_address, progress=progress) as runner:
-        spec, target_spec = _text_specs(text_field, template, where, target_text_field, target_template,
-                                        target_where)
-        corpus = Corpus(_paths(sources), spec, role="source")
-        fast_options = {"stage1_targets": stage1_targets, "stage2_targets": stage2_targets,
-                    "candidate_factor": candidate_factor,
-                        "calibration_docs": calibration_docs, "confidence": confidence}
-        if method != "zipfit-fast" and any(v is not None for v in fast_options.values()):
-            log.warning("%s only apply to --method zipfit-fast; ignored",
-                        ", ".join(k for k, v in fast_options.items() if v is not None))
-        unused = set(method_options or {}) - accepted_parameters(method)
-        if unused:
-            log.warning("%s do not apply to --method %s; ignored", ", ".join(sorted(unused)), method)
-        scorer = make_method(method, codec=codec, level=level, allow_level_0=allow_level_0, seed=seed,
-                             **{k: v for k, v in fast_options.items() if v is not None}, **(method_options or {}))
-        counter = TokenCounter(tokenizer)
-        with timer.phase("read_targets"):
-            target_corpus = Corpus(_paths(target), target_spec, role="target") if target is not None else None
-            inputs = _input_paths(corpus, target_corpus)
-            out_path = check_output(out, overwrite=overwrite, inputs=inputs)
-            manifest_path = _manifest_path(out_path, overwrite, inputs)
-            _warn_shared_inputs(corpus, target_corpus)
-            targets, target_info, _ = load_targets(target, target_texts, target_spec)
-        with timer.phase("hash_inputs"):
-            sources_info = corpus.describe()  # before the run: the manifest describes what was read
-        with timer.phase("fit"):
-            scorer.fit(targets)
-        contamination, exclude_info = None, None
-        if exclude is not None:
-            with timer.phase("index_excluded"):
-                contamination, exclude_info = _contamination_index(
-                    exclude, TextSpec(field=exclude_text_field or target_spec.field,
-                                      template=exclude_template if exclude_text_field or exclude_template
-                                      else target_spec.template, where=parse_where(exclude_where)),
-                    exclude_ngram, exclude_unit, exclude_near_duplicate)
-        finder = None
-        if dedup:
-            finder = DuplicateKeys(near_duplicate=dedup_threshold, seed=seed)
-            finder.setup()  # checks the parameters here, before any work
-        checkpoint = _checkpoint("select", out_path, corpus, scorer, targets, tokenizer, seed, shard_rows, runner,
-                                 resume=resume, overwrite=overwrite,
-                                 extra={"exclude": exclude_info and exclude_info["fingerprint"]})
-        with checkpoint.guard(resume):
-            choice = choose(scorer, corpus, runner, counter, budget, seed=seed, sampling=sampling, timer=timer,
-                            checkpoint=checkpoint, shard_rows=shard_rows, contamination=contamination, dedup=finder)
-            mapped, selected, selected_scores = choice.mapped, choice.selected, choice.scores
-            target_copies: list[int] = []
-            with timer.phase("write"):
-                corpus.check_unchanged()
-                if manifest_path.exists():
-                    manifest_path.unlink()  # never leave the old manifest beside a new output
-                records = ranked_records(corpus, selected, selected_scores, targets=set(targets), copies=target_copies)
-                written = write_ranked(out_path, records, n=len(selected), order=order,
-                                       schema=_with_score_fields(corpus.arrow_schema()))
-                output_sha256 = file_sha256(out_path)
-            source_tokens = int(mapped.n_tokens.sum())
-            selected_tokens = int(mapped.n_tokens[selected].sum())
-            if budget.tokens is not None and budget.tokens >= source_tokens:
-                log.warning("--tokens %s covers the whole eligible source (%s tokens): everything was selected",
-                            f"{budget.tokens:,}", f"{source_tokens:,}")
-            if target_copies:
-                shown = ", ".join(map(str, sorted(target_copies)[:10])) + (" ..." if len(target_copies) > 10 else "")
-                log.warning("%d selected documents are exact copies of target examples (ranks %s); if the target is "
-                            "an evaluation set, remove them before training", len(target_copies), shown)
-            lengths = length_report(mapped.n_chars, mapped.n_tokens, selected)
-            manifest: dict[str, Any] = {
-                "command": "select",
-                "method": {"name": method, **scorer.params()},
-                "budget": {**budget.describe(), "tokenizer": tokenizer},
-                "parameters": {"source": _spec_dict(spec), "order": order, "seed": seed, "sampling": sampling,
-                               "shard_rows": shard_rows, **runner.describe()},
-                "inputs": {"sources": sources_info, "target": target_info},
-                "counts": {
-                    "source_records": mapped.n_records,
-                    "source_eligible": len(mapped),
-                    "source_excluded": mapped.exclusions.total,
-                    "source_filtered": mapped.exclusions.counts().get("filtered", 0),
-                    "targets": len(targets),
-                    "selected": int(written),
-                    "selected_tokens": selected_tokens,
-                    "source_tokens": source_tokens,
-                    "selected_target_copies": len(target_copies),
-                    "resumed_shards": mapped.resumed_shards,
-                    "source_contaminated": len(mapped.contaminated),
-                    "duplicates_skipped": choice.counts.get("dedup", {}).get("skipped", {}).get("total", 0),
-                    **{k: v for k, v in choice.counts.items() if k not in ("sampling", "dedup")},
-                },
-                "exclusions": {"source": mapped.exclusions.as_dict(), "method": choice.unscorable},
-                "decontamination": None if exclude_info is None else {
-                    **{k: v for k, v in exclude_info.items() if k != "fingerprint"},
-                    "dropped": mapped.contamination.as_dict()},
-                "dedup": choice.counts.get("dedup"),
-                "scores": {"selected": score_summary(selected_scores), "cutoff": float(selected_scores[-1])},
-                "lengths": lengths,
-                "output": {"path": str(out_path), "records": int(written), "order": order, "sha256": output_sha256},
-                "environment": environment(),
-                "timings_s": timer.as_dict(),
-            }
-            write_json(manifest_path, manifest)
-        checkpoint.remove()
-        log.info("selected %s of %s documents (%s of %s tokens) -> %s", f"{written:,}", f"{len(mapped):,}",
-                 f"{selected_tokens:,}", f"{source_tokens:,}", out_path)
-        log.info(_length_line(lengths))
-        return SelectionResult(out_path, manifest_path, manifest, selected, selected_scores)
+def _warn_shared_inputs(corpus: Corpus, target_corpus: Corpus | None) -> None:
+    if target_corpus is None:
+        return
+    shared = {f.path.resolve() for f in corpus.files} & {f.path.resolve() for f in target_corpus.files}
+    for path in sorted(shared):
+        log.warning("%s is both a source and a target: its documents will select themselves", path)
 
 
-def _contamination_index(exclude: PathsLike, spec: TextSpec, ngram: int, unit: str,
-                         near_duplicate: float | None) -> tuple[ContaminationIndex, dict[str, Any]]:
-    texts, read, _ = read_texts(exclude, spec, "exclude")
+def _text_hashes(texts: Sequence[str]) -> list[str]:
+    return sorted({hashlib.sha256(t.encode("utf-8")).hexdigest() for t in texts})
+
+
+def _contamination_index(d: Decontamination, spec: TextSpec) -> tuple[ContaminationIndex, dict[str, Any]]:
+    texts, read, _ = read_texts(list(d.files), spec, "exclude")
     if not texts:
         raise ZipfitError("--exclude: no documents to exclude were read (check --exclude-text-field/-template)")
-    index = ContaminationIndex(ngram, unit, near_duplicate).fit(texts)
+    index = ContaminationIndex(d.ngram, d.unit, d.near_duplicate).fit(texts)
     info = {"files": read["files"], "spec": read["spec"], "documents": len(texts), **index.params(),
-            "fingerprint": [texts_digest(texts), ngram, unit, near_duplicate]}
+            "fingerprint": [texts_digest(texts), d.ngram, d.unit, d.near_duplicate]}
     return index, info
 
 
-def _checkpoint(command: str, out: Path, corpus: Corpus, scorer: Any, targets: Sequence[str], tokenizer: str,
-                seed: int, shard_rows: int, runner: Any, *, resume: bool, overwrite: bool,
-                extra: dict[str, Any] | None = None) -> Checkpoint:
-    """The checkpoint of this run, keyed by everything its scores depend on."""
-    parts = {
-        **(extra or {}),
-        "command": command,
+def _run_parts(corpus: Corpus, scorer: Any, targets: Sequence[str], s: Settings, runner: Any,
+               exclude_info: dict[str, Any] | None) -> dict[str, Any]:
+    """Everything a score dataset's numbers depend on: its parts are reused only by a run with the same."""
+    return {
         "zipfit": __version__,
         "method": {"name": scorer.name, **scorer.params()},
         "targets": texts_digest(targets),
         "source": _spec_dict(corpus.spec),
         "inputs": [[str(f.path.resolve()), f.size, f.mtime_ns] for f in corpus.files],
-        "tokenizer": tokenizer,
-        "seed": seed,
-        "shard_rows": shard_rows,
+        "tokenizer": s.tokenizer,
+        "seed": s.seed,
+        "shard_rows": s.run.shard_rows,
         "reader": "workers" if getattr(runner, "reads_shards", False) else "this process",
+        "exclude": exclude_info and exclude_info["fingerprint"],
     }
-    return Checkpoint.open(out, parts, resume=resume, overwrite=overwrite)
 
 
 def _length_line(lengths: dict[str, Any]) -> str:
@@ -373,17 +226,341 @@ def _length_line(lengths: dict[str, Any]) -> str:
     return line
 
 
-def _warn_shared_inputs(corpus: Corpus, target_corpus: Corpus | None) -> None:
-    if target_corpus is None:
-        return
-    shared = {f.path.resolve() for f in corpus.files} & {f.path.resolve() for f in target_corpus.files}
-    for path in sorted(shared):
-        log.warning("%s is both a source and a target: its documents will select themselves", path)
+class _Setup:
+    """What every call sets up the same way: settings, engine, the source corpus, targets, outputs checked."""
+
+    def __init__(self, s: Settings, sources: PathsLike, target: PathsLike | None, *, source_spec: TextSpec | None = None
+                 ) -> None:
+        self.s = s
+        self.timer = Timer()
+        self.spec = source_spec or s.texts.source
+        self.corpus = Corpus(paths(sources), self.spec, role="source")
+        self.target = target
+        self.target_corpus = (Corpus(paths(target), s.texts.target_spec, role="target") if target is not None
+                              else None)
+        self.inputs = _input_paths(self.corpus, self.target_corpus)
+        _warn_shared_inputs(self.corpus, self.target_corpus)
+
+    def targets(self) -> tuple[list[str], dict[str, Any]]:
+        texts, info, _ = load_targets(self.target, self.s.target_texts, self.s.texts.target_spec)
+        return texts, info
+
+    def decontamination(self) -> tuple[ContaminationIndex | None, dict[str, Any] | None]:
+        if self.s.decontamination is None:
+            return None, None
+        with self.timer.phase("index_excluded"):
+            return _contamination_index(self.s.decontamination, self.s.texts.exclude_spec)
+
+    def dedup(self) -> DuplicateKeys | None:
+        if self.s.dedup is None:
+            return None
+        finder = DuplicateKeys(near_duplicate=self.s.dedup.threshold, seed=self.s.dedup.seed)
+        finder.setup()  # checks the parameters here, before any work
+        return finder
 
 
-def _id_string(record: dict[str, Any] | None) -> str | None:
-    value = (record or {}).get("id")
-    return None if value is None else str(value)
+def _score_manifest(st: _Setup, runner: Any, scorer: Any, mapped: MapResult, targets: Sequence[str],
+                    target_info: dict[str, Any], sources_info: list[dict], exclude_info: dict[str, Any] | None,
+                    command: str) -> dict[str, Any]:
+    s = st.s
+    valid = np.isfinite(mapped.scores)
+    return {
+        "command": command,
+        "method": {"name": scorer.name, **scorer.params(),
+                   "unscorable_reason": getattr(scorer, "unscorable_reason", "unscorable")},
+        "parameters": {"source": _spec_dict(st.spec), "tokenizer": s.tokenizer, "seed": s.seed,
+                       "shard_rows": s.run.shard_rows, **runner.describe()},
+        "inputs": {"sources": sources_info, "target": target_info},
+        "target_sha256": _text_hashes(targets),
+        "counts": {"source_records": mapped.n_records, "scored": int(valid.sum()),
+                   "source_eligible": len(mapped), "source_excluded": mapped.exclusions.total,
+                   "source_filtered": mapped.exclusions.filtered, "source_contaminated": len(mapped.contaminated),
+                   "unscorable": len(mapped) - len(mapped.contaminated) - int(valid.sum()),
+                   "targets": len(targets), "resumed_shards": mapped.resumed_shards},
+        "exclusions": {"source": mapped.exclusions.as_dict()},
+        "decontamination": None if exclude_info is None else {
+            **{k: v for k, v in exclude_info.items() if k != "fingerprint"},
+            "dropped": mapped.contamination.as_dict()},
+        "scores": score_summary(mapped.scores[valid]) if valid.any() else None,
+        "lengths": {"chars": distribution(mapped.n_chars), "tokens": distribution(mapped.n_tokens)},
+        "environment": environment(),
+        "timings_s": st.timer.as_dict(),
+    }
+
+
+def _load_scores(dataset: ScoreDataset, corpus: Corpus) -> MapResult:
+    """A saved score dataset as the map pass's result, in input order."""
+    from zipfit.io import Exclusions
+
+    keys = dataset.manifest["parts"]
+    scores, n_tokens, n_chars, contaminated = [], [], [], []
+    exclusions, contamination = Exclusions(), Exclusions()
+    start = 0
+    for key in keys:
+        part = dataset.load(key)
+        if part is None:
+            raise ZipfitError(f"--scores {dataset.directory}: part {key} is missing; score again")
+        scores.append(part.scores)
+        n_tokens.append(part.n_tokens)
+        n_chars.append(part.n_chars)
+        contaminated.append(part.contaminated + start)
+        exclusions.merge(part.exclusions)
+        contamination.merge(part.contamination)
+        start += len(part.scores)
+
+    def joined(parts: list[np.ndarray], dtype: type) -> np.ndarray:
+        return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype=dtype)
+
+    return MapResult(joined(scores, np.float64), joined(n_tokens, np.uint32), joined(n_chars, np.uint32),
+                     exclusions.n_records, exclusions, 0, joined(contaminated, np.int64), contamination)
+
+
+def _check_saved_inputs(dataset: ScoreDataset, sources_info: list[dict]) -> None:
+    recorded = dataset.manifest["inputs"]["sources"]
+    if len(recorded) != len(sources_info):
+        raise ZipfitError(f"--scores {dataset.directory} scored {len(recorded)} input files, not the "
+                          f"{len(sources_info)} given")
+    for old, new in zip(recorded, sources_info, strict=True):
+        if old["sha256"] != new["sha256"] or old["bytes"] != new["bytes"]:
+            raise ZipfitError(f"{new['path']} is not the input that was scored as {old['path']} in "
+                              f"{dataset.directory} (its content differs): score it again")
+
+
+# ---- select -----------------------------------------------------------------------------------------------------
+
+
+def select(
+    sources: PathsLike | None = None,
+    target: PathsLike | None = None,
+    *,
+    out: str | os.PathLike,
+    k: int | None = None,
+    tokens: int | None = None,
+    fraction: float | None = None,
+    min_score: float | None = None,
+    method: str | None = None,
+    scores: str | os.PathLike | None = None,
+    scores_out: str | os.PathLike | None = None,
+    settings: Settings | None = None,
+    **options: Any,
+) -> SelectionResult:
+    """Select the source documents that best fit the target and write them, best first, to ``out``.
+
+    The budget: ``k`` documents, ``tokens`` (the longest prefix of the ranking within that many tokens of
+    ``tokenizer``), or ``fraction`` of the eligible documents; ``min_score`` keeps only documents scoring at
+    least that (alone: all of them). ``group_by=FIELD`` splits the budget across the values of a source
+    field, by their share of the source or by ``group_weights``. Output keeps every field of each record
+    and adds ``zipfit_score`` and ``zipfit_rank`` (1 = best); a manifest is written beside it.
+
+    The scores are a score dataset, written shard by shard beside ``out`` (or to ``scores_out``, where it
+    is kept); after a crash or kill the same call with ``resume=True`` scores only the missing shards.
+    ``scores=DIR`` cuts from a saved score dataset instead of scoring: the same bytes as a direct call.
+
+    ``options`` are the keyword shortcuts of ``zipfit.config.Settings`` (``text_field``, ``target_template``,
+    ``where``, ``workers``, ``engine``, ``exclude``, ``dedup``, ``order``, ``sampling``, ``seed``, ...) and the
+    method's parameters (``level``, ``num_buckets``, ...; ``params={...}`` also works).
+    """
+    s = _settings(settings, options, "select")
+    cut = Cut(Budget(k=k, tokens=tokens, fraction=fraction, min_score=min_score), s.sampling, s.seed, s.group_by,
+              parse_weights(s.group_weights))
+    saved = ScoreDataset.open(scores) if scores is not None else None
+    if saved is not None:
+        s, method, sources = _from_saved(saved, s, method, sources)
+    method = method or "zipfit"
+    if sources is None:
+        raise ZipfitError("give the source files (or scores= a saved score dataset)")
+    with make_engine(s.run.engine, s.run.workers, ray_address=s.run.ray_address, progress=s.run.progress) as runner:
+        st = _Setup(s, sources, target if saved is None else None)
+        timer, corpus = st.timer, st.corpus
+        with timer.phase("read_targets"):
+            out_path = check_output(out, overwrite=s.run.overwrite, inputs=st.inputs)
+            manifest_path = _manifest_path(out_path, s.run.overwrite, st.inputs)
+            if scores_out is not None:
+                _check_dataset_dir(scores_out, st.inputs)
+            if saved is None:
+                targets, target_info = st.targets()
+                target_hashes = set(_text_hashes(targets))
+                scorer = _method(method, s)
+                kind = kind_of(scorer)
+            else:
+                target_info = saved.manifest["inputs"]["target"]
+                target_hashes = set(saved.manifest["target_sha256"])
+                targets = []
+                kind = "scores"
+        with timer.phase("hash_inputs"):
+            sources_info = corpus.describe()  # before the run: the manifest describes what was read
+        finder = st.dedup()
+        exclude_info = saved.manifest["decontamination"] if saved is not None else None
+        if saved is not None:
+            _check_saved_inputs(saved, sources_info)
+            with timer.phase("read_scores"):
+                mapped = _load_scores(saved, corpus)
+            method_params = {k: v for k, v in saved.manifest["method"].items()
+                             if k not in ("name", "unscorable_reason")}
+            choice = cut_scores(mapped, corpus, runner, cut, name=method,
+                                unscorable_reason=saved.manifest["method"]["unscorable_reason"], timer=timer,
+                                dedup=finder)
+            dataset = None
+        else:
+            if scores_out is not None and kind != "scores":
+                raise ZipfitError(f"--scores-out: --method {method} does not give every document an exact score "
+                                  "to save" + ("; use --method zipfit (zipfit-fast selects the same documents)"
+                                               if kind == "cascade" else ""))
+            with timer.phase("fit"):
+                scorer.fit(targets)
+            contamination, exclude_info = st.decontamination()
+            dataset = None
+            if kind != "set":
+                dataset = ScoreDataset.create(
+                    scores_out if scores_out is not None else out_path.with_name(out_path.name + CHECKPOINT_SUFFIX),
+                    [str(f.path) for f in corpus.files], _run_parts(corpus, scorer, targets, s, runner, exclude_info),
+                    resume=s.run.resume, overwrite=s.run.overwrite,
+                    unscorable_reason=getattr(scorer, "unscorable_reason", "unscorable"), keep=scores_out is not None)
+            try:
+                if kind == "scores":
+                    prepare(scorer, corpus, runner, s.seed, timer)
+                    with timer.phase("score"):
+                        mapped = map_pass(corpus, scorer, runner, TokenCounter(s.tokenizer), dataset=dataset,
+                                          shard_rows=s.run.shard_rows, contamination=contamination)
+                    if scores_out is not None and dataset is not None:
+                        require_documents(mapped)
+                        _finish_dataset(dataset, st, runner, scorer, mapped, targets, target_info, sources_info,
+                                        exclude_info, "select")
+                    choice = cut_scores(mapped, corpus, runner, cut, name=scorer.name,
+                                        unscorable_reason=getattr(scorer, "unscorable_reason", "unscorable"),
+                                        timer=timer, dedup=finder)
+                else:
+                    choice = choose(scorer, corpus, runner, TokenCounter(s.tokenizer), cut, timer=timer,
+                                    dataset=dataset, shard_rows=s.run.shard_rows, contamination=contamination,
+                                    dedup=finder)
+            except ZipfitError:
+                if dataset is not None and scores_out is None and not s.run.resume:
+                    dataset.remove()
+                raise
+            method_params = scorer.params()
+        mapped, selected, selected_scores = choice.mapped, choice.selected, choice.scores
+        target_copies: list[int] = []
+        with timer.phase("write"):
+            corpus.check_unchanged()
+            if manifest_path.exists():
+                manifest_path.unlink()  # never leave the old manifest beside a new output
+            records = ranked_records(corpus, selected, selected_scores, target_hashes=target_hashes,
+                                     copies=target_copies)
+            written = write_ranked(out_path, records, n=len(selected), order=s.order,
+                                   schema=_with_score_fields(corpus.arrow_schema()))
+            output_sha256 = file_sha256(out_path)
+        source_tokens = int(mapped.n_tokens.sum())
+        selected_tokens = int(mapped.n_tokens[selected].sum())
+        if cut.budget.tokens is not None and cut.budget.tokens >= source_tokens:
+            log.warning("--tokens %s covers the whole eligible source (%s tokens): everything was selected",
+                        f"{cut.budget.tokens:,}", f"{source_tokens:,}")
+        if target_copies:
+            shown = ", ".join(map(str, sorted(target_copies)[:10])) + (" ..." if len(target_copies) > 10 else "")
+            log.warning("%d selected documents are exact copies of target examples (ranks %s); if the target is "
+                        "an evaluation set, remove them before training", len(target_copies), shown)
+        lengths = length_report(mapped.n_chars, mapped.n_tokens, selected)
+        manifest = _selection_manifest(
+            st, runner, method, method_params, cut, mapped, choice, int(written), selected_tokens, source_tokens,
+            len(target_copies), target_info, sources_info, exclude_info, lengths, out_path, output_sha256,
+            n_targets=len(targets) if saved is None else saved.manifest["counts"]["targets"],
+            scores_from=None if saved is None else str(saved.directory), scores_out=scores_out)
+        write_json(manifest_path, manifest)
+        if dataset is not None and scores_out is None:
+            dataset.remove()
+        log.info("selected %s of %s documents (%s of %s tokens) -> %s", f"{written:,}", f"{len(mapped):,}",
+                 f"{selected_tokens:,}", f"{source_tokens:,}", out_path)
+        log.info(_length_line(lengths))
+        return SelectionResult(out_path, manifest_path, manifest, selected, selected_scores)
+
+
+def _from_saved(saved: ScoreDataset, s: Settings, method: str | None,
+                sources: PathsLike | None) -> tuple[Settings, str, PathsLike]:
+    """Settings for cutting from a saved score dataset: what the scores depend on comes from it, and a
+    conflicting choice is an error rather than a selection made from other scores than asked for."""
+    import dataclasses
+
+    recorded = saved.manifest
+    name = recorded["method"]["name"]
+    if method is not None and method != name:
+        raise ZipfitError(f"--scores {saved.directory} holds {name} scores, not {method}")
+    if s.params:
+        raise ZipfitError(f"--scores: method parameters ({', '.join(sorted(s.params))}) are fixed by the score "
+                          "dataset; leave them out")
+    if s.decontamination is not None:
+        raise ZipfitError("--scores: decontamination is part of the score dataset (its 'decontamination' block); "
+                          "score with --exclude to change it")
+    if s.target_texts is not None:
+        raise ZipfitError("--scores: the targets are fixed by the score dataset; leave them out")
+    spec_given = {"text_field", "template", "where"} & s.given
+    spec = recorded["parameters"]["source"]
+    saved_spec = TextSpec(field=spec["text_field"], template=spec["template"],
+                          where=tuple(tuple(p) for p in spec["where"]))
+    if spec_given and s.texts.source != saved_spec:
+        raise ZipfitError(f"--scores {saved.directory} scored {_spec_dict(saved_spec)}, not "
+                          f"{_spec_dict(s.texts.source)}")
+    tokenizer = recorded["parameters"]["tokenizer"]
+    if "tokenizer" in s.given and s.tokenizer != tokenizer:
+        raise ZipfitError(f"--scores {saved.directory} counted tokens with {tokenizer!r}, not {s.tokenizer!r}")
+    texts = dataclasses.replace(s.texts, source=saved_spec)
+    s = dataclasses.replace(s, texts=texts, tokenizer=tokenizer)
+    return s, name, sources if sources is not None else [f["path"] for f in recorded["inputs"]["sources"]]
+
+
+def _finish_dataset(dataset: ScoreDataset, st: _Setup, runner: Any, scorer: Any, mapped: MapResult,
+                    targets: Sequence[str], target_info: dict[str, Any], sources_info: list[dict],
+                    exclude_info: dict[str, Any] | None, command: str) -> dict[str, Any]:
+    manifest = _score_manifest(st, runner, scorer, mapped, targets, target_info, sources_info, exclude_info, command)
+    manifest["parts"] = dataset.part_keys()
+    dataset.finish(manifest)
+    return dataset.manifest
+
+
+def _selection_manifest(st: _Setup, runner: Any, method: str, method_params: dict[str, Any], cut: Cut,
+                        mapped: MapResult, choice: Any, written: int, selected_tokens: int, source_tokens: int,
+                        target_copies: int, target_info: Any, sources_info: list[dict],
+                        exclude_info: dict[str, Any] | None, lengths: dict[str, Any], out_path: Path,
+                        output_sha256: str, *, n_targets: int, scores_from: str | None,
+                        scores_out: Any) -> dict[str, Any]:
+    s = st.s
+    return {
+        "command": "select",
+        "method": {"name": method, **method_params},
+        "budget": {**cut.budget.describe(), "tokenizer": s.tokenizer},
+        "parameters": {"source": _spec_dict(st.spec), "order": s.order, "seed": s.seed,
+                       **cut.describe(), "shard_rows": s.run.shard_rows, **runner.describe()},
+        "inputs": {"sources": sources_info, "target": target_info},
+        "scores": {"from": scores_from, "saved_to": None if scores_out is None else str(scores_out),
+                   "selected": score_summary(choice.scores), "cutoff": float(choice.scores[-1])},
+        "counts": {
+            "source_records": mapped.n_records,
+            "source_eligible": len(mapped),
+            "source_excluded": mapped.exclusions.total,
+            "source_filtered": mapped.exclusions.counts().get("filtered", 0),
+            "targets": n_targets,
+            "selected": written,
+            "selected_tokens": selected_tokens,
+            "source_tokens": source_tokens,
+            "selected_target_copies": target_copies,
+            "resumed_shards": mapped.resumed_shards,
+            "source_contaminated": len(mapped.contaminated),
+            "duplicates_skipped": choice.counts.get("dedup", {}).get("skipped", {}).get("total", 0),
+            **{k: v for k, v in choice.counts.items() if k not in ("sampling", "dedup", "groups")},
+        },
+        "groups": choice.counts.get("groups"),
+        "exclusions": {"source": mapped.exclusions.as_dict(), "method": choice.unscorable},
+        "decontamination": None if exclude_info is None else (
+            exclude_info if "dropped" in exclude_info else {
+                **{k: v for k, v in exclude_info.items() if k != "fingerprint"},
+                "dropped": mapped.contamination.as_dict()}),
+        "dedup": choice.counts.get("dedup"),
+        "lengths": lengths,
+        "output": {"path": str(out_path), "records": written, "order": s.order, "sha256": output_sha256},
+        "environment": environment(),
+        "timings_s": st.timer.as_dict(),
+    }
+
+
+# ---- score ------------------------------------------------------------------------------------------------------
 
 
 def score(
@@ -392,170 +569,100 @@ def score(
     *,
     out: str | os.PathLike,
     method: str = "zipfit",
-    target_texts: Sequence[str] | None = None,
-    text_field: str = "text",
-    template: str | None = None,
-    where: WhereLike = None,
-    target_text_field: str | None = None,
-    target_template: str | None = None,
-    target_where: WhereLike = None,
-    codec: str = "gzip",
-    level: int | None = None,
-    allow_level_0: bool = False,
-    tokenizer: str = "whitespace",
-    workers: int | None = None,
-    engine: str = "local",
-    ray_address: str | None = None,
-    seed: int = 0,
-    method_options: Mapping[str, Any] | None = None,
-    overwrite: bool = False,
-    resume: bool = False,
-    shard_rows: int = ROWS_PER_SHARD,
-    progress: bool | None = None,
+    settings: Settings | None = None,
+    **options: Any,
 ) -> ScoreResult:
-    """Score every eligible source document and write one row each: index, file, row, id, score, lengths.
+    """Score every source document and write the score dataset to the directory ``out``: per input shard one
+    Parquet file with a row per record (file, row, id, score, n_tokens, n_chars, status, reason), and
+    ``_manifest.json``. ``pandas.read_parquet(out)`` reads it; ``select(scores=out)`` cuts selections from it.
 
-    Checkpointed and resumable like ``select``.
+    Shards are written as they finish: an interrupted run continues with ``resume=True``.
     """
-    timer = Timer()
-    if method == "zipfit-fast":
-        raise ZipfitError("zipfit-fast only speeds up selection; `score` computes exact scores: use --method zipfit")
-    with make_engine(engine, workers, ray_address=ray_address, progress=progress) as runner:
-        spec, target_spec = _text_specs(text_field, template, where, target_text_field, target_template,
-                                        target_where)
-        corpus = Corpus(_paths(sources), spec, role="source")
-        target_corpus = Corpus(_paths(target), target_spec, role="target") if target is not None else None
-        inputs = _input_paths(corpus, target_corpus)
-        out_path = check_output(out, overwrite=overwrite, inputs=inputs, suffixes=TABLE_SUFFIXES)
-        manifest_path = _manifest_path(out_path, overwrite, inputs)
-        _warn_shared_inputs(corpus, target_corpus)
-        scorer = make_method(method, codec=codec, level=level, allow_level_0=allow_level_0, seed=seed,
-                             **(method_options or {}))
-        if hasattr(scorer, "select_tokens"):
-            raise ZipfitError(f"--method {method} does not give every document its own score; `score` needs one "
-                              "that does")
-        counter = TokenCounter(tokenizer)
+    s = _settings(settings, options, "score")
+    with make_engine(s.run.engine, s.run.workers, ray_address=s.run.ray_address, progress=s.run.progress) as runner:
+        st = _Setup(s, sources, target)
+        timer, corpus = st.timer, st.corpus
+        out_path = _check_dataset_dir(out, st.inputs)
+        scorer = _method(method, s)
+        if kind_of(scorer) != "scores":
+            raise ZipfitError(f"--method {method} does not give every document its own exact score; `score` needs "
+                              "one that does" + (" (zipfit-fast only speeds up selection: use --method zipfit)"
+                                                 if method == "zipfit-fast" else ""))
         with timer.phase("read_targets"):
-            targets, target_info, _ = load_targets(target, target_texts, target_spec)
+            targets, target_info = st.targets()
         with timer.phase("hash_inputs"):
             sources_info = corpus.describe()
         with timer.phase("fit"):
             scorer.fit(targets)
-        checkpoint = _checkpoint("score", out_path, corpus, scorer, targets, tokenizer, seed, shard_rows, runner,
-                                 resume=resume, overwrite=overwrite)
-        with checkpoint.guard(resume):
-            prepare(scorer, corpus, runner, seed, timer)
-            paths = [str(f.path) for f in corpus.files]
-            # Always an id column (null where a record has none). JSON Lines records are parsed whole
-            # anyway; Arrow inputs are read in full only when some schema has an id column.
-            has_id = corpus.has_field("id") or not all(f.is_arrow for f in corpus.files)
-            schema = pa.schema([("index", pa.int64()), ("file", pa.string()), ("row", pa.int64()), ("id", pa.string()),
-                                ("score", pa.float64()), ("n_chars", pa.int64()), ("n_tokens", pa.int64())])
-
-            def rows(docs: list[Document], scores: np.ndarray, n_tokens: np.ndarray) -> None:
-                columns: dict[str, Any] = {
-                    "index": [d.index for d in docs],
-                    "file": [paths[d.file] for d in docs],
-                    "row": [d.row for d in docs],
-                    "score": scores,
-                    "n_chars": [len(d.text) for d in docs],
-                    "n_tokens": n_tokens,
-                }
-                columns["id"] = [_id_string(d.record) for d in docs] if has_id else [None] * len(docs)
-                table.write(columns)
-
-            with timer.phase("score"), TableWriter(out_path, schema) as table:
-                mapped = map_pass(corpus, scorer, runner, counter, records=has_id, on_batch=rows, checkpoint=checkpoint,
-                                  shard_rows=shard_rows)
-                require_documents(mapped)  # raises before the table appears: nothing is written
-                if manifest_path.exists():
-                    manifest_path.unlink()  # never leave the old manifest beside a new output
-            manifest = {
-                "command": "score",
-                "method": {"name": method, **scorer.params()},
-                "parameters": {"source": _spec_dict(spec), "tokenizer": tokenizer, "seed": seed,
-                               "shard_rows": shard_rows, **runner.describe()},
-                "inputs": {"sources": sources_info, "target": target_info},
-                "counts": {"source_records": mapped.n_records, "scored": len(mapped),
-                           "source_excluded": mapped.exclusions.total, "targets": len(targets),
-                           "resumed_shards": mapped.resumed_shards},
-                "exclusions": {"source": mapped.exclusions.as_dict()},
-                "scores": score_summary(mapped.scores),
-                "lengths": {"chars": distribution(mapped.n_chars), "tokens": distribution(mapped.n_tokens)},
-                "output": {"path": str(out_path), "rows": len(mapped)},
-                "environment": environment(),
-                "timings_s": timer.as_dict(),
-            }
-            write_json(manifest_path, manifest)
-        checkpoint.remove()
+        contamination, exclude_info = st.decontamination()
+        dataset = ScoreDataset.create(out_path, [str(f.path) for f in corpus.files],
+                                      _run_parts(corpus, scorer, targets, s, runner, exclude_info),
+                                      resume=s.run.resume, overwrite=s.run.overwrite,
+                                      unscorable_reason=getattr(scorer, "unscorable_reason", "unscorable"), keep=True)
+        prepare(scorer, corpus, runner, s.seed, timer)
+        with timer.phase("score"):
+            mapped = map_pass(corpus, scorer, runner, TokenCounter(s.tokenizer), dataset=dataset,
+                              shard_rows=s.run.shard_rows, contamination=contamination)
+        require_documents(mapped)
+        corpus.check_unchanged()
+        manifest = _finish_dataset(dataset, st, runner, scorer, mapped, targets, target_info, sources_info,
+                                   exclude_info, "score")
         log.info("scored %s documents -> %s", f"{len(mapped):,}", out_path)
-        return ScoreResult(out_path, manifest_path, manifest, mapped.scores)
+        return ScoreResult(out_path, out_path / MANIFEST_FILE, manifest, mapped.scores)
+
+
+# ---- align ------------------------------------------------------------------------------------------------------
 
 
 def align(
     datasets: PathsLike,
     target: PathsLike | None = None,
     *,
-    target_texts: Sequence[str] | None = None,
-    text_field: str = "text",
-    template: str | None = None,
-    where: WhereLike = None,
-    target_text_field: str | None = None,
-    target_template: str | None = None,
-    target_where: WhereLike = None,
-    codec: str = "gzip",
-    level: int | None = None,
-    allow_level_0: bool = False,
     max_docs: int | None = None,
-    seed: int = 0,
-    workers: int | None = None,
-    engine: str = "local",
-    ray_address: str | None = None,
     out: str | os.PathLike | None = None,
-    overwrite: bool = False,
-    progress: bool | None = None,
+    settings: Settings | None = None,
+    **options: Any,
 ) -> list[dict[str, Any]]:
     """Dataset-level alignment: the mean ZIP-FIT alignment of each dataset against the target.
 
     Each argument (a file, a directory or a glob) is one dataset. ``max_docs`` scores a seeded
     uniform sample of that many documents per dataset instead of all of them.
     """
+    s = _settings(settings, options, "align")
     if max_docs is not None and max_docs < 1:
         raise ZipfitError(f"--max-docs must be at least 1, got {max_docs}")
-    with make_engine(engine, workers, ray_address=ray_address, progress=progress) as runner:
-        spec, target_spec = _text_specs(text_field, template, where, target_text_field, target_template,
-                                        target_where)
-        corpora = [Corpus([d], spec, role="source") for d in _paths(datasets)]
+    with make_engine(s.run.engine, s.run.workers, ray_address=s.run.ray_address, progress=s.run.progress) as runner:
+        corpora = [Corpus([d], s.texts.source, role="source") for d in paths(datasets)]
         out_path = None
         if out is not None:
-            target_corpus = Corpus(_paths(target), target_spec, role="target") if target is not None else None
-            out_path = check_output(out, overwrite=overwrite, inputs=_input_paths(*corpora, target_corpus),
+            target_corpus = Corpus(paths(target), s.texts.target_spec, role="target") if target is not None else None
+            out_path = check_output(out, overwrite=s.run.overwrite, inputs=_input_paths(*corpora, target_corpus),
                                     suffixes=(*TABLE_SUFFIXES, ".json"))
-        targets, _, _ = load_targets(target, target_texts, target_spec)
-        scorer = make_method("zipfit", codec=codec, level=level, allow_level_0=allow_level_0).fit(targets)
+        targets, _, _ = load_targets(target, s.target_texts, s.texts.target_spec)
+        scorer = _method("zipfit", s).fit(targets)
         rows = []
-        for name, corpus in zip(_paths(datasets), corpora, strict=True):
+        for name, corpus in zip(paths(datasets), corpora, strict=True):
             n_docs = sum(1 for _ in corpus.documents())
             exclusions = copy.deepcopy(corpus.exclusions)  # the sampled read below may stop early
             if n_docs == 0:
                 raise ZipfitError(f"{name}: no eligible documents to align")
             if max_docs is not None and max_docs < n_docs:
-                picked = np.sort(np.random.default_rng(seed).choice(n_docs, size=max_docs, replace=False))
+                picked = np.sort(np.random.default_rng(s.seed).choice(n_docs, size=max_docs, replace=False))
             else:
                 picked = np.arange(n_docs)
-            scores = rescore(corpus, picked, scorer, runner, desc=f"aligning {Path(name).name}")
+            values = rescore(corpus, picked, scorer, runner, desc=f"aligning {Path(name).name}")
             summary = exclusions.summary("source")
             if summary:
                 log.warning("%s: %s", name, summary)
             rows.append({
                 "dataset": str(name),
                 "documents": n_docs,
-                "scored": len(scores),
-                "alignment": math.fsum(scores.tolist()) / len(scores),
-                "std": float(np.std(scores)),
-                "p10": float(np.percentile(scores, 10)),
-                "median": float(np.median(scores)),
-                "p90": float(np.percentile(scores, 90)),
+                "scored": len(values),
+                "alignment": math.fsum(values.tolist()) / len(values),
+                "std": float(np.std(values)),
+                "p10": float(np.percentile(values, 10)),
+                "median": float(np.median(values)),
+                "p90": float(np.percentile(values, 90)),
                 "excluded": exclusions.total,
             })
         if out_path is not None:
@@ -566,6 +673,9 @@ def align(
         return rows
 
 
+# ---- compare ----------------------------------------------------------------------------------------------------
+
+
 def compare(
     sources: PathsLike,
     target: PathsLike | None = None,
@@ -573,52 +683,43 @@ def compare(
     methods: Sequence[str] = ("zipfit", "random"),
     k: int | None = None,
     tokens: int | None = None,
-    target_texts: Sequence[str] | None = None,
-    text_field: str = "text",
-    template: str | None = None,
-    where: WhereLike = None,
-    target_text_field: str | None = None,
-    target_template: str | None = None,
-    target_where: WhereLike = None,
-    codec: str = "gzip",
-    level: int | None = None,
-    tokenizer: str = "whitespace",
-    workers: int | None = None,
-    engine: str = "local",
-    ray_address: str | None = None,
-    seed: int = 0,
-    method_options: Mapping[str, Mapping[str, Any]] | None = None,
+    fraction: float | None = None,
     out: str | os.PathLike | None = None,
-    overwrite: bool = False,
-    progress: bool | None = None,
+    settings: Settings | None = None,
+    **options: Any,
 ) -> dict[str, Any]:
     """Run several methods on the same sources and target; report their overlaps, lengths and times.
 
+    Method parameters go in ``params={method: {...}}`` (or, for every method that takes it, as a keyword).
     Nothing is written but the optional JSON report: this is for choosing a method, not for training.
     """
-    budget = Budget(k=k, tokens=tokens)
+    per_method = options.pop("method_options", None) or options.pop("params", None) or {}
+    s = _settings(settings, options, "compare")
+    cut = Cut(Budget(k=k, tokens=tokens, fraction=fraction), s.sampling, s.seed)
     if len(set(methods)) != len(methods) or not methods:
         raise ZipfitError(f"--methods needs distinct method names, got {', '.join(methods) or 'none'}")
-    options = {name: dict(opts) for name, opts in (method_options or {}).items()}
-    with make_engine(engine, workers, ray_address=ray_address, progress=progress) as runner:
-        spec, target_spec = _text_specs(text_field, template, where, target_text_field, target_template,
-                                        target_where)
-        corpus = Corpus(_paths(sources), spec, role="source")
-        scorers = {name: make_method(name, codec=codec, level=level, seed=seed, **options.get(name, {}))
+    shared = dict(s.params)
+    unused = set(shared) - {p for name in methods for p in accepted_parameters(name)}
+    if unused:
+        raise ZipfitError(f"{', '.join('--' + u.replace('_', '-') for u in sorted(unused))}: no method in "
+                          f"--methods {','.join(methods)} takes it")
+    with make_engine(s.run.engine, s.run.workers, ray_address=s.run.ray_address, progress=s.run.progress) as runner:
+        st = _Setup(s, sources, target)
+        corpus = st.corpus
+        scorers = {name: _method(name, s, params={**{k: v for k, v in shared.items() if k in accepted_parameters(name)},
+                                                  **dict(per_method.get(name, {}))})
                    for name in methods}
-        counter = TokenCounter(tokenizer)
-        target_corpus = Corpus(_paths(target), target_spec, role="target") if target is not None else None
+        counter = TokenCounter(s.tokenizer)
         out_path = None
         if out is not None:
-            out_path = check_output(out, overwrite=overwrite, inputs=_input_paths(corpus, target_corpus),
-                                    suffixes=(".json",))
-        targets, target_info, _ = load_targets(target, target_texts, target_spec)
+            out_path = check_output(out, overwrite=s.run.overwrite, inputs=st.inputs, suffixes=(".json",))
+        targets, target_info = st.targets()
         rows, chosen = [], {}
         for name, scorer in scorers.items():
             timer = Timer()
             with timer.phase("fit"):
                 scorer.fit(targets)
-            choice = choose(scorer, corpus, runner, counter, budget, seed=seed, timer=timer)
+            choice = choose(scorer, corpus, runner, counter, cut, timer=timer)
             picked = choice.selected
             chosen[name] = set(picked.tolist())
             lengths = length_report(choice.mapped.n_chars, choice.mapped.n_tokens, picked)
@@ -637,7 +738,7 @@ def compare(
         overlap = {a: {b: round(len(chosen[a] & chosen[b]) / max(1, min(len(chosen[a]), len(chosen[b]))), 4)
                        for b in chosen} for a in chosen}
         report = {
-            "budget": budget.describe(),
+            "budget": cut.budget.describe(),
             "targets": len(targets),
             "source": {"documents": len(choice.mapped), "median_chars": source["chars"]["source"]["p50"],
                        "median_tokens": source["tokens"]["source"]["p50"],

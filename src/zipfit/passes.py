@@ -8,6 +8,7 @@ the chosen records. Nothing here holds texts beyond one batch per worker in flig
 from __future__ import annotations
 
 import copy
+import hashlib
 import itertools
 import math
 import random
@@ -19,10 +20,11 @@ from typing import Any
 
 import numpy as np
 
-from zipfit.checkpoints import Checkpoint, ShardScores
+from zipfit.errors import ZipfitError
 from zipfit.filters.contamination import REASONS as CONTAMINATION_REASONS
 from zipfit.io import Corpus, Document, Exclusions
 from zipfit.io.shards import ROWS_PER_SHARD, Shard, plan_shards, shard_key, shard_number
+from zipfit.pipeline.scores import ScoreDataset, ShardScores
 from zipfit.tokens import TokenCounter
 
 assert array("I").itemsize == 4
@@ -99,7 +101,7 @@ class MapResult:
     n_chars: np.ndarray
     n_records: int = 0
     exclusions: Exclusions = field(default_factory=Exclusions)  # as found by this full read
-    resumed_shards: int = 0  # shards whose scores came from a checkpoint
+    resumed_shards: int = 0  # shards whose scores came from an earlier run's score dataset
     # documents dropped by decontamination (score NaN): their indices, and the reasons with examples
     contaminated: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     contamination: Exclusions = field(default_factory=Exclusions)
@@ -121,13 +123,15 @@ class _Flagged:
     def __init__(self, corpus: Corpus) -> None:
         self.corpus = corpus
         self.index: list[int] = []
+        self.reasons: list[str] = []
         self.exclusions = Exclusions()
 
     def add(self, batch: list[Document], flags: np.ndarray) -> None:
         for position in np.flatnonzero(flags).tolist():
             doc = batch[position]
             self.index.append(doc.index)
-            self.exclusions.add(CONTAMINATION_REASONS[flags[position] - 1], self.corpus.files[doc.file].path, doc.row)
+            self.reasons.append(CONTAMINATION_REASONS[flags[position] - 1])
+            self.exclusions.add(self.reasons[-1], self.corpus.files[doc.file].path, doc.row)
 
     def take(self, contaminated: np.ndarray, exclusions: Exclusions, offset: int) -> None:
         """Append a later part's flags (a shard's), its positions shifted by ``offset``."""
@@ -139,24 +143,26 @@ class _Flagged:
 
 
 class ShardJob:
-    """Read one shard of the corpus, score it, save it to the checkpoint: what a worker that reads does."""
+    """Read one shard of the corpus, score it, save it to the score dataset: what a worker that reads does."""
 
     def __init__(self, corpus: Corpus, method: Any, counter: TokenCounter | None,
-                 checkpoint: Checkpoint | None, contamination: Any = None) -> None:
+                 dataset: ScoreDataset | None, contamination: Any = None) -> None:
         self.corpus = corpus
         self.score = _score_job(method, counter, contamination)
-        self.checkpoint = checkpoint
+        self.dataset = dataset
 
     def setup(self) -> None:
         self.score.setup()
 
     def __call__(self, shard: Shard) -> tuple[ShardScores, bool]:
-        if self.checkpoint is not None:
-            done = self.checkpoint.load(shard.key)
+        if self.dataset is not None:
+            done = self.dataset.load(shard.key)
             if done is not None:
                 return done, True
         docs, exclusions = self.corpus.shard_documents(shard)
-        scores, n_tokens, n_chars = array("d"), array("I"), array("I")
+        exclusions.log = []
+        scores, n_tokens, n_chars, rows = array("d"), array("I"), array("I"), array("q")
+        ids: list[str | None] = []
         flagged = _Flagged(self.corpus)
         for batch in document_batches(docs):
             batch_scores, batch_tokens, *flags = self.score([doc.text for doc in batch])
@@ -165,11 +171,15 @@ class ShardJob:
             scores.extend(batch_scores.tolist())
             n_tokens.extend(batch_tokens.tolist())
             n_chars.extend(len(doc.text) for doc in batch)
+            rows.extend(doc.row for doc in batch)
+            ids.extend(doc.id for doc in batch)
+        excluded = [(row, reason, detail) for _, row, reason, detail in exclusions.log]
+        exclusions.log = None
         part = ShardScores(np.frombuffer(scores, dtype=np.float64), np.frombuffer(n_tokens, dtype=np.uint32),
                            np.frombuffer(n_chars, dtype=np.uint32), exclusions, flagged.indices(),
-                           flagged.exclusions)
-        if self.checkpoint is not None:
-            self.checkpoint.save(shard.key, part)
+                           flagged.exclusions, np.frombuffer(rows, dtype=np.int64), ids, excluded, flagged.reasons)
+        if self.dataset is not None:
+            self.dataset.save(shard.key, shard.file, part)
         return part, False
 
 
@@ -182,7 +192,7 @@ def map_pass(
     desc: str = "scoring",
     records: bool = False,
     on_batch: BatchSink | None = None,
-    checkpoint: Checkpoint | None = None,
+    dataset: ScoreDataset | None = None,
     shard_rows: int = ROWS_PER_SHARD,
     contamination: Any = None,
 ) -> MapResult:
@@ -190,27 +200,46 @@ def map_pass(
 
     On an engine whose workers read their own shards (Ray), this process only plans the shards and
     gathers their scores. Otherwise it reads the inputs and sends batches of texts; then
-    ``on_batch(documents, scores, n_tokens)`` sees every batch in input order as its scores come back
-    (to stream per-document rows out), and only batches in flight are held. With a ``checkpoint``,
-    every finished shard is saved and shards saved by an earlier run are not scored again. With a
-    ``contamination`` index, the documents it flags are not scored: NaN, listed in ``contaminated``.
+    ``on_batch(documents, scores, n_tokens)`` sees every batch in input order as its scores come back,
+    and only batches in flight are held. With a ``dataset``, every finished shard is saved as a part of
+    the score dataset and shards saved by an earlier run are not scored again. With a ``contamination``
+    index, the documents it flags are not scored: NaN, listed in ``contaminated``.
     """
     if getattr(engine, "reads_shards", False) and on_batch is None and not records:
-        return _map_shards(corpus, method, engine, counter, desc, checkpoint, shard_rows, contamination)
+        return _map_shards(corpus, method, engine, counter, desc, dataset, shard_rows, contamination)
     scores = array("d")
     n_tokens = array("I")  # 4 bytes: a document has fewer than 2**32 tokens and characters
     n_chars = array("I")
+    rows = array("q")  # only while a shard is open: the rows and ids of its documents, for its part
+    ids: list[str | None] = []
     # In input order: ("batch", docs) for each batch sent to the engine, ("done", key, part, docs)
-    # for a shard found in the checkpoint, ("end", key) after a shard's last batch.
+    # for a shard found in the dataset, ("end", key) after a shard's last batch.
     entries: deque[tuple] = deque()
     resumed = 0
     flagged = _Flagged(corpus)  # the whole pass
     current = _Flagged(corpus)  # the shard whose batches are coming back, merged into `flagged` at its end
+    documents = corpus.documents(records=records)
+    log: deque = deque()
+    if dataset is not None:
+        corpus.exclusions.log = log  # type: ignore[assignment]
+    file_number = {str(f.path): i for i, f in enumerate(corpus.files)}
+
+    def log_key(entry: tuple) -> str:
+        return shard_key(file_number[entry[0]], shard_number(entry[1], shard_rows))
+
+    def excluded_before(key: str) -> None:
+        """Parts for the shards before ``key`` that hold no eligible document, only excluded records."""
+        while log and log_key(log[0]) < key:
+            first = log_key(log[0])
+            part = ShardScores(np.zeros(0), np.zeros(0, dtype=np.uint32), np.zeros(0, dtype=np.uint32),
+                               excluded=_take_log(log, first, log_key))
+            assert dataset is not None
+            dataset.save(first, _file_of(first), part)
 
     def texts() -> Iterator[list[str]]:
         nonlocal resumed
-        for key, docs in _by_shard(corpus.documents(records=records), shard_rows):
-            done = checkpoint.load(key) if checkpoint is not None else None
+        for key, docs in _by_shard(documents, shard_rows):
+            done = dataset.load(key) if dataset is not None else None
             if done is not None:
                 resumed += 1
                 kept = list(docs) if on_batch is not None else None
@@ -227,9 +256,13 @@ def map_pass(
 
     def settle() -> None:
         """Take the finished shards at the head of `entries`: loaded ones and those whose batches are all back."""
-        nonlocal shard_start, current
+        nonlocal shard_start, current, rows, ids
         while entries and entries[0][0] != "batch":
             entry = entries.popleft()
+            key = entry[1]
+            if dataset is not None:
+                excluded_before(key)
+                excluded = _take_log(log, key, log_key)
             if entry[0] == "done":
                 part, docs = entry[2], entry[3]
                 flagged.take(part.contaminated, part.contamination, len(scores))
@@ -238,14 +271,16 @@ def map_pass(
                 if on_batch is not None:
                     on_batch(docs, part.scores, part.n_tokens)
             else:
-                if checkpoint is not None:
-                    checkpoint.save(entry[1], ShardScores(
+                if dataset is not None:
+                    dataset.save(key, _file_of(key), ShardScores(
                         np.array(scores[shard_start:], dtype=np.float64),
                         np.array(n_tokens[shard_start:], dtype=np.uint32),
                         np.array(n_chars[shard_start : len(scores)], dtype=np.uint32), Exclusions(),
-                        current.indices() - shard_start, current.exclusions))
+                        current.indices() - shard_start, current.exclusions, np.frombuffer(rows, dtype=np.int64),
+                        ids, excluded, current.reasons))
                 flagged.take(current.indices(), current.exclusions, 0)
                 current = _Flagged(corpus)
+            rows, ids = array("q"), []
             shard_start = len(scores)
 
     for batch_scores, batch_tokens, *flags in engine.map(_score_job(method, counter, contamination), texts(),
@@ -257,11 +292,16 @@ def map_pass(
         # a method may return rows (e.g. embeddings) instead of scores: those go to on_batch only
         scores.extend(batch_scores.tolist() if batch_scores.ndim == 1 else [math.nan] * len(batch_scores))
         n_tokens.extend(batch_tokens.tolist())
+        if dataset is not None:
+            rows.extend(doc.row for doc in batch)
+            ids.extend(doc.id for doc in batch)
         if on_batch is not None:
             on_batch(batch, batch_scores, batch_tokens)
     settle()
-    if checkpoint is not None:
-        checkpoint.resumed = resumed
+    if dataset is not None:
+        excluded_before("~")  # after every key: the trailing shards without eligible documents
+        corpus.exclusions.log = None
+        dataset.resumed = resumed
     return MapResult(
         # views over the arrays' buffers (no copy: this is the O(N) part of a run's memory)
         scores=np.frombuffer(scores, dtype=np.float64),
@@ -276,18 +316,31 @@ def map_pass(
     )
 
 
+def _file_of(key: str) -> int:
+    return int(key.split("-")[0])
+
+
+def _take_log(log: deque, key: str, log_key: Callable[[tuple], str]) -> list[tuple[int, str, str]]:
+    """The logged exclusions of shard ``key`` at the head of ``log``, as (row, reason, detail)."""
+    out = []
+    while log and log_key(log[0]) == key:
+        _, row, reason, detail = log.popleft()
+        out.append((row, reason, detail))
+    return out
+
+
 def _by_shard(docs: Iterable[Document], shard_rows: int) -> Iterator[tuple[str, Iterator[Document]]]:
     """Consecutive documents grouped, lazily, by the shard they come from (shards without documents are skipped)."""
     return itertools.groupby(docs, key=lambda doc: shard_key(doc.file, shard_number(doc.row, shard_rows)))
 
 
 def _map_shards(corpus: Corpus, method: Any, engine: Any, counter: TokenCounter, desc: str,
-                checkpoint: Checkpoint | None, shard_rows: int, contamination: Any) -> MapResult:
+                dataset: ScoreDataset | None, shard_rows: int, contamination: Any) -> MapResult:
     shards = plan_shards(corpus, shard_rows)
     scores, n_tokens, n_chars = [], [], []
     exclusions, flagged = Exclusions(), _Flagged(corpus)
     resumed, start = 0, 0
-    job = ShardJob(corpus, method, counter, checkpoint, contamination)
+    job = ShardJob(corpus, method, counter, dataset, contamination)
     for part, was_done in engine.map_shards(job, shards, desc=desc, total=sum(s.stop - s.start for s in shards),
                                             size=lambda s: s.stop - s.start, unit="row"):
         scores.append(part.scores)
@@ -297,8 +350,8 @@ def _map_shards(corpus: Corpus, method: Any, engine: Any, counter: TokenCounter,
         flagged.take(part.contaminated, part.contamination, start)
         start += len(part.scores)
         resumed += was_done
-    if checkpoint is not None:
-        checkpoint.resumed = resumed
+    if dataset is not None:
+        dataset.resumed = resumed
 
     def joined(parts: list[np.ndarray], dtype: type) -> np.ndarray:
         return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype=dtype)
@@ -371,13 +424,14 @@ def ranked_records(
     selected: np.ndarray,
     scores: np.ndarray,
     *,
-    targets: set[str] | frozenset[str] = frozenset(),
+    target_hashes: set[str] | frozenset[str] = frozenset(),
     copies: list[int] | None = None,
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     """(rank, record + zipfit_score + zipfit_rank) for the selection, in input order.
 
     ``selected`` is in rank order (best first); ``scores[i]`` is the score of ``selected[i]``. The
-    rank of every selected document whose text is exactly one of ``targets`` goes to ``copies``.
+    rank of every selected document whose text is exactly a target example (by the sha256 of its UTF-8
+    in ``target_hashes``: a saved score dataset records those, not the targets) goes to ``copies``.
     """
     by_index = np.argsort(selected, kind="stable")
     ascending = selected[by_index]
@@ -385,6 +439,18 @@ def ranked_records(
         record = dict(doc.record or {})
         record["zipfit_score"] = float(scores[position])
         record["zipfit_rank"] = position + 1
-        if copies is not None and doc.text in targets:
+        if copies is not None and target_hashes and \
+                hashlib.sha256(doc.text.encode("utf-8")).hexdigest() in target_hashes:
             copies.append(position + 1)
         yield position + 1, record
+
+
+def field_values(corpus: Corpus, name: str, n_documents: int) -> list[Any]:
+    """The value of field ``name`` of every eligible document, in input order (None where a record has none),
+    by one streaming read of the records."""
+    values = [(doc.record or {}).get(name) for doc in corpus.documents(records=True)]
+    if len(values) != n_documents:
+        raise ZipfitError("the inputs changed while zipfit was reading them")
+    if all(v is None for v in values) and not corpus.has_field(name):
+        raise ZipfitError(f"--group-by {name}: no source record has a field {name!r}")
+    return values

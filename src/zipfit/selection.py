@@ -19,19 +19,64 @@ from typing import Any
 
 import numpy as np
 
-from zipfit.checkpoints import Checkpoint
 from zipfit.dedup_walk import deduplicated_cut
 from zipfit.errors import ZipfitError
 from zipfit.filters.dedup import DuplicateKeys
 from zipfit.io.shards import ROWS_PER_SHARD
 from zipfit.manifest import Timer
 from zipfit.methods.zipfit_fast import ZipFitFast
-from zipfit.passes import MapResult, ScoreJob, collect_rows, map_pass, rescore, sample_documents, text_batches
+from zipfit.passes import (
+    MapResult,
+    ScoreJob,
+    collect_rows,
+    field_values,
+    map_pass,
+    rescore,
+    sample_documents,
+    text_batches,
+)
+from zipfit.pipeline.groups import encode, group_cut
+from zipfit.pipeline.scores import ScoreDataset
 from zipfit.tokens import TokenCounter
 from zipfit.topk import Budget, cut, gumbel_keys, ranking, select_top
 
 log = logging.getLogger("zipfit")
 SAMPLING = ("top-k", "gumbel")
+
+
+@dataclass(frozen=True)
+class Cut:
+    """How to cut a selection from scores: the budget, how to rank (``sampling``, seeded) and, optionally, a
+    per-group split of the budget over the values of a source field."""
+
+    budget: Budget
+    sampling: str = "top-k"
+    seed: int = 0
+    group_by: str | None = None
+    group_weights: dict[str, float] | None = None
+
+    def __post_init__(self) -> None:
+        if self.sampling not in SAMPLING:
+            raise ZipfitError(f"sampling must be one of {', '.join(SAMPLING)}, got {self.sampling!r}")
+        if self.group_weights is not None and self.group_by is None:
+            raise ZipfitError("--group-weights needs --group-by FIELD")
+
+    def describe(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"sampling": self.sampling}
+        if self.group_by is not None:
+            out["group_by"] = self.group_by
+            out["group_weights"] = self.group_weights
+        return out
+
+
+def kind_of(method: Any) -> str:
+    """What a method does: "scores" (a score per document), "cascade" (zipfit-fast) or "set" (D4)."""
+    kind = getattr(method, "kind", None)
+    if kind is not None:
+        return kind
+    if isinstance(method, ZipFitFast):
+        return "cascade"
+    return "set" if hasattr(method, "select_tokens") else "scores"
 
 
 @dataclass
@@ -63,34 +108,45 @@ def choose(
     corpus: Any,
     engine: Any,
     counter: TokenCounter,
-    budget: Budget,
+    cut_: Cut,
     *,
-    seed: int = 0,
-    sampling: str = "top-k",
     timer: Timer | None = None,
-    checkpoint: Checkpoint | None = None,
+    dataset: ScoreDataset | None = None,
     shard_rows: int = ROWS_PER_SHARD,
     contamination: Any = None,
     dedup: DuplicateKeys | None = None,
 ) -> Choice:
-    """Select with any kind of method. ``checkpoint`` saves (and on a resumed run, reuses) the scores of
-    the pass over every document, shard by shard. ``contamination`` (a fitted ``ContaminationIndex``)
-    drops the documents it flags before scoring; ``dedup`` skips copies of better-ranked documents."""
-    if dedup is not None and (isinstance(method, ZipFitFast) or hasattr(method, "select_tokens")):
-        raise ZipfitError(f"--dedup works with methods that score every document (zipfit, zipfit-debiased, dsir, "
-                          f"embed, random), not {method.name}"
-                          + (": D4 removes semantic duplicates itself" if hasattr(method, "select_tokens") else ""))
-    if sampling not in SAMPLING:
-        raise ZipfitError(f"sampling must be one of {', '.join(SAMPLING)}, got {sampling!r}")
+    """Select with any kind of method. ``dataset`` saves (and on a resumed run, reuses) the scores of the
+    pass over every document, shard by shard. ``contamination`` (a fitted ``ContaminationIndex``) drops
+    the documents it flags before scoring; ``dedup`` skips copies of better-ranked documents."""
+    kind = kind_of(method)
     timer = timer or Timer()
-    if isinstance(method, ZipFitFast):
-        if sampling != "top-k":
-            raise ZipfitError("zipfit-fast selects the exact top-K; Gumbel sampling needs every exact score")
-        return _cascade(method, corpus, engine, counter, budget, seed, timer, checkpoint, shard_rows, contamination)
-    if hasattr(method, "select_tokens") and hasattr(method, "embedder"):
-        return _set_selection(method, corpus, engine, counter, budget, timer, contamination)
-    return _per_document(method, corpus, engine, counter, budget, seed, sampling, timer, checkpoint, shard_rows,
-                         contamination, dedup)
+    if kind != "scores":
+        _require_per_document_cut(method.name, cut_, dedup, kind)
+        if kind == "cascade":
+            return _cascade(method, corpus, engine, counter, cut_.budget, cut_.seed, timer, dataset, shard_rows,
+                            contamination)
+        return _set_selection(method, corpus, engine, counter, cut_.budget, timer, contamination)
+    prepare(method, corpus, engine, cut_.seed, timer)
+    with timer.phase("score"):
+        mapped = map_pass(corpus, method, engine, counter, dataset=dataset, shard_rows=shard_rows,
+                          contamination=contamination)
+    return cut_scores(mapped, corpus, engine, cut_, name=method.name,
+                      unscorable_reason=getattr(method, "unscorable_reason", "unscorable"), timer=timer, dedup=dedup)
+
+
+def _require_per_document_cut(name: str, cut_: Cut, dedup: DuplicateKeys | None, kind: str) -> None:
+    what = "zipfit-fast computes exact scores only for the contenders" if kind == "cascade" else \
+        f"{name} chooses a set rather than scoring each document"
+    if dedup is not None:
+        raise ZipfitError(f"--dedup works with methods that score every document (zipfit, zipfit-debiased, dsir, "
+                          f"embed, random), not {name}" + (": D4 removes semantic duplicates itself" if kind == "set"
+                                                           else ""))
+    if cut_.sampling != "top-k":
+        raise ZipfitError(f"--sampling {cut_.sampling} needs every document's score: {what}")
+    for flag, value in (("--min-score", cut_.budget.min_score), ("--group-by", cut_.group_by)):
+        if value is not None:
+            raise ZipfitError(f"{flag} needs every document's score: {what}; use a method that scores each document")
 
 
 def prepare(method: Any, corpus: Any, engine: Any, seed: int, timer: Timer) -> None:
@@ -141,37 +197,49 @@ def _nothing_fits(budget: Budget, n_tokens: int) -> ZipfitError:
                        "nothing fits in the budget")
 
 
-def _per_document(method: Any, corpus: Any, engine: Any, counter: TokenCounter, budget: Budget, seed: int,
-                  sampling: str, timer: Timer, checkpoint: Checkpoint | None, shard_rows: int, contamination: Any,
-                  dedup: DuplicateKeys | None) -> Choice:
+def cut_scores(mapped: MapResult, corpus: Any, engine: Any, cut_: Cut, *, name: str, unscorable_reason: str,
+               timer: Timer, dedup: DuplicateKeys | None = None) -> Choice:
+    """The selection from every document's score, computed now or read from a score dataset: the same
+    numbers give the same bytes either way."""
     counts: dict[str, Any] = {}
-    prepare(method, corpus, engine, seed, timer)
-    with timer.phase("score"):
-        mapped = map_pass(corpus, method, engine, counter, checkpoint=checkpoint, shard_rows=shard_rows,
-                          contamination=contamination)
     valid = np.isfinite(mapped.scores)
     eligible = int(valid.sum())
     unscorable: dict[str, int] = {}
     if eligible < len(mapped) - len(mapped.contaminated):
-        reason = getattr(method, "unscorable_reason", "unscorable")
-        unscorable[reason] = len(mapped) - len(mapped.contaminated) - eligible
-        log.warning("%s: %s of %s documents excluded (%s)", method.name, f"{unscorable[reason]:,}",
-                    f"{len(mapped):,}", reason)
-    _require(mapped, budget, eligible)
+        unscorable[unscorable_reason] = len(mapped) - len(mapped.contaminated) - eligible
+        log.warning("%s: %s of %s documents excluded (%s)", name, f"{unscorable[unscorable_reason]:,}",
+                    f"{len(mapped):,}", unscorable_reason)
+    budget = cut_.budget
+    if budget.min_score is not None:
+        valid &= mapped.scores >= budget.min_score
+    budget = budget.resolve(eligible, int(valid.sum()))
+    _require(mapped, budget if budget.min_score is None else Budget(k=1), eligible)
     with timer.phase("select"):
         keys = mapped.scores
-        if sampling == "gumbel":
-            keys = keys + gumbel_keys(len(keys), seed)
-        if eligible < len(mapped):
+        if cut_.sampling == "gumbel":
+            keys = keys + gumbel_keys(len(keys), cut_.seed)
+        if not valid.all():
             keys = np.where(valid, keys, -np.inf)
-        if dedup is None:
-            selected = select_top(keys, budget, mapped.n_tokens)
-            selected = selected[np.isfinite(keys[selected])]  # unscorable documents never fill a token budget
+        if cut_.group_by is not None:
+            if dedup is not None:
+                raise ZipfitError("--group-by and --dedup cannot be combined yet: deduplicate the source first, or "
+                                  "select without --group-by")
+            codes, names = encode(field_values(corpus, cut_.group_by, len(mapped)))
+            selected, counts["groups"] = group_cut(keys, budget, mapped.n_tokens, codes, names, cut_.group_weights)
+            short = {g: r["shortfall"] for g, r in counts["groups"].items() if r["shortfall"]}
+            if short:
+                log.warning("--group-by %s: %s had fewer eligible %s than their share (short by %s)", cut_.group_by,
+                            ", ".join(short), "documents" if budget.k is not None else "tokens",
+                            ", ".join(f"{n:,}" for n in short.values()))
+        elif dedup is None:
+            selected = select_top(keys, budget if budget.k is None else Budget(k=min(budget.k, len(keys))),
+                                  mapped.n_tokens)
+            selected = selected[np.isfinite(keys[selected])]  # unscorable documents never fill a budget
     if dedup is not None:
         with timer.phase("dedup"):
             walk = deduplicated_cut(corpus, engine, keys, budget, mapped.n_tokens, dedup)
         selected = walk.selected
-        if budget.k is not None and len(selected) < budget.k:
+        if budget.k is not None and len(selected) < budget.k and budget.min_score is None:
             raise ZipfitError(f"--k {budget.k:,} but only {len(selected):,} eligible source documents are left "
                               "after --dedup; lower --k")
         counts["dedup"] = {"skipped": walk.skipped.as_dict(), "examples": walk.duplicates_of,
@@ -180,13 +248,19 @@ def _per_document(method: Any, corpus: Any, engine: Any, counter: TokenCounter, 
             log.info("--dedup skipped %s copies of better-ranked documents (%s)", f"{walk.skipped.total:,}",
                      ", ".join(f"{n:,} {r}" for r, n in walk.skipped.counts().items()))
     if len(selected) == 0:
-        raise _nothing_fits(budget, int(mapped.n_tokens[select_top(keys, Budget(k=1))[0]]))
-    counts["sampling"] = sampling
+        if budget.tokens is not None:
+            raise _nothing_fits(budget, int(mapped.n_tokens[select_top(keys, Budget(k=1))[0]]))
+        raise ZipfitError("nothing was selected: no eligible document reaches the cut")
+    if budget.min_score is not None and budget.k is not None and len(selected) < budget.k and \
+            cut_.budget.k is not None:
+        log.warning("--min-score %s: only %s documents reach it, fewer than --k %s", budget.min_score,
+                    f"{len(selected):,}", f"{budget.k:,}")
+    counts["sampling"] = cut_.sampling
     return Choice(selected, mapped.scores[selected], mapped, counts, unscorable)
 
 
 def _cascade(method: ZipFitFast, corpus: Any, engine: Any, counter: TokenCounter, budget: Budget, seed: int,
-             timer: Timer, checkpoint: Checkpoint | None, shard_rows: int, contamination: Any) -> Choice:
+             timer: Timer, dataset: ScoreDataset | None, shard_rows: int, contamination: Any) -> Choice:
     two_stage, rounds, rescored, survivors = False, 0, 0, 0
     with timer.phase("calibrate"):
         sample, sample_texts, n_docs = sample_documents(corpus, method.calibration_docs, seed)
@@ -199,10 +273,11 @@ def _cascade(method: ZipFitFast, corpus: Any, engine: Any, counter: TokenCounter
     with timer.phase("score"):
         first = method.stage1_ if two_stage else method.exact_
         mapped = map_pass(corpus, first, engine, counter, desc="stage 1" if two_stage else "scoring",
-                          checkpoint=checkpoint, shard_rows=shard_rows, contamination=contamination)
+                          dataset=dataset, shard_rows=shard_rows, contamination=contamination)
         if len(mapped.contaminated):
             mapped.scores = mapped.scores.copy()
             mapped.scores[mapped.contaminated] = -np.inf  # never a survivor, never selected
+    budget = budget.resolve(len(mapped) - len(mapped.contaminated))
     _require(mapped, budget)
     if not two_stage:
         log.info("zipfit-fast: %s documents are too few for the cascade (it needs more than %s): scored exactly",
@@ -268,6 +343,7 @@ def _set_selection(method: Any, corpus: Any, engine: Any, counter: TokenCounter,
     with timer.phase("embed"):
         mapped, rows = collect_rows(corpus, _Rows(method.embedder()), engine, counter, desc="embedding",
                                     contamination=contamination)
+    budget = budget.resolve(len(mapped) - len(mapped.contaminated))
     _require(mapped, budget)
     with timer.phase("select"):
         keep = np.ones(len(mapped), dtype=bool)

@@ -6,6 +6,7 @@ function of the scores, whatever engine or number of workers produced them.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,21 +16,48 @@ from zipfit.errors import ZipfitError
 
 @dataclass(frozen=True)
 class Budget:
-    """How much to select: exactly one of ``k`` (documents) or ``tokens``."""
+    """How much to select: at most one of ``k`` (documents), ``tokens`` or ``fraction`` (of the eligible
+    documents), and optionally ``min_score``: only documents scoring at least that (alone: all of them)."""
 
     k: int | None = None
     tokens: int | None = None
+    fraction: float | None = None
+    min_score: float | None = None
 
     def __post_init__(self) -> None:
-        if (self.k is None) == (self.tokens is None):
-            raise ZipfitError("give exactly one of --k (documents) or --tokens (token budget)")
+        given = [name for name in ("k", "tokens", "fraction") if getattr(self, name) is not None]
+        if len(given) > 1:
+            raise ZipfitError(f"give one of --k, --tokens or --fraction, not {' and '.join('--' + g for g in given)}")
+        if not given and self.min_score is None:
+            raise ZipfitError("give exactly one of --k (documents) or --tokens (token budget), or --fraction, "
+                              "or --min-score")
         if self.k is not None and self.k < 1:
             raise ZipfitError(f"--k must be at least 1, got {self.k}")
         if self.tokens is not None and self.tokens < 1:
             raise ZipfitError(f"--tokens must be at least 1, got {self.tokens}")
+        if self.fraction is not None and not (0 < self.fraction <= 1):
+            raise ZipfitError(f"--fraction must be in (0, 1], got {self.fraction}")
+        if self.min_score is not None and not math.isfinite(self.min_score):
+            raise ZipfitError(f"--min-score must be a finite number, got {self.min_score}")
 
-    def describe(self) -> dict[str, int]:
-        return {"k": self.k} if self.k is not None else {"tokens": self.tokens}
+    def describe(self) -> dict[str, float | int]:
+        return {name: getattr(self, name) for name in ("k", "tokens", "fraction", "min_score")
+                if getattr(self, name) is not None}
+
+    def resolve(self, eligible: int, above_min: int | None = None) -> Budget:
+        """The budget as documents or tokens: ``fraction`` of the ``eligible`` documents (rounded down), and
+        ``min_score`` alone as every one of the ``above_min`` documents that reach it."""
+        if self.fraction is not None:
+            k = math.floor(self.fraction * eligible + 1e-9)
+            if k < 1:
+                raise ZipfitError(f"--fraction {self.fraction} of {eligible:,} eligible documents is less than one "
+                                  "document")
+            return Budget(k=k, min_score=self.min_score)
+        if self.k is None and self.tokens is None:
+            if not above_min:
+                raise ZipfitError(f"no eligible document scores at least --min-score {self.min_score}")
+            return Budget(k=above_min, min_score=self.min_score)
+        return self
 
 
 def ranking(scores: np.ndarray) -> np.ndarray:

@@ -29,6 +29,7 @@ class Document:
     file: int  # index into Corpus.files
     row: int  # 1-based line (JSONL) or row (Parquet/Arrow) number in the file
     record: dict | None  # the full original record, only with documents(records=True)
+    id: str | None = None  # the record's "id" field as a string, if it has one
 
 
 class Corpus:
@@ -48,6 +49,10 @@ class Corpus:
         self.files: list[InputFile] = resolve_inputs(inputs, role)
         self.exclusions = Exclusions()
         self._first_fields: list[list[str]] = [self._check_fields(f) for f in self.files]
+        # columns read from Arrow inputs: the text's, and "id" where there is one (cheap, and the score dataset
+        # records it)
+        self._columns = [list(dict.fromkeys([*spec.fields, *(["id"] if "id" in names else [])]))
+                         for names in self._first_fields]
 
     def has_field(self, name: str) -> bool:
         """Whether any input's schema (Parquet/Arrow) or first record (JSON Lines) has this field."""
@@ -83,7 +88,8 @@ class Corpus:
     def _file_documents(self, file_no: int, records: bool, ex: Exclusions, index: int, start: int = 0,
                         stop: int | None = None, offset: int | None = None) -> Iterator[Document]:
         f = self.files[file_no]
-        source = self._arrow_rows(f, records, start, stop) if f.is_arrow else readers.iter_jsonl(f, start, stop, offset)
+        source = (self._arrow_rows(f, None if records else self._columns[file_no], start, stop) if f.is_arrow
+                  else readers.iter_jsonl(f, start, stop, offset))
         # Arrow columns were checked against the schema at construction, a file's first record too
         checked = f.is_arrow or start > 0
         for row, value, reason, detail in source:
@@ -101,13 +107,15 @@ class Corpus:
             if reason:
                 ex.add(reason, f.path, row, detail)
                 continue
-            yield Document(index, text, file_no, row, value if records else None)
+            doc_id = value.get("id")
+            yield Document(index, text, file_no, row, value if records else None,
+                           None if doc_id is None else str(doc_id))
             index += 1
 
-    def _arrow_rows(self, f: InputFile, records: bool, start: int = 0,
+    def _arrow_rows(self, f: InputFile, columns: list[str] | None, start: int = 0,
                     stop: int | None = None) -> Iterator[tuple[int, Any, str, str]]:
         row = start
-        for batch in readers.iter_arrow_batches(f, None if records else self.spec.fields, start, stop):
+        for batch in readers.iter_arrow_batches(f, columns, start, stop):
             for rec in batch.to_pylist():
                 row += 1
                 yield row, rec, "", ""

@@ -36,11 +36,15 @@ class Exclusions:
         self._examples: dict[str, list[str]] = {}
         self._details: dict[str, list[str]] = {}
         self.n_records = 0  # records seen, set by the reader; lets summary() say "3 of 1,203"
+        # every exclusion as (file, row, reason, detail), when a caller asks for them (the score dataset does)
+        self.log: list[tuple[str, int, str, str]] | None = None
 
     def add(self, reason: str, file: str | os.PathLike, row: int, detail: str = "") -> None:
         if reason not in REASONS:
             raise ValueError(f"unknown exclusion reason {reason!r}")
         self._counts[reason] = self._counts.get(reason, 0) + 1
+        if self.log is not None:
+            self.log.append((os.fspath(file), row, reason, detail))
         examples = self._examples.setdefault(reason, [])
         if len(examples) < MAX_EXAMPLES:
             examples.append(f"{os.fspath(file)}:{row}")

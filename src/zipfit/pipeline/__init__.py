@@ -1,0 +1,1 @@
+"""The stages of a run: score (the score dataset), cut, write."""
