@@ -1,4 +1,4 @@
-"""A Ray cluster: the LocalEngine's interface, with the work done by actors on every node.
+"""A Ray cluster: the Engine contract, with the work done by actors on every node.
 
 In the map pass the workers read the inputs themselves, on Ray Data: a dataset of shards (row
 ranges of the input files) mapped by a pool of actors that hold the scoring job; the driver (this
@@ -17,10 +17,11 @@ import uuid
 import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
-from zipfit.engines.local import Job
+from zipfit.engines.base import Engine, Job
 from zipfit.errors import ZipfitError
+from zipfit.process import mark_owned
 from zipfit.progress import progress_bar
 
 B = TypeVar("B")
@@ -47,9 +48,7 @@ class _Worker:
     """
 
     def __init__(self) -> None:
-        from zipfit.ncd import tune_allocator
-
-        tune_allocator()  # actors are ours: configure them for throughput, as LocalEngine's workers
+        mark_owned()  # actors are zipfit's processes, as LocalEngine's workers: a method may tune them
         self._key: str | None = None
         self._job: Job | None = None
 
@@ -74,9 +73,7 @@ class _ShardScorer:
     def __init__(self, refs: list[Any]) -> None:
         import ray
 
-        from zipfit.ncd import tune_allocator
-
-        tune_allocator()
+        mark_owned()
         # the job and the shard list come by reference (the driver holds them until the pass ends): they
         # go to the object store once, not once per actor
         self.job, self.shards = ray.get(refs)
@@ -90,7 +87,7 @@ class _ShardScorer:
         return {"shard": batch["shard"], "result": np.array(results, dtype=object)}
 
 
-class RayEngine:
+class RayEngine(Engine):
     """Runs jobs over batches on a pool of Ray actors, one per CPU (every CPU of the cluster by default).
 
     ``address=None`` starts a local Ray cluster for this engine (stopped by ``close``), unless this
@@ -104,9 +101,9 @@ class RayEngine:
     every later one until ``close`` (use the engine as a context manager).
     """
 
-    name = "ray"
+    name: ClassVar[str] = "ray"
     # the map pass sends shards, not texts: workers read their part of the inputs themselves
-    reads_shards = True
+    reads_shards: ClassVar[bool] = True
 
     def __init__(self, workers: int | None = None, *, address: str | None = None,
                  progress: bool | None = None) -> None:
@@ -123,9 +120,6 @@ class RayEngine:
 
     def __enter__(self) -> RayEngine:
         return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def close(self) -> None:
         """Stop the actors; stop the cluster if this engine started it, leave it if it joined it."""
