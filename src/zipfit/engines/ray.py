@@ -77,12 +77,28 @@ class _ShardScorer:
         # the job and the shard list come by reference (the driver holds them until the pass ends): they
         # go to the object store once, not once per actor
         self.job, self.shards = ray.get(refs)
-        self.job.setup()
+        # Ray Data hands an exception raised here or in __call__ to the driver as a UserCodeException without
+        # its cause, so a ZipfitError (a user's mistake: a missing field, an unreadable file) travels back as
+        # a result instead and the driver raises it as itself, as map() does. It is not retried: it would fail
+        # again. Other errors still go through Ray (their remote traceback is all that names them).
+        self.failed: ZipfitError | None = None
+        try:
+            self.job.setup()
+        except ZipfitError as exc:
+            self.failed = exc
+
+    def _run(self, shard: Any) -> tuple[ZipfitError | None, Any]:
+        if self.failed is not None:
+            return self.failed, None
+        try:
+            return None, self.job(shard)
+        except ZipfitError as exc:
+            return exc, None
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
         import numpy as np
 
-        results = [pickle.dumps(self.job(self.shards[int(i)]), protocol=pickle.HIGHEST_PROTOCOL)
+        results = [pickle.dumps(self._run(self.shards[int(i)]), protocol=pickle.HIGHEST_PROTOCOL)
                    for i in batch["shard"]]
         return {"shard": batch["shard"], "result": np.array(results, dtype=object)}
 
@@ -267,8 +283,11 @@ class RayEngine(Engine):
         with progress_bar(desc=desc, total=total, unit=unit, enabled=self.progress) as bar:
             try:
                 for row in dataset.iter_rows():
+                    failure, result = pickle.loads(row["result"])
+                    if failure is not None:
+                        raise failure
                     bar.update(size(shards[int(row["shard"])]))
-                    yield pickle.loads(row["result"])
+                    yield result
             except exceptions.RayTaskError as exc:
                 raise self._job_error(exc) from None
             except exceptions.RayError as exc:
