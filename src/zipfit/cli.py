@@ -13,25 +13,8 @@ from typing import Any
 from zipfit import __version__
 from zipfit.errors import ZipfitError
 from zipfit.io.shards import ROWS_PER_SHARD
+from zipfit.io.textspec import unescape
 from zipfit.methods import method_names
-
-_ESCAPES = {"\\n": "\n", "\\t": "\t", "\\\\": "\\"}
-
-
-def unescape(template: str | None) -> str | None:
-    """Let shell users write ``"{a}\\n{b}"`` for a newline, as the examples in the docs do."""
-    if template is None:
-        return None
-    out, i = [], 0
-    while i < len(template):
-        pair = template[i : i + 2]
-        if pair in _ESCAPES:
-            out.append(_ESCAPES[pair])
-            i += 2
-        else:
-            out.append(template[i])
-            i += 1
-    return "".join(out)
 
 
 def _add_text_options(p: argparse.ArgumentParser, *, with_target: bool = True) -> None:
@@ -214,10 +197,26 @@ def build_parser() -> argparse.ArgumentParser:
     _add_score_options(p)
     _add_run_options(p)
 
-    from zipfit.harness.cli import add_commands
-
-    add_commands(sub)  # train-eval, experiment: they set args.handler
+    _add_plugin_commands(sub)
     return parser
+
+
+COMMANDS_GROUP = "zipfit.commands"
+
+
+def _add_plugin_commands(sub: Any) -> None:
+    """Subcommands other packages register under the ``zipfit.commands`` entry-point group (the harness's
+    train-eval and experiment among them): each entry is ``add_commands(subparsers)`` and sets
+    ``args.handler``. Found through the installed metadata, so the library never imports its plugins."""
+    from importlib.metadata import entry_points
+
+    for entry in sorted(entry_points(group=COMMANDS_GROUP), key=lambda e: e.name):
+        try:
+            add_commands = entry.load()
+        except Exception as exc:  # a broken plugin must not take the library's own commands down with it
+            print(f"zipfit: warning: cannot load the {entry.name!r} commands ({entry.value}): {exc}", file=sys.stderr)
+            continue
+        add_commands(sub)
 
 
 def _common(args: argparse.Namespace) -> dict[str, Any]:

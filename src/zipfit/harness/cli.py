@@ -111,9 +111,9 @@ def _read_texts(paths: Sequence[str], spec: Any, role: str) -> list[str]:
 
 def run_train_eval(args: argparse.Namespace) -> int:
     from zipfit.api import parse_where
-    from zipfit.cli import unescape
     from zipfit.harness.train import TrainConfig, check_curve_outputs, train_eval, write_curve
     from zipfit.io import Corpus, TextSpec
+    from zipfit.io.textspec import unescape
 
     train_spec = TextSpec(field=args.text_field, template=unescape(args.template), where=parse_where(args.where))
     eval_spec = TextSpec(field=args.eval_text_field or args.text_field, template=unescape(args.eval_template),
