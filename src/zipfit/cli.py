@@ -13,25 +13,8 @@ from typing import Any
 from zipfit import __version__
 from zipfit.errors import ZipfitError
 from zipfit.io.shards import ROWS_PER_SHARD
+from zipfit.io.textspec import unescape
 from zipfit.methods import method_names
-
-_ESCAPES = {"\\n": "\n", "\\t": "\t", "\\\\": "\\"}
-
-
-def unescape(template: str | None) -> str | None:
-    """Let shell users write ``"{a}\\n{b}"`` for a newline, as the examples in the docs do."""
-    if template is None:
-        return None
-    out, i = [], 0
-    while i < len(template):
-        pair = template[i : i + 2]
-        if pair in _ESCAPES:
-            out.append(_ESCAPES[pair])
-            i += 2
-        else:
-            out.append(template[i])
-            i += 1
-    return "".join(out)
 
 
 def _add_text_options(p: argparse.ArgumentParser, *, with_target: bool = True) -> None:
@@ -214,10 +197,26 @@ def build_parser() -> argparse.ArgumentParser:
     _add_score_options(p)
     _add_run_options(p)
 
-    from zipfit.harness.cli import add_commands
-
-    add_commands(sub)  # train-eval, experiment: they set args.handler
+    _add_plugin_commands(sub)
     return parser
+
+
+COMMANDS_GROUP = "zipfit.commands"
+
+
+def _add_plugin_commands(sub: Any) -> None:
+    """Subcommands other packages register under the ``zipfit.commands`` entry-point group (the harness's
+    train-eval and experiment among them): each entry is ``add_commands(subparsers)`` and sets
+    ``args.handler``. Found through the installed metadata, so the library never imports its plugins."""
+    from importlib.metadata import entry_points
+
+    for entry in sorted(entry_points(group=COMMANDS_GROUP), key=lambda e: e.name):
+        try:
+            add_commands = entry.load()
+        except Exception as exc:  # a broken plugin must not take the library's own commands down with it
+            print(f"zipfit: warning: cannot load the {entry.name!r} commands ({entry.value}): {exc}", file=sys.stderr)
+            continue
+        add_commands(sub)
 
 
 def _common(args: argparse.Namespace) -> dict[str, Any]:
@@ -317,12 +316,12 @@ def format_comparison(report: dict[str, Any]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from zipfit.engines.local import available_cores
-    from zipfit.ncd import tune_allocator
+    from zipfit.process import mark_owned
 
     if getattr(args, "workers", None) == 1 or (getattr(args, "workers", None) is None and available_cores() == 1):
-        # scoring runs in this process: tune it like a worker. Otherwise leave it alone: tuned, it would
-        # keep the copies left behind by its growing per-document arrays (measured: +7 MB at 10^6 documents)
-        tune_allocator()
+        # scoring runs in this process: let the method tune it like a worker. Otherwise leave it unmarked: tuned,
+        # it would keep the copies left behind by its growing per-document arrays (measured: +7 MB at 10^6 docs)
+        mark_owned()
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("zipfit: %(message)s"))
     logger = logging.getLogger("zipfit")

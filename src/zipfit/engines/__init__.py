@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from zipfit.engines.base import Engine, Job
 from zipfit.engines.local import LocalEngine
 from zipfit.errors import ZipfitError
 
@@ -11,7 +10,7 @@ ENGINES = ("local", "ray")
 
 
 def make_engine(name: str = "local", workers: int | None = None, *, ray_address: str | None = None,
-                progress: bool | None = None) -> Any:
+                progress: bool | None = None) -> Engine:
     """An engine by name: ``local`` (processes on this machine) or ``ray`` (a Ray cluster)."""
     if name == "local":
         if ray_address is not None:
@@ -24,4 +23,4 @@ def make_engine(name: str = "local", workers: int | None = None, *, ray_address:
     raise ZipfitError(f"unknown engine {name!r}; choose one of {', '.join(ENGINES)}")
 
 
-__all__ = ["ENGINES", "LocalEngine", "make_engine"]
+__all__ = ["ENGINES", "Engine", "Job", "LocalEngine", "make_engine"]

@@ -11,21 +11,14 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any, Protocol, TypeVar
+from typing import Any, ClassVar, TypeVar
 
+from zipfit.engines.base import Engine, Job
 from zipfit.errors import ZipfitError
-from zipfit.ncd import tune_allocator
+from zipfit.process import mark_owned
 from zipfit.progress import progress_bar
 
 B = TypeVar("B")
-
-
-class Job(Protocol):
-    """What an engine runs: picklable, set up once per worker, then called per batch."""
-
-    def setup(self) -> None: ...
-
-    def __call__(self, batch: Any) -> Any: ...
 
 
 # The job a worker process currently runs, by key; a new map call brings a new key.
@@ -33,7 +26,7 @@ _worker_jobs: dict[str, Job] = {}
 
 
 def _init_worker() -> None:
-    tune_allocator()  # worker processes are ours: configure them for throughput
+    mark_owned()  # worker processes are zipfit's: a method may tune them for throughput
 
 
 def _run(key: str, payload: bytes, batch: Any) -> Any:
@@ -56,7 +49,7 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-class LocalEngine:
+class LocalEngine(Engine):
     """Runs jobs over batches on ``workers`` processes (all cores by default).
 
     Batches are submitted a few at a time (never the whole input: the reader is a stream) and
@@ -66,20 +59,18 @@ class LocalEngine:
     worker the job runs in this process.
     """
 
-    name = "local"
+    name: ClassVar[str] = "local"
+    reads_shards: ClassVar[bool] = False  # this process reads the inputs and sends texts
 
     def __init__(self, workers: int | None = None, *, progress: bool | None = None) -> None:
         if workers is not None and workers < 1:
             raise ZipfitError(f"--workers must be at least 1, got {workers}")
-        self.workers = workers or available_cores()
+        self.workers: int = workers or available_cores()
         self.progress = progress
         self._pool: ProcessPoolExecutor | None = None
 
     def __enter__(self) -> LocalEngine:
         return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def close(self) -> None:
         if self._pool is not None:

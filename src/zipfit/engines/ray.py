@@ -1,4 +1,4 @@
-"""A Ray cluster: the LocalEngine's interface, with the work done by actors on every node.
+"""A Ray cluster: the Engine contract, with the work done by actors on every node.
 
 In the map pass the workers read the inputs themselves, on Ray Data: a dataset of shards (row
 ranges of the input files) mapped by a pool of actors that hold the scoring job; the driver (this
@@ -17,10 +17,11 @@ import uuid
 import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
-from zipfit.engines.local import Job
+from zipfit.engines.base import Engine, Job
 from zipfit.errors import ZipfitError
+from zipfit.process import mark_owned
 from zipfit.progress import progress_bar
 
 B = TypeVar("B")
@@ -47,9 +48,7 @@ class _Worker:
     """
 
     def __init__(self) -> None:
-        from zipfit.ncd import tune_allocator
-
-        tune_allocator()  # actors are ours: configure them for throughput, as LocalEngine's workers
+        mark_owned()  # actors are zipfit's processes, as LocalEngine's workers: a method may tune them
         self._key: str | None = None
         self._job: Job | None = None
 
@@ -74,23 +73,37 @@ class _ShardScorer:
     def __init__(self, refs: list[Any]) -> None:
         import ray
 
-        from zipfit.ncd import tune_allocator
-
-        tune_allocator()
+        mark_owned()
         # the job and the shard list come by reference (the driver holds them until the pass ends): they
         # go to the object store once, not once per actor
         self.job, self.shards = ray.get(refs)
-        self.job.setup()
+        # Ray Data hands an exception raised here or in __call__ to the driver as a UserCodeException without
+        # its cause, so a ZipfitError (a user's mistake: a missing field, an unreadable file) travels back as
+        # a result instead and the driver raises it as itself, as map() does. It is not retried: it would fail
+        # again. Other errors still go through Ray (their remote traceback is all that names them).
+        self.failed: ZipfitError | None = None
+        try:
+            self.job.setup()
+        except ZipfitError as exc:
+            self.failed = exc
+
+    def _run(self, shard: Any) -> tuple[ZipfitError | None, Any]:
+        if self.failed is not None:
+            return self.failed, None
+        try:
+            return None, self.job(shard)
+        except ZipfitError as exc:
+            return exc, None
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
         import numpy as np
 
-        results = [pickle.dumps(self.job(self.shards[int(i)]), protocol=pickle.HIGHEST_PROTOCOL)
+        results = [pickle.dumps(self._run(self.shards[int(i)]), protocol=pickle.HIGHEST_PROTOCOL)
                    for i in batch["shard"]]
         return {"shard": batch["shard"], "result": np.array(results, dtype=object)}
 
 
-class RayEngine:
+class RayEngine(Engine):
     """Runs jobs over batches on a pool of Ray actors, one per CPU (every CPU of the cluster by default).
 
     ``address=None`` starts a local Ray cluster for this engine (stopped by ``close``), unless this
@@ -104,9 +117,9 @@ class RayEngine:
     every later one until ``close`` (use the engine as a context manager).
     """
 
-    name = "ray"
+    name: ClassVar[str] = "ray"
     # the map pass sends shards, not texts: workers read their part of the inputs themselves
-    reads_shards = True
+    reads_shards: ClassVar[bool] = True
 
     def __init__(self, workers: int | None = None, *, address: str | None = None,
                  progress: bool | None = None) -> None:
@@ -123,9 +136,6 @@ class RayEngine:
 
     def __enter__(self) -> RayEngine:
         return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def close(self) -> None:
         """Stop the actors; stop the cluster if this engine started it, leave it if it joined it."""
@@ -273,8 +283,11 @@ class RayEngine:
         with progress_bar(desc=desc, total=total, unit=unit, enabled=self.progress) as bar:
             try:
                 for row in dataset.iter_rows():
+                    failure, result = pickle.loads(row["result"])
+                    if failure is not None:
+                        raise failure
                     bar.update(size(shards[int(row["shard"])]))
-                    yield pickle.loads(row["result"])
+                    yield result
             except exceptions.RayTaskError as exc:
                 raise self._job_error(exc) from None
             except exceptions.RayError as exc:

@@ -7,7 +7,6 @@ leaves either a complete step with its record or a step that is run again.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -16,13 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from zipfit.errors import ZipfitError
+from zipfit.fingerprint import fingerprint
 from zipfit.io import write_json
-
-
-def params_hash(params: Mapping[str, Any]) -> str:
-    """A stable hash of JSON-able parameters (key order does not matter)."""
-    text = json.dumps(params, sort_keys=True, ensure_ascii=True, default=str, separators=(",", ":"))
-    return hashlib.sha256(text.encode("ascii")).hexdigest()
 
 
 @dataclass
@@ -58,7 +52,7 @@ class StepCache:
             record = StepRecord(name, raw["hash"], list(raw["outputs"]), dict(raw["data"]), float(raw["seconds"]))
         except (OSError, ValueError, KeyError, TypeError):
             return None  # an unreadable record is as good as none: the step runs again
-        if record.hash != params_hash(params):
+        if record.hash != fingerprint(params):
             if not self.overwrite:
                 raise ZipfitError(f"{self.root}: step {name} was run with other parameters; pass --overwrite to "
                                   "replace its outputs, or choose another --out")
@@ -83,7 +77,7 @@ class StepCache:
         missing = [r for r in rel if not (self.root / r).exists()]
         if missing:
             raise RuntimeError(f"step {name} did not write {', '.join(missing)}")
-        record = StepRecord(name, params_hash(params), rel, data, round(seconds, 3))
+        record = StepRecord(name, fingerprint(params), rel, data, round(seconds, 3))
         write_json(self._path(name), {"name": name, "hash": record.hash, "params": dict(params),
                                       "outputs": rel, "data": data, "seconds": record.seconds})
         self.records[name] = record

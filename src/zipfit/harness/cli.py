@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-from collections.abc import Sequence
 from typing import Any
 
 log = logging.getLogger("zipfit")
@@ -98,22 +97,11 @@ def add_train_eval(sub: Any) -> None:
     p.set_defaults(handler=run_train_eval)
 
 
-def _read_texts(paths: Sequence[str], spec: Any, role: str) -> list[str]:
-    from zipfit.io import Corpus
-
-    corpus = Corpus(paths, spec, role=role)
-    texts = [doc.text for doc in corpus.documents()]
-    summary = corpus.exclusions.summary(role)
-    if summary:
-        log.warning(summary)
-    return texts
-
-
 def run_train_eval(args: argparse.Namespace) -> int:
     from zipfit.api import parse_where
-    from zipfit.cli import unescape
     from zipfit.harness.train import TrainConfig, check_curve_outputs, train_eval, write_curve
-    from zipfit.io import Corpus, TextSpec
+    from zipfit.io import Corpus, TextSpec, read_texts
+    from zipfit.io.textspec import unescape
 
     train_spec = TextSpec(field=args.text_field, template=unescape(args.template), where=parse_where(args.where))
     eval_spec = TextSpec(field=args.eval_text_field or args.text_field, template=unescape(args.eval_template),
@@ -132,8 +120,8 @@ def run_train_eval(args: argparse.Namespace) -> int:
         from zipfit.harness.hf import locate
 
         locate(config.model)  # a missing model fails now, before reading the training set
-    train_texts = _read_texts(args.train, train_spec, "training")
-    eval_texts = _read_texts(args.eval, eval_spec, "eval")
+    train_texts, _, _ = read_texts(args.train, train_spec, "training")
+    eval_texts, _, _ = read_texts(args.eval, eval_spec, "eval")
     result = train_eval(train_texts, eval_texts, config, progress=False if args.quiet else args.progress)
     paths = write_curve(result, args.out, overwrite=args.overwrite, label=args.label)
     first, last = result.curve[0], result.final

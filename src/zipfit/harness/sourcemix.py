@@ -19,7 +19,7 @@ from typing import Any
 
 from zipfit.errors import ZipfitError
 from zipfit.harness.config import ExampleSpec, SourceSpec
-from zipfit.io import Corpus, TextSpec, atomic_output
+from zipfit.io import Corpus, TextSpec, atomic_output, read_texts
 
 log = logging.getLogger("zipfit")
 
@@ -132,12 +132,8 @@ def build_mix(sources: Sequence[SourceSpec], seed: int, out: Path) -> MixSummary
 
 def read_examples(spec: ExampleSpec, role: str) -> list[str]:
     """The example texts a target or eval spec names, in file order, after `where`, `half` and `max_examples`."""
-    corpus = Corpus(list(spec.files), TextSpec(field=spec.text_field, template=spec.template, where=spec.where),
-                    role=role)
-    texts = [doc.text for doc in corpus.documents()]
-    summary = corpus.exclusions.summary(role)
-    if summary:
-        log.warning(summary)
+    texts, _, _ = read_texts(list(spec.files), TextSpec(field=spec.text_field, template=spec.template,
+                                                         where=spec.where), role)
     if spec.half is not None:
         texts = texts[0 if spec.half == "even" else 1 :: 2]
     if spec.max_examples is not None:

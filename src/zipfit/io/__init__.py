@@ -3,6 +3,7 @@
 from zipfit.io.corpus import Corpus, Document
 from zipfit.io.exclusions import Exclusions
 from zipfit.io.inputs import InputFile
+from zipfit.io.texts import read_texts
 from zipfit.io.textspec import TextSpec
 from zipfit.io.writers import (
     OUTPUT_SUFFIXES,
@@ -28,6 +29,7 @@ __all__ = [
     "atomic_output",
     "check_output",
     "file_sha256",
+    "read_texts",
     "write_json",
     "write_ranked",
     "write_table",

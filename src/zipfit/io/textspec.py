@@ -9,6 +9,24 @@ from typing import Any
 
 from zipfit.errors import ZipfitError
 
+_ESCAPES = {"\\n": "\n", "\\t": "\t", "\\\\": "\\"}
+
+
+def unescape(template: str | None) -> str | None:
+    """Let shell users write ``"{a}\\n{b}"`` for a newline, as the examples in the docs do."""
+    if template is None:
+        return None
+    out, i = [], 0
+    while i < len(template):
+        pair = template[i : i + 2]
+        if pair in _ESCAPES:
+            out.append(_ESCAPES[pair])
+            i += 2
+        else:
+            out.append(template[i])
+            i += 1
+    return "".join(out)
+
 
 def template_fields(template: str) -> tuple[str, ...]:
     """Field names used by a template, in first-use order; rejects anything but plain `{name}` references.

@@ -10,7 +10,8 @@ import numpy as np
 from zipfit.compression import length_function, resolve_level
 from zipfit.errors import ZipfitError
 from zipfit.methods.base import Method
-from zipfit.ncd import GzipPairLengths, alignment_from_lengths, ncd_values
+from zipfit.ncd import GzipPairLengths, alignment_from_lengths, ncd_values, tune_allocator
+from zipfit.process import owned
 
 
 class ZipFit(Method):
@@ -40,6 +41,8 @@ class ZipFit(Method):
         return self.codec == "gzip" and self.level_ > 0
 
     def setup(self) -> None:
+        if owned():  # process-wide allocator settings: only in zipfit's own processes, never a user's
+            tune_allocator()
         if self._copies_state and self._pairs is None:
             self._pairs = GzipPairLengths(self.targets_, self.level_)
 
