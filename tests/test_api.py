@@ -176,11 +176,12 @@ def test_target_texts_and_where_filters(tmp_path, data_dir, corpus_file, proofne
 
 
 def test_score_writes_every_document(tmp_path, corpus_file, target_file, mixed_sources, proofnet_valid):
-    out = tmp_path / "scores.parquet"
+    out = tmp_path / "scores"
     result = zipfit.score(corpus_file, target_file, out=out, workers=2, progress=False)
     table = pq.read_table(out)
     assert table.num_rows == len(mixed_sources)
-    assert table.column_names == ["index", "file", "row", "id", "score", "n_chars", "n_tokens"]
+    assert table.column_names == ["file", "row", "id", "score", "n_tokens", "n_chars", "status", "reason", "detail"]
+    assert set(table.column("status").to_pylist()) == {"scored"}
     assert table.column("id").to_pylist()[:3] == ["doc-0", "doc-1", "doc-2"]
     assert table.column("row").to_pylist()[:3] == [1, 2, 3]
     assert table.column("score").to_pylist()[7] == alignment_plain(mixed_sources[7], proofnet_valid[:20])
@@ -211,12 +212,12 @@ def test_score_without_ids_and_as_jsonl(tmp_path, target_file, mixed_sources):
 
     src.write_bytes(zstandard.ZstdCompressor().compress(
         "".join(json.dumps({"text": t}) + "\n" for t in mixed_sources[:70]).encode()))
-    out = tmp_path / "scores.jsonl"
-    zipfit.score(src, target_file, out=out, workers=2, progress=False)
-    rows = read_jsonl(out)
-    assert list(rows[0]) == ["index", "file", "row", "id", "score", "n_chars", "n_tokens"]
+    out = tmp_path / "scores"
+    zipfit.score(src, target_file, out=out, workers=2, progress=False, shard_rows=16)
+    rows = pq.read_table(out).to_pylist()
+    assert len(list(out.glob("part-*.parquet"))) == 5
     assert {r["id"] for r in rows} == {None}
-    assert [r["index"] for r in rows] == list(range(70))
+    assert [r["row"] for r in rows] == list(range(1, 71))
     assert rows[69]["n_chars"] == len(mixed_sources[69])
 
 
@@ -253,7 +254,8 @@ def test_ties_are_broken_by_input_order_through_select(tmp_path, target_file, mi
     src.write_text("".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in enumerate(texts)))
     for method in ("zipfit", "zipfit-fast"):
         out = tmp_path / f"{method}.jsonl"
-        zipfit.select(src, target_file, out=out, k=4, method=method, stage1_targets=2, workers=2, progress=False)
+        fast = {"stage1_targets": 2} if method == "zipfit-fast" else {}
+        zipfit.select(src, target_file, out=out, k=4, method=method, workers=2, progress=False, **fast)
         rows = read_jsonl(out)
         first = [r["id"] for r in rows if r["text"] == rows[0]["text"]]
         assert first == sorted(first)
@@ -315,7 +317,8 @@ def test_mixed_formats_and_globs_through_select(tmp_path, target_file, mixed_sou
 def test_manifest_records_what_a_run_needs_to_be_reproduced(tmp_path, corpus_file, target_file):
     m = zipfit.select(corpus_file, target_file, out=tmp_path / "o.jsonl", k=5, level=6, workers=2,
                       progress=False).manifest
-    assert m["method"] == {"name": "zipfit", "codec": "gzip", "level": 6, "n_targets": 20}
+    assert m["method"] == {"name": "zipfit", "codec": "gzip", "level": 6, "allow_level_0": False,
+                           "n_targets": 20}
     assert m["parameters"]["workers"] == 2 and m["parameters"]["engine"] == "local"
     assert m["environment"]["zipfit"] == zipfit.__version__
     assert m["inputs"]["sources"][0]["bytes"] == corpus_file.stat().st_size
@@ -354,7 +357,7 @@ def test_gumbel_sampling_is_seeded_and_reported(tmp_path, corpus_file, target_fi
     assert (tmp_path / "g1.jsonl").read_bytes() == (tmp_path / "g1b.jsonl").read_bytes()
     assert set(g1.indices) != set(top.indices)
     assert g1.manifest["parameters"]["sampling"] == "gumbel"
-    with pytest.raises(ZipfitError, match="Gumbel"):
+    with pytest.raises(ZipfitError, match="--sampling gumbel needs every document's score"):
         zipfit.select(corpus_file, target_file, out=tmp_path / "x.jsonl", k=5, method="zipfit-fast",
                       sampling="gumbel", progress=False)
 

@@ -18,9 +18,13 @@ def test_select_and_score_write_the_same_bytes_on_ray(tmp_path, mixed_sources, p
     on_ray = zipfit.select(src, out=tmp_path / "ray.jsonl", k=25, engine="ray", **options)
     assert local.out.read_bytes() == on_ray.out.read_bytes()
     assert on_ray.manifest["parameters"]["engine"] == "ray"
-    local_scores = zipfit.score(src, out=tmp_path / "local.csv", **options)
-    on_ray_scores = zipfit.score(src, out=tmp_path / "ray.csv", engine="ray", **options)
-    assert local_scores.out.read_bytes() == on_ray_scores.out.read_bytes()
+    local_scores = zipfit.score(src, out=tmp_path / "local-scores", shard_rows=40, **options)
+    on_ray_scores = zipfit.score(src, out=tmp_path / "ray-scores", engine="ray", shard_rows=40, **options)
+    parts = sorted(p.name for p in local_scores.out.glob("part-*.parquet"))
+    assert len(parts) == -(-len(mixed_sources) // 40)
+    assert parts == sorted(p.name for p in on_ray_scores.out.glob("part-*.parquet"))
+    for name in parts:  # the workers that read their own shards write the same parts, byte for byte
+        assert (local_scores.out / name).read_bytes() == (on_ray_scores.out / name).read_bytes()
     assert not ray.is_initialized()  # the cluster zipfit started is gone
 
 

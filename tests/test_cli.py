@@ -58,10 +58,10 @@ def test_level_0_needs_the_explicit_flag(tmp_path):
 
 def test_progress_bar_when_asked(tmp_path):
     proc = zipfit_cli("score", EXAMPLE / "source_mix.jsonl.gz", "--target", EXAMPLE / "proofnet_valid.jsonl",
-                      "--target-template", TEMPLATE, "--out", tmp_path / "s.csv", "--progress", "--workers", 1)
+                      "--target-template", TEMPLATE, "--out", tmp_path / "s", "--progress", "--workers", 1)
     assert proc.returncode == 0, proc.stderr
     assert "600doc" in proc.stderr.replace(" ", "")
-    assert (tmp_path / "s.csv").read_text().splitlines()[0] == "index,file,row,id,score,n_chars,n_tokens"
+    assert (tmp_path / "s" / "_manifest.json").is_file()
 
 
 def test_align_prints_a_table(capsys):
@@ -121,7 +121,7 @@ def test_progress_bar_is_automatic_on_a_terminal_only(tmp_path):
             str(EXAMPLE / "proofnet_valid.jsonl"), "--target-template", TEMPLATE, "--workers", "1"]
     primary, secondary = pty.openpty()
     fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # a real terminal has a size
-    proc = subprocess.Popen([*args, "--out", str(tmp_path / "tty.csv")], stderr=secondary,
+    proc = subprocess.Popen([*args, "--out", str(tmp_path / "tty")], stderr=secondary,
                             stdout=subprocess.DEVNULL)
     os.close(secondary)
     seen = b""

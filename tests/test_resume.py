@@ -47,13 +47,13 @@ def test_kill_9_then_resume_writes_the_same_bytes(tmp_path, inputs):
     shards = Path(str(out) + ".zipfit-checkpoint")
     run = subprocess.Popen(_cli(sources, target, out, "--workers", "1"))
     deadline = time.monotonic() + 120
-    while len(list(shards.glob("*/shard-*.npz"))) < 4:
+    while len(list(shards.glob("part-*.parquet"))) < 4:
         assert run.poll() is None, "the run finished before it could be killed"
         assert time.monotonic() < deadline
         time.sleep(0.01)
     os.kill(run.pid, signal.SIGKILL)
     run.wait()
-    done = len(list(shards.glob("*/shard-*.npz")))
+    done = len(list(shards.glob("part-*.parquet")))
     assert not out.exists()
 
     again = subprocess.run(_cli(sources, target, out, "--workers", "1"), capture_output=True, text=True)
@@ -74,7 +74,7 @@ def test_changed_parameters_do_not_reuse_checkpoints(tmp_path, inputs, proofnet_
     with pytest.raises(ZipfitError, match="only"):  # k too large: a user error after scoring
         zipfit.select(sources, target_texts=proofnet_valid[:20], **{**options, "k": 10**6}, resume=True)
     shards = Path(str(out) + ".zipfit-checkpoint")
-    assert len(list(shards.glob("*/shard-*.npz"))) == 13  # 601 + 600 rows in shards of 100; kept under --resume
+    assert len(list(shards.glob("part-*.parquet"))) == 13  # 601 + 600 rows in shards of 100; kept under --resume
     fixed = zipfit.select(sources, target_texts=proofnet_valid[:20], **options, resume=True)
     assert fixed.manifest["counts"]["resumed_shards"] == 13 and not shards.exists()
 
@@ -91,26 +91,28 @@ def test_changed_parameters_do_not_reuse_checkpoints(tmp_path, inputs, proofnet_
 def test_score_resumes_too(tmp_path, inputs, proofnet_valid, monkeypatch):
     sources, _ = inputs
     options = {"target_texts": proofnet_valid[:10], "shard_rows": 100, "workers": 1, "progress": False}
-    whole = zipfit.score(sources, out=tmp_path / "whole.csv", **options)
-    out = tmp_path / "part.csv"
-    from zipfit.io import TableWriter
+    whole = zipfit.score(sources, out=tmp_path / "whole", **options)
+    out = tmp_path / "part"
+    from zipfit.pipeline.scores import ScoreDataset
 
-    write, calls = TableWriter.write, []
+    save, calls = ScoreDataset.save, []
 
-    def interrupted(self, columns):
+    def interrupted(self, key, file, part):
         calls.append(1)
-        if len(calls) > 12:
+        if len(calls) > 6:
             raise KeyboardInterrupt  # as Ctrl-C or SIGTERM arrive in the CLI
-        return write(self, columns)
+        return save(self, key, file, part)
 
-    monkeypatch.setattr(TableWriter, "write", interrupted)
+    monkeypatch.setattr(ScoreDataset, "save", interrupted)
     with pytest.raises(KeyboardInterrupt):
         zipfit.score(sources, out=out, **options)
-    monkeypatch.setattr(TableWriter, "write", write)
-    assert not out.exists()
+    monkeypatch.setattr(ScoreDataset, "save", save)
+    assert not (out / "_manifest.json").exists() and len(list(out.glob("part-*.parquet"))) == 6
     resumed = zipfit.score(sources, out=out, **options, resume=True)
-    assert out.read_bytes() == whole.out.read_bytes()
-    assert resumed.manifest["counts"]["resumed_shards"] >= 1
+    for name in [p.name for p in whole.out.glob("part-*.parquet")]:
+        assert (out / name).read_bytes() == (whole.out / name).read_bytes()
+    assert resumed.manifest["counts"]["resumed_shards"] == 6
+    assert resumed.manifest["exclusions"] == whole.manifest["exclusions"]
 
 
 def test_resume_keeps_decontamination_counts(tmp_path, inputs, proofnet_valid, data_dir, monkeypatch):
@@ -124,20 +126,20 @@ def test_resume_keeps_decontamination_counts(tmp_path, inputs, proofnet_valid, d
                "exclude": proofnet, "exclude_where": {"split": "test"},
                "exclude_template": "{nl_statement}\n{formal_statement}"}
     whole = zipfit.select([planted, *sources], out=tmp_path / "whole.jsonl", **options)
-    from zipfit.checkpoints import Checkpoint
+    from zipfit.pipeline.scores import ScoreDataset
 
-    save, saved = Checkpoint.save, []
+    save, saved = ScoreDataset.save, []
 
-    def interrupted(self, key, part):
+    def interrupted(self, key, file, part):
         if len(saved) == 5:
             raise KeyboardInterrupt
         saved.append(key)
-        return save(self, key, part)
+        return save(self, key, file, part)
 
-    monkeypatch.setattr(Checkpoint, "save", interrupted)
+    monkeypatch.setattr(ScoreDataset, "save", interrupted)
     with pytest.raises(KeyboardInterrupt):
         zipfit.select([planted, *sources], out=tmp_path / "out.jsonl", **options)
-    monkeypatch.setattr(Checkpoint, "save", save)
+    monkeypatch.setattr(ScoreDataset, "save", save)
     resumed = zipfit.select([planted, *sources], out=tmp_path / "out.jsonl", **options, resume=True)
     assert resumed.out.read_bytes() == whole.out.read_bytes()
     assert resumed.manifest["counts"]["resumed_shards"] == 5  # the planted shard among them

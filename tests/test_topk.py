@@ -29,8 +29,14 @@ def test_token_budget_is_the_longest_prefix_within_budget():
 def test_budget_validation():
     with pytest.raises(ZipfitError, match="exactly one"):
         Budget()
-    with pytest.raises(ZipfitError, match="exactly one"):
+    with pytest.raises(ZipfitError, match="not --k and --tokens"):
         Budget(k=1, tokens=1)
+    with pytest.raises(ZipfitError, match=r"--fraction must be in \(0, 1\]"):
+        Budget(fraction=1.5)
+    assert Budget(fraction=0.25).resolve(10) == Budget(k=2)
+    assert Budget(min_score=0.5).resolve(10, 3) == Budget(k=3, min_score=0.5)
+    with pytest.raises(ZipfitError, match="less than one document"):
+        Budget(fraction=0.01).resolve(10)
     with pytest.raises(ZipfitError, match="at least 1"):
         Budget(k=0)
     with pytest.raises(ZipfitError, match=r"--k 5 but only 3 eligible"):

@@ -30,6 +30,7 @@ from zipfit.config import (
 )
 from zipfit.engines import make_engine
 from zipfit.errors import ZipfitError
+from zipfit.filters.base import FilterChain
 from zipfit.filters.contamination import ContaminationIndex
 from zipfit.filters.dedup import DuplicateKeys
 from zipfit.fingerprint import texts_digest
@@ -43,12 +44,13 @@ from zipfit.io import (
     write_ranked,
     write_table,
 )
+from zipfit.io.texts import read_texts, spec_dict
 from zipfit.manifest import Timer, distribution, environment, length_report, score_summary
-from zipfit.methods import accepted_parameters, method_class, method_names
+from zipfit.methods import CASCADE, SCORES, SET, Method, accepted_parameters, all_parameters, make_method
 from zipfit.passes import MapResult, map_pass, ranked_records, rescore
 from zipfit.pipeline.groups import parse_weights
 from zipfit.pipeline.scores import MANIFEST_FILE, ScoreDataset
-from zipfit.selection import Cut, choose, cut_scores, kind_of, prepare, require_documents
+from zipfit.selection import Cut, choose, cut_scores, prepare, require_documents
 from zipfit.tokens import TokenCounter
 from zipfit.topk import Budget
 
@@ -82,41 +84,13 @@ class ScoreResult:
 # ---- set-up, shared by every call ------------------------------------------------------------------------------
 
 
-def _all_method_parameters() -> frozenset[str]:
-    return frozenset(p for name in method_names() for p in accepted_parameters(name))
-
-
 def _settings(settings: Settings | None, options: Mapping[str, Any], function: str) -> Settings:
-    return settings_from(settings, options, function=function, method_parameters=_all_method_parameters())
+    return settings_from(settings, options, function=function, method_parameters=frozenset(all_parameters()))
 
 
-def _method(name: str, s: Settings, *, params: Mapping[str, Any] | None = None) -> Any:
-    """The method with the parameters the user set; one it does not take is an error, not silently dropped."""
-    given = dict(s.params if params is None else params)
-    accepted = accepted_parameters(name)
-    wrong = sorted(set(given) - accepted)
-    if wrong:
-        takers = {w: [m for m in method_names() if w in accepted_parameters(m)] for w in wrong}
-        detail = "; ".join(f"--{w.replace('_', '-')} is a parameter of {', '.join(takers[w]) or 'no method'}"
-                           for w in wrong)
-        raise ZipfitError(f"{', '.join('--' + w.replace('_', '-') for w in wrong)} "
-                          f"{'does' if len(wrong) == 1 else 'do'} not apply to --method {name} ({detail})")
-    if "seed" in accepted:
-        given.setdefault("seed", s.seed)
-    return method_class(name)(**given)
-
-
-def read_texts(sources: PathsLike, spec: TextSpec, role: str) -> tuple[list[str], dict[str, Any], Corpus]:
-    """Every eligible text of a small input set read whole (targets, excluded documents), its exclusions
-    logged, and a description for the manifest."""
-    corpus = Corpus(paths(sources), spec, role=role)
-    texts = [doc.text for doc in corpus.documents()]
-    summary = corpus.exclusions.summary(role)
-    if summary:
-        log.warning(summary)
-    info = {"files": corpus.describe(), "spec": _spec_dict(spec), "count": len(texts),
-            "exclusions": corpus.exclusions.as_dict()}
-    return texts, info, corpus
+def _method(name: str, s: Settings, *, params: Mapping[str, Any] | None = None) -> Method:
+    """The method with the parameters the user set; one it does not declare is an error, not silently dropped."""
+    return make_method(name, dict(s.params if params is None else params), seed=s.seed)
 
 
 def load_targets(target: PathsLike | None, target_texts: Sequence[str] | None,
@@ -136,10 +110,6 @@ def load_targets(target: PathsLike | None, target_texts: Sequence[str] | None,
     if not texts:
         raise ZipfitError("the target set is empty after reading: ZIP-FIT needs at least one target example")
     return texts, info, corpus
-
-
-def _spec_dict(spec: TextSpec) -> dict[str, Any]:
-    return {"text_field": spec.field, "template": spec.template, "where": [list(p) for p in spec.where]}
 
 
 def _manifest_path(out: Path, overwrite: bool, inputs: Sequence[Path]) -> Path:
@@ -207,13 +177,14 @@ def _run_parts(corpus: Corpus, scorer: Any, targets: Sequence[str], s: Settings,
         "zipfit": __version__,
         "method": {"name": scorer.name, **scorer.params()},
         "targets": texts_digest(targets),
-        "source": _spec_dict(corpus.spec),
+        "source": spec_dict(corpus.spec),
         "inputs": [[str(f.path.resolve()), f.size, f.mtime_ns] for f in corpus.files],
         "tokenizer": s.tokenizer,
         "seed": s.seed,
         "shard_rows": s.run.shard_rows,
         "reader": "workers" if getattr(runner, "reads_shards", False) else "this process",
         "exclude": exclude_info and exclude_info["fingerprint"],
+        "filters": [[f.name, f.params()] for f in s.filters],
     }
 
 
@@ -251,6 +222,11 @@ class _Setup:
         with self.timer.phase("index_excluded"):
             return _contamination_index(self.s.decontamination, self.s.texts.exclude_spec)
 
+    def filters(self, index: ContaminationIndex | None) -> FilterChain | None:
+        """The map pass's filters: decontamination first, then the user's own, in the order given."""
+        chain = [*([index] if index is not None else []), *self.s.filters]
+        return FilterChain(chain) if chain else None
+
     def dedup(self) -> DuplicateKeys | None:
         if self.s.dedup is None:
             return None
@@ -267,8 +243,8 @@ def _score_manifest(st: _Setup, runner: Any, scorer: Any, mapped: MapResult, tar
     return {
         "command": command,
         "method": {"name": scorer.name, **scorer.params(),
-                   "unscorable_reason": getattr(scorer, "unscorable_reason", "unscorable")},
-        "parameters": {"source": _spec_dict(st.spec), "tokenizer": s.tokenizer, "seed": s.seed,
+                   "unscorable_reason": scorer.unscorable_reason},
+        "parameters": {"source": spec_dict(st.spec), "tokenizer": s.tokenizer, "seed": s.seed,
                        "shard_rows": s.run.shard_rows, **runner.describe()},
         "inputs": {"sources": sources_info, "target": target_info},
         "target_sha256": _text_hashes(targets),
@@ -278,6 +254,7 @@ def _score_manifest(st: _Setup, runner: Any, scorer: Any, mapped: MapResult, tar
                    "unscorable": len(mapped) - len(mapped.contaminated) - int(valid.sum()),
                    "targets": len(targets), "resumed_shards": mapped.resumed_shards},
         "exclusions": {"source": mapped.exclusions.as_dict()},
+        "filters": [{"name": f.name, "status": f.status, **f.params()} for f in s.filters],
         "decontamination": None if exclude_info is None else {
             **{k: v for k, v in exclude_info.items() if k != "fingerprint"},
             "dropped": mapped.contamination.as_dict()},
@@ -381,12 +358,12 @@ def select(
                 targets, target_info = st.targets()
                 target_hashes = set(_text_hashes(targets))
                 scorer = _method(method, s)
-                kind = kind_of(scorer)
+                kind = scorer.kind
             else:
                 target_info = saved.manifest["inputs"]["target"]
                 target_hashes = set(saved.manifest["target_sha256"])
                 targets = []
-                kind = "scores"
+                kind = SCORES
         with timer.phase("hash_inputs"):
             sources_info = corpus.describe()  # before the run: the manifest describes what was read
         finder = st.dedup()
@@ -402,36 +379,37 @@ def select(
                                 dedup=finder)
             dataset = None
         else:
-            if scores_out is not None and kind != "scores":
+            if scores_out is not None and kind != SCORES:
                 raise ZipfitError(f"--scores-out: --method {method} does not give every document an exact score "
                                   "to save" + ("; use --method zipfit (zipfit-fast selects the same documents)"
-                                               if kind == "cascade" else ""))
+                                               if kind == CASCADE else ""))
             with timer.phase("fit"):
                 scorer.fit(targets)
             contamination, exclude_info = st.decontamination()
+            filters = st.filters(contamination)
             dataset = None
-            if kind != "set":
+            if kind != SET:
                 dataset = ScoreDataset.create(
                     scores_out if scores_out is not None else out_path.with_name(out_path.name + CHECKPOINT_SUFFIX),
                     [str(f.path) for f in corpus.files], _run_parts(corpus, scorer, targets, s, runner, exclude_info),
                     resume=s.run.resume, overwrite=s.run.overwrite,
-                    unscorable_reason=getattr(scorer, "unscorable_reason", "unscorable"), keep=scores_out is not None)
+                    unscorable_reason=scorer.unscorable_reason, keep=scores_out is not None)
             try:
-                if kind == "scores":
+                if kind == SCORES:
                     prepare(scorer, corpus, runner, s.seed, timer)
                     with timer.phase("score"):
                         mapped = map_pass(corpus, scorer, runner, TokenCounter(s.tokenizer), dataset=dataset,
-                                          shard_rows=s.run.shard_rows, contamination=contamination)
+                                          shard_rows=s.run.shard_rows, filters=filters)
                     if scores_out is not None and dataset is not None:
                         require_documents(mapped)
                         _finish_dataset(dataset, st, runner, scorer, mapped, targets, target_info, sources_info,
                                         exclude_info, "select")
                     choice = cut_scores(mapped, corpus, runner, cut, name=scorer.name,
-                                        unscorable_reason=getattr(scorer, "unscorable_reason", "unscorable"),
+                                        unscorable_reason=scorer.unscorable_reason,
                                         timer=timer, dedup=finder)
                 else:
                     choice = choose(scorer, corpus, runner, TokenCounter(s.tokenizer), cut, timer=timer,
-                                    dataset=dataset, shard_rows=s.run.shard_rows, contamination=contamination,
+                                    dataset=dataset, shard_rows=s.run.shard_rows, filters=filters,
                                     dedup=finder)
             except ZipfitError:
                 if dataset is not None and scores_out is None and not s.run.resume:
@@ -496,8 +474,8 @@ def _from_saved(saved: ScoreDataset, s: Settings, method: str | None,
     saved_spec = TextSpec(field=spec["text_field"], template=spec["template"],
                           where=tuple(tuple(p) for p in spec["where"]))
     if spec_given and s.texts.source != saved_spec:
-        raise ZipfitError(f"--scores {saved.directory} scored {_spec_dict(saved_spec)}, not "
-                          f"{_spec_dict(s.texts.source)}")
+        raise ZipfitError(f"--scores {saved.directory} scored {spec_dict(saved_spec)}, not "
+                          f"{spec_dict(s.texts.source)}")
     tokenizer = recorded["parameters"]["tokenizer"]
     if "tokenizer" in s.given and s.tokenizer != tokenizer:
         raise ZipfitError(f"--scores {saved.directory} counted tokens with {tokenizer!r}, not {s.tokenizer!r}")
@@ -526,7 +504,7 @@ def _selection_manifest(st: _Setup, runner: Any, method: str, method_params: dic
         "command": "select",
         "method": {"name": method, **method_params},
         "budget": {**cut.budget.describe(), "tokenizer": s.tokenizer},
-        "parameters": {"source": _spec_dict(st.spec), "order": s.order, "seed": s.seed,
+        "parameters": {"source": spec_dict(st.spec), "order": s.order, "seed": s.seed,
                        **cut.describe(), "shard_rows": s.run.shard_rows, **runner.describe()},
         "inputs": {"sources": sources_info, "target": target_info},
         "scores": {"from": scores_from, "saved_to": None if scores_out is None else str(scores_out),
@@ -547,6 +525,7 @@ def _selection_manifest(st: _Setup, runner: Any, method: str, method_params: dic
             **{k: v for k, v in choice.counts.items() if k not in ("sampling", "dedup", "groups")},
         },
         "groups": choice.counts.get("groups"),
+        "filters": [{"name": f.name, "status": f.status, **f.params()} for f in s.filters],
         "exclusions": {"source": mapped.exclusions.as_dict(), "method": choice.unscorable},
         "decontamination": None if exclude_info is None else (
             exclude_info if "dropped" in exclude_info else {
@@ -584,7 +563,7 @@ def score(
         timer, corpus = st.timer, st.corpus
         out_path = _check_dataset_dir(out, st.inputs)
         scorer = _method(method, s)
-        if kind_of(scorer) != "scores":
+        if scorer.kind != SCORES:
             raise ZipfitError(f"--method {method} does not give every document its own exact score; `score` needs "
                               "one that does" + (" (zipfit-fast only speeds up selection: use --method zipfit)"
                                                  if method == "zipfit-fast" else ""))
@@ -595,14 +574,15 @@ def score(
         with timer.phase("fit"):
             scorer.fit(targets)
         contamination, exclude_info = st.decontamination()
+        filters = st.filters(contamination)
         dataset = ScoreDataset.create(out_path, [str(f.path) for f in corpus.files],
                                       _run_parts(corpus, scorer, targets, s, runner, exclude_info),
                                       resume=s.run.resume, overwrite=s.run.overwrite,
-                                      unscorable_reason=getattr(scorer, "unscorable_reason", "unscorable"), keep=True)
+                                      unscorable_reason=scorer.unscorable_reason, keep=True)
         prepare(scorer, corpus, runner, s.seed, timer)
         with timer.phase("score"):
             mapped = map_pass(corpus, scorer, runner, TokenCounter(s.tokenizer), dataset=dataset,
-                              shard_rows=s.run.shard_rows, contamination=contamination)
+                              shard_rows=s.run.shard_rows, filters=filters)
         require_documents(mapped)
         corpus.check_unchanged()
         manifest = _finish_dataset(dataset, st, runner, scorer, mapped, targets, target_info, sources_info,

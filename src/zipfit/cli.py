@@ -7,60 +7,87 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from zipfit import __version__
+from zipfit.config import ORDERS
+from zipfit.engines import engine_names
 from zipfit.errors import ZipfitError
+from zipfit.filters.shingles import UNITS
 from zipfit.io.shards import ROWS_PER_SHARD
 from zipfit.io.textspec import unescape
-from zipfit.methods import method_names
+from zipfit.methods import SCORES, all_parameters, check_params, method_class, method_names
+from zipfit.selection import SAMPLING
 
 
-def _add_text_options(p: argparse.ArgumentParser, *, with_target: bool = True) -> None:
+def _add_text_options(p: argparse.ArgumentParser, *, with_target: bool = True, target_required: bool = True) -> None:
     g = p.add_argument_group("what text to read")
-    g.add_argument("--text-field", default="text", help="source field holding the text (default: text)")
+    g.add_argument("--text-field", help="source field holding the text (default: text)")
     g.add_argument("--template", help='source format string over fields, e.g. "{prompt}{canonical_solution}"')
     g.add_argument("--where", action="append", default=[], metavar="FIELD=VALUE",
                    help="keep only source records whose FIELD equals VALUE (repeatable)")
     if with_target:
-        g.add_argument("--target", nargs="+", required=True, metavar="TARGET", help="target example files or globs")
+        g.add_argument("--target", nargs="+", required=target_required, metavar="TARGET",
+                       help="target example files or globs")
         g.add_argument("--target-text-field", help="target field holding the text (default: --text-field)")
         g.add_argument("--target-template", help='target format string, e.g. "{nl_statement}\\n{formal_statement}"')
         g.add_argument("--target-where", action="append", default=[], metavar="FIELD=VALUE",
                        help="keep only target records whose FIELD equals VALUE, e.g. split=valid (repeatable)")
 
 
-def _add_score_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("scoring")
-    g.add_argument("--codec", default="gzip", choices=("gzip", "zstd", "lz4"), help="compressor (default: gzip)")
-    g.add_argument("--level", type=int, help="compression level (default: 1 for gzip, as ZIP-FIT's first release)")
-    g.add_argument("--allow-level-0", action="store_true",
-                   help="permit gzip level 0, which stores without compressing and ranks by length only")
+_METAVARS = {int: "N", float: "X"}
+# Set once for the whole run and handed to every method that declares it: each subcommand has its own option.
+_RUN_SETTINGS = ("seed",)
 
 
-BASELINE_OPTIONS = ("num_buckets", "ngrams", "min_example_length", "model", "cache_dir", "batch_size", "r_dedup",
-                    "clusters", "background_docs")
+def _add_method_options(p: argparse.ArgumentParser, methods: Sequence[str], title: str) -> None:
+    """One option per parameter that any of ``methods`` declares, generated from the declarations.
+
+    Every option defaults to None, so that what the user did not set is left to each method's own default.
+    """
+    g = p.add_argument_group(title)
+    for name, shared in all_parameters().items():
+        takers = [m for m in shared.methods if m in methods]
+        if name in _RUN_SETTINGS or not takers:
+            continue
+        param = shared.param
+        if param.type is bool and param.default:
+            help_ = f"{', '.join(takers)}: turn off '{param.help}' (on by default)"
+        else:
+            help_ = f"{', '.join(takers)}: {param.help} (default: {param.describe_default()})"
+        help_ = help_.replace("%", "%%")  # argparse formats help with %
+        if param.type is bool:
+            g.add_argument(param.cli_flag, dest=name, action="store_const", const=not param.default, default=None,
+                           help=help_)
+        else:
+            metavar = param.metavar or _METAVARS.get(param.type, "DIR" if param.path else "TEXT")
+            g.add_argument(param.flag, dest=name, type=param.type, choices=param.choices, default=None,
+                           metavar=None if param.choices else metavar, help=help_)
 
 
-def _add_baseline_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("baselines (each method takes the options that apply to it)")
-    g.add_argument("--num-buckets", type=int, help="dsir: hashed n-gram buckets (default: 10000)")
-    g.add_argument("--ngrams", type=int, help="dsir: longest n-gram (default: 2)")
-    g.add_argument("--min-example-length", type=int,
-                   help="dsir: shorter documents (in words) are excluded and counted (default: 100)")
-    g.add_argument("--model", help="embed, d4: a local sentence-transformers directory (default: the bundled MiniLM)")
-    g.add_argument("--cache-dir", help="embed, d4: embedding cache (default: ~/.cache/zipfit/embeddings)")
-    g.add_argument("--batch-size", type=int, help="embed, d4: texts per model call (default: 32)")
-    g.add_argument("--r-dedup", type=float, help="d4: fraction kept by semantic dedup (default: 0.75)")
-    g.add_argument("--clusters", type=int, help="d4: k-means clusters (default: sqrt of the documents)")
-    g.add_argument("--background-docs", type=int,
-                   help="zipfit-debiased: source documents in the seeded background sample (default: as many as "
-                        "there are targets)")
+def _add_seed_option(p: argparse.ArgumentParser, methods: Sequence[str]) -> None:
+    seed = all_parameters()["seed"]
+    takers = [m for m in seed.methods if m in methods]
+    p.add_argument("--seed", type=int, default=seed.param.default,
+                   help=f"seed of {', '.join(takers)} (default: {seed.param.describe_default()})")
 
 
-def _baseline_options(args: argparse.Namespace) -> dict[str, Any]:
-    return {name: getattr(args, name) for name in BASELINE_OPTIONS if getattr(args, name) is not None}
+def _user_params(args: argparse.Namespace) -> dict[str, Any]:
+    """The method parameters set on the command line (an option left out is None)."""
+    return {name: getattr(args, name) for name in all_parameters()
+            if name not in _RUN_SETTINGS and getattr(args, name, None) is not None}
+
+
+def _compare_params(names: Sequence[str], params: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each method's share of the parameters set; one that none of ``names`` takes is an error."""
+    for key in params:
+        if not any(method_class(n).parameter(key) is not None for n in names):
+            takers = ", ".join(all_parameters()[key].methods)
+            raise ZipfitError(f"--{key.replace('_', '-')} applies to none of --methods {','.join(names)}; it is a "
+                              f"parameter of {takers}")
+    return {n: check_params(n, {k: v for k, v in params.items() if method_class(n).parameter(k) is not None})
+            for n in names}
 
 
 def _fraction_or_off(value: str) -> float | None:
@@ -72,7 +99,20 @@ def _fraction_or_off(value: str) -> float | None:
         raise argparse.ArgumentTypeError(f"expected a Jaccard similarity in (0, 1] or 'off', got {value!r}") from None
 
 
-def _add_clean_options(p: argparse.ArgumentParser) -> None:
+def _add_budget_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("how much to select (one of --k, --tokens, --fraction; --min-score alone or with one)")
+    budget = g.add_mutually_exclusive_group()
+    budget.add_argument("--k", type=int, help="number of documents to select")
+    budget.add_argument("--tokens", type=int, help="token budget: best documents up to this many tokens")
+    budget.add_argument("--fraction", type=float, help="this fraction of the eligible documents, e.g. 0.1")
+    g.add_argument("--min-score", type=float, help="only documents scoring at least this (alone: all of them)")
+    g.add_argument("--group-by", metavar="FIELD",
+                   help="split the budget across the values of this source field, by their share of the source")
+    g.add_argument("--group-weights", metavar="VALUE=W,...",
+                   help="with --group-by: the share of each value instead (normalised; values left out get none)")
+
+
+def _add_clean_options(p: argparse.ArgumentParser, *, dedup: bool = True) -> None:
     g = p.add_argument_group("decontamination and deduplication")
     g.add_argument("--exclude", nargs="+", metavar="FILE",
                    help="drop source documents that overlap these (e.g. the target's test split): a shared long "
@@ -82,10 +122,12 @@ def _add_clean_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--exclude-where", action="append", default=[], metavar="FIELD=VALUE",
                    help="keep only excluded records whose FIELD equals VALUE, e.g. split=test (repeatable)")
     g.add_argument("--exclude-ngram", type=int, default=13, help="n-gram length (default: 13; 8 is common for code)")
-    g.add_argument("--exclude-unit", default="word", choices=("word", "char"),
+    g.add_argument("--exclude-unit", default="word", choices=UNITS,
                    help="n-grams of words (default) or of characters (for code: try --exclude-ngram 50)")
     g.add_argument("--exclude-near-duplicate", type=_fraction_or_off, default=0.8, metavar="JACCARD",
                    help="also drop near-duplicates at this MinHash Jaccard similarity (default: 0.8; 'off')")
+    if not dedup:
+        return
     g.add_argument("--dedup", action="store_true",
                    help="skip exact and near-duplicate copies of better-ranked documents before the budget is cut")
     g.add_argument("--dedup-threshold", type=_fraction_or_off, default=0.8, metavar="JACCARD",
@@ -93,7 +135,7 @@ def _add_clean_options(p: argparse.ArgumentParser) -> None:
 
 
 def _add_checkpoint_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("checkpoints (beside --out, removed when the run succeeds)")
+    g = p.add_argument_group("checkpoints (the score dataset, written shard by shard)")
     g.add_argument("--resume", action="store_true",
                    help="continue an interrupted run: shards already scored are not scored again; the output is "
                         "the same as an uninterrupted run's")
@@ -105,7 +147,7 @@ def _add_checkpoint_options(p: argparse.ArgumentParser) -> None:
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("running")
     g.add_argument("--workers", type=int, help="worker processes (default: all cores; with Ray, all cluster CPUs)")
-    g.add_argument("--engine", default="local", choices=("local", "ray"),
+    g.add_argument("--engine", default="local", choices=engine_names(),
                    help="run on this machine (default) or on a Ray cluster (pip install 'zipfit[ray]')")
     g.add_argument("--ray-address", help="join a running Ray cluster: auto, HOST:6379 or ray://HOST:10001 "
                                          "(default: start a local one, or use RAY_ADDRESS)")
@@ -113,6 +155,9 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--quiet", "-q", action="store_true", help="only warnings and errors on stderr")
     g.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar (default: on when stderr is a terminal)")
+
+
+_METHOD_OPTIONS = "method parameters (each method takes the ones that name it; the CLI refuses the others)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -124,36 +169,29 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("select", help="write the source documents that best fit the target",
-                       description="Score every source document against the target and write the best.")
-    p.add_argument("sources", nargs="+", metavar="SOURCE",
-                   help="JSONL(.gz/.zst), Parquet, save_to_disk dirs; globs allowed")
-    budget = p.add_mutually_exclusive_group(required=True)
-    budget.add_argument("--k", type=int, help="number of documents to select")
-    budget.add_argument("--tokens", type=int, help="token budget: best documents up to this many tokens")
+                       description="Score every source document against the target and write the best; or, with "
+                                   "--scores DIR, cut the selection from a saved score dataset without scoring.")
+    p.add_argument("sources", nargs="*", metavar="SOURCE",
+                   help="JSONL(.gz/.zst), Parquet, save_to_disk dirs; globs allowed (with --scores: optional, the "
+                        "scored inputs by default)")
+    _add_budget_options(p)
     p.add_argument("--out", required=True, help="output .jsonl, .jsonl.gz, .jsonl.zst or .parquet")
-    p.add_argument("--method", default="zipfit", choices=method_names(),
+    p.add_argument("--method", choices=method_names(),
                    help="zipfit (default), zipfit-fast (same result, less work) or a baseline")
-    p.add_argument("--sampling", default="top-k", choices=("top-k", "gumbel"),
+    p.add_argument("--sampling", default="top-k", choices=SAMPLING,
                    help="top-k by score (default), or Gumbel top-k: sampling without replacement (as DSIR resamples)")
-    p.add_argument("--order", default="rank", choices=("rank", "input"),
+    p.add_argument("--order", default="rank", choices=ORDERS,
                    help="output order: best first (default) or input order")
-    p.add_argument("--tokenizer", default="whitespace",
+    p.add_argument("--tokenizer",
                    help="token unit for --tokens: whitespace (default), chars, bytes, or a tokenizer.json path")
-    p.add_argument("--seed", type=int, default=0, help="seed (zipfit-fast's stage-1 target sample)")
-    fast = p.add_argument_group("zipfit-fast (calibrated proxies, then exact scores for the contenders)")
-    fast.add_argument("--stage1-targets", type=int,
-                      help="targets in the coarse proxy every document gets (default: 4)")
-    fast.add_argument("--stage2-targets", type=int,
-                      help="targets in the fine proxy for the documents stage 1 keeps (default: 16)")
-    fast.add_argument("--calibration-docs", type=int,
-                      help="documents scored exactly on all targets to fit the proxies (default: 256)")
-    fast.add_argument("--confidence", type=float,
-                      help="rescore every document within this many proxy-error sigmas of the cutoff (default: 4)")
-    fast.add_argument("--candidate-factor", type=float,
-                      help="first rescore this many times the budget, best by proxy (default: 1.5)")
-    _add_text_options(p)
-    _add_score_options(p)
-    _add_baseline_options(p)
+    scores = p.add_argument_group("score datasets (see `zipfit score`)")
+    scores.add_argument("--scores", metavar="DIR",
+                        help="cut from this saved score dataset instead of scoring (the inputs must be unchanged)")
+    scores.add_argument("--scores-out", metavar="DIR",
+                        help="keep the score dataset of this run in DIR, to cut more selections from it later")
+    _add_seed_option(p, method_names())
+    _add_text_options(p, target_required=False)
+    _add_method_options(p, method_names(), _METHOD_OPTIONS)
     _add_clean_options(p)
     _add_checkpoint_options(p)
     _add_run_options(p)
@@ -166,24 +204,26 @@ def build_parser() -> argparse.ArgumentParser:
     budget.add_argument("--tokens", type=int, help="token budget for each method")
     p.add_argument("--methods", default="zipfit,random", help=f"comma-separated, from: {', '.join(method_names())}")
     p.add_argument("--tokenizer", default="whitespace", help="token unit for --tokens and lengths")
-    p.add_argument("--seed", type=int, default=0)
+    _add_seed_option(p, method_names())
     p.add_argument("--out", help="also write the report as JSON")
     _add_text_options(p)
-    _add_score_options(p)
-    _add_baseline_options(p)
+    _add_method_options(p, method_names(), _METHOD_OPTIONS)
     _add_run_options(p)
 
-    p = sub.add_parser("score", help="write the score of every source document",
-                       description="Write index, file, row, id, score, n_chars, n_tokens for every document.")
+    p = sub.add_parser("score", help="write the score dataset: the score of every source document",
+                       description="Write a score dataset to the directory --out: per input shard one Parquet file "
+                                   "with a row per record (file, row, id, score, n_tokens, n_chars, status, reason) "
+                                   "and _manifest.json. `zipfit select --scores DIR` cuts selections from it.")
     p.add_argument("sources", nargs="+", metavar="SOURCE")
-    p.add_argument("--out", required=True, help="output .parquet, .jsonl or .csv")
-    p.add_argument("--tokenizer", default="whitespace", help="token unit for n_tokens")
-    p.add_argument("--method", default="zipfit", choices=[m for m in method_names() if m not in ("zipfit-fast", "d4")],
+    p.add_argument("--out", required=True, metavar="DIR", help="the score dataset directory")
+    p.add_argument("--tokenizer", help="token unit for n_tokens (default: whitespace)")
+    scorers = [m for m in method_names() if method_class(m).kind == SCORES]
+    p.add_argument("--method", default="zipfit", choices=scorers,
                    help="zipfit (default) or a method that gives every document a score")
-    p.add_argument("--seed", type=int, default=0)
+    _add_seed_option(p, scorers)
     _add_text_options(p)
-    _add_score_options(p)
-    _add_baseline_options(p)
+    _add_method_options(p, scorers, _METHOD_OPTIONS)
+    _add_clean_options(p, dedup=False)
     _add_checkpoint_options(p)
     _add_run_options(p)
 
@@ -194,7 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="also write the table to .json, .jsonl, .csv or .parquet")
     _add_text_options(p)
-    _add_score_options(p)
+    _add_method_options(p, ["zipfit"], "scoring")
     _add_run_options(p)
 
     _add_plugin_commands(sub)
@@ -220,23 +260,35 @@ def _add_plugin_commands(sub: Any) -> None:
 
 
 def _common(args: argparse.Namespace) -> dict[str, Any]:
-    return {
-        "target": args.target,
+    """The options every command shares, only those given: the API's own defaults (or a score dataset's
+    recorded choices) apply to the rest."""
+    options = {
         "text_field": args.text_field,
         "template": unescape(args.template),
         "where": args.where,
         "target_text_field": args.target_text_field,
         "target_template": unescape(args.target_template),
         "target_where": args.target_where,
-        "codec": args.codec,
-        "level": args.level,
-        "allow_level_0": args.allow_level_0,
         "workers": args.workers,
         "engine": args.engine,
         "ray_address": args.ray_address,
         "overwrite": args.overwrite,
         "progress": False if args.quiet else args.progress,
+        "tokenizer": getattr(args, "tokenizer", None),
+        "seed": getattr(args, "seed", None),
+        "resume": getattr(args, "resume", None) or None,
+        "shard_rows": getattr(args, "shard_rows", None),
     }
+    return {k: v for k, v in options.items() if v is not None and v != []}
+
+
+def _exclude_options(args: argparse.Namespace) -> dict[str, Any]:
+    if not args.exclude:
+        return {}
+    return {"exclude": args.exclude, "exclude_text_field": args.exclude_text_field,
+            "exclude_template": unescape(args.exclude_template), "exclude_where": args.exclude_where,
+            "exclude_ngram": args.exclude_ngram, "exclude_unit": args.exclude_unit,
+            "exclude_near_duplicate": args.exclude_near_duplicate}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -245,32 +297,33 @@ def run(args: argparse.Namespace) -> int:
     if getattr(args, "handler", None) is not None:
         return args.handler(args)
     if args.command == "select":
-        zipfit.select(args.sources, out=args.out, k=args.k, tokens=args.tokens, method=args.method,
-                      order=args.order, sampling=args.sampling, method_options=_baseline_options(args),
-                      tokenizer=args.tokenizer, seed=args.seed,
-                      stage1_targets=args.stage1_targets, candidate_factor=args.candidate_factor,
-                      stage2_targets=args.stage2_targets, calibration_docs=args.calibration_docs,
-                      confidence=args.confidence, resume=args.resume, shard_rows=args.shard_rows,
-                      exclude=args.exclude, exclude_text_field=args.exclude_text_field,
-                      exclude_template=unescape(args.exclude_template), exclude_where=args.exclude_where,
-                      exclude_ngram=args.exclude_ngram, exclude_unit=args.exclude_unit,
-                      exclude_near_duplicate=args.exclude_near_duplicate, dedup=args.dedup,
-                      dedup_threshold=args.dedup_threshold, **_common(args))
+        # validated here, before any work: a parameter --method does not take is a mistake, not a no-op
+        params = _user_params(args)
+        if params and args.scores is None:
+            params = check_params(args.method or "zipfit", params)
+        extra = {"dedup": True, "dedup_threshold": args.dedup_threshold} if args.dedup else {}
+        if args.group_by is not None:
+            extra.update(group_by=args.group_by, group_weights=args.group_weights)
+        if args.sampling != "top-k":
+            extra["sampling"] = args.sampling
+        zipfit.select(args.sources or None, args.target, out=args.out, k=args.k, tokens=args.tokens,
+                      fraction=args.fraction, min_score=args.min_score, method=args.method, scores=args.scores,
+                      scores_out=args.scores_out, order=args.order, params=params, **extra,
+                      **_exclude_options(args), **_common(args))
     elif args.command == "score":
-        zipfit.score(args.sources, out=args.out, tokenizer=args.tokenizer, method=args.method, seed=args.seed,
-                     method_options=_baseline_options(args), resume=args.resume, shard_rows=args.shard_rows,
-                     **_common(args))
+        params = check_params(args.method, _user_params(args))
+        zipfit.score(args.sources, args.target, out=args.out, method=args.method, params=params,
+                     **_exclude_options(args), **_common(args))
     elif args.command == "compare":
-        common = _common(args)
-        common.pop("allow_level_0")
         names = [m.strip() for m in args.methods.split(",") if m.strip()]
-        options = _baseline_options(args)
-        report = zipfit.compare(args.sources, methods=names, method_options={name: options for name in names},
-                                k=args.k, tokens=args.tokens, tokenizer=args.tokenizer, seed=args.seed, out=args.out,
-                                **common)
+        per_method = _compare_params(names, _user_params(args))
+        report = zipfit.compare(args.sources, args.target, methods=names, params=per_method, k=args.k,
+                                tokens=args.tokens, out=args.out, **_common(args))
         print(format_comparison(report))
     elif args.command == "align":
-        rows = zipfit.align(args.datasets, out=args.out, max_docs=args.max_docs, seed=args.seed, **_common(args))
+        params = check_params("zipfit", _user_params(args))
+        rows = zipfit.align(args.datasets, args.target, out=args.out, max_docs=args.max_docs, params=params,
+                            **_common(args))
         print(format_alignment(rows))
     return 0
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from zipfit.engines import ENGINES
+from zipfit.engines import engine_names
 from zipfit.errors import ZipfitError
 from zipfit.io.shards import ROWS_PER_SHARD
 from zipfit.io.textspec import TextSpec
@@ -81,8 +81,8 @@ class Run:
     overwrite: bool = False
 
     def __post_init__(self) -> None:
-        if self.engine not in ENGINES:
-            raise ZipfitError(f"unknown engine {self.engine!r}; choose one of {', '.join(ENGINES)}")
+        if self.engine not in engine_names():
+            raise ZipfitError(f"unknown engine {self.engine!r}; choose one of {', '.join(engine_names())}")
         if self.workers is not None and self.workers < 1:
             raise ZipfitError(f"--workers must be at least 1, got {self.workers}")
         if self.shard_rows < 1:
@@ -150,18 +150,24 @@ class Settings:
     group_by: str | None = None
     group_weights: Mapping[str, float] | str | None = None
     target_texts: tuple[str, ...] | None = None
+    filters: tuple[Any, ...] = ()  # the user's own map-stage filters (zipfit.filters.base.Filter), applied in order
     given: frozenset[str] = frozenset()  # the shortcut names the caller used (for --scores consistency checks)
 
     def __post_init__(self) -> None:
         if self.order not in ORDERS:
             raise ZipfitError(f"order must be 'rank' or 'input', got {self.order!r}")
+        from zipfit.filters.base import MAP, Filter
+
+        for f in self.filters:
+            if not isinstance(f, Filter) or f.stage != MAP:
+                raise ZipfitError(f"filters= takes map-stage zipfit.filters.base.Filter objects, got {f!r}")
 
 
 TEXT_KEYS = ("text_field", "template", "where", "target_text_field", "target_template", "target_where",
              "exclude_text_field", "exclude_template", "exclude_where")
 RUN_KEYS = tuple(f.name for f in dataclasses.fields(Run))
 EXCLUDE_KEYS = ("exclude_ngram", "exclude_unit", "exclude_near_duplicate")
-PLAIN_KEYS = ("seed", "tokenizer", "order", "sampling", "group_by", "group_weights", "target_texts")
+PLAIN_KEYS = ("seed", "tokenizer", "order", "sampling", "group_by", "group_weights", "target_texts", "filters")
 
 
 def settings_from(settings: Settings | None, options: Mapping[str, Any], *, function: str,
@@ -203,6 +209,8 @@ def settings_from(settings: Settings | None, options: Mapping[str, Any], *, func
     plain = {k: options[k] for k in PLAIN_KEYS if k in options}
     if plain.get("target_texts") is not None:
         plain["target_texts"] = tuple(plain["target_texts"])
+    if "filters" in plain:
+        plain["filters"] = tuple(plain["filters"] or ())
     return dataclasses.replace(base, texts=texts, run=run, decontamination=decontamination, dedup=dedup,
                                params=params, given=given, **plain)
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from zipfit.filters.dedup import DuplicateKeys, GreedyDeduplicator
+from zipfit.filters.dedup import DuplicateKeys
 from zipfit.io import Corpus, Exclusions
 from zipfit.passes import documents_at
 from zipfit.topk import Budget, ranking
@@ -47,7 +47,7 @@ def deduplicated_cut(corpus: Corpus, engine: Any, keys: np.ndarray, budget: Budg
     """The budget's selection from the ranking of ``keys`` (-inf = never selected), skipping duplicates."""
     order = ranking(keys)
     order = order[np.isfinite(keys[order])]
-    walker = GreedyDeduplicator(finder.bands if finder.near_duplicate is not None else 0)
+    walker = finder.walker()
     result = DedupResult(np.zeros(0, dtype=np.int64))
     kept: list[int] = []
     where: dict[int, str] = {}

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from zipfit.errors import ZipfitError
-from zipfit.filters.contamination import REASONS as CONTAMINATION_REASONS
+from zipfit.filters.base import FilterChain
 from zipfit.io import Corpus, Document, Exclusions
 from zipfit.io.shards import ROWS_PER_SHARD, Shard, plan_shards, shard_key, shard_number
 from zipfit.pipeline.scores import ScoreDataset, ShardScores
@@ -50,20 +50,19 @@ class ScoreJob:
 
 
 class FilteredScoreJob(ScoreJob):
-    """A ScoreJob that first drops the texts a decontamination index flags: they get a NaN score (and
-    are not scored at all) and a flag, 1 + the index of the reason in ``contamination.REASONS``."""
+    """A ScoreJob that first drops the texts the map-stage filters flag: they get a NaN score (and are
+    not scored at all) and a flag (see ``FilterChain``)."""
 
-    def __init__(self, method: Any, counter: TokenCounter | None, contamination: Any) -> None:
+    def __init__(self, method: Any, counter: TokenCounter | None, filters: FilterChain) -> None:
         super().__init__(method, counter)
-        self.contamination = contamination
+        self.filters = filters
 
     def setup(self) -> None:
         super().setup()
-        self.contamination.setup()
+        self.filters.setup()
 
     def __call__(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:  # type: ignore[override]
-        reasons = self.contamination.check(texts)
-        flags = np.array([0 if r is None else 1 + CONTAMINATION_REASONS.index(r) for r in reasons], dtype=np.int8)
+        flags = np.array(self.filters.flags(texts), dtype=np.int8)
         clean = np.flatnonzero(flags == 0)
         counts = self.counter.count(texts) if self.counter is not None else None
         if len(clean) == len(texts):
@@ -102,7 +101,7 @@ class MapResult:
     n_records: int = 0
     exclusions: Exclusions = field(default_factory=Exclusions)  # as found by this full read
     resumed_shards: int = 0  # shards whose scores came from an earlier run's score dataset
-    # documents dropped by decontamination (score NaN): their indices, and the reasons with examples
+    # documents dropped by map-stage filters (decontamination; score NaN): their indices, and reasons with examples
     contaminated: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     contamination: Exclusions = field(default_factory=Exclusions)
 
@@ -113,30 +112,40 @@ class MapResult:
 BatchSink = Callable[[list[Document], np.ndarray, np.ndarray], None]
 
 
-def _score_job(method: Any, counter: TokenCounter | None, contamination: Any) -> ScoreJob:
-    return ScoreJob(method, counter) if contamination is None else FilteredScoreJob(method, counter, contamination)
+def _score_job(method: Any, counter: TokenCounter | None, filters: FilterChain | None) -> ScoreJob:
+    return ScoreJob(method, counter) if filters is None else FilteredScoreJob(method, counter, filters)
 
 
 class _Flagged:
-    """The documents decontamination dropped: indices, and reasons with file:row examples."""
+    """The documents the map-stage filters dropped: indices, reasons and statuses, with file:row examples."""
 
-    def __init__(self, corpus: Corpus) -> None:
+    def __init__(self, corpus: Corpus, filters: FilterChain | None = None) -> None:
         self.corpus = corpus
+        self.filters = filters
         self.index: list[int] = []
         self.reasons: list[str] = []
+        self.statuses: list[str] = []
         self.exclusions = Exclusions()
 
     def add(self, batch: list[Document], flags: np.ndarray) -> None:
         for position in np.flatnonzero(flags).tolist():
             doc = batch[position]
             self.index.append(doc.index)
-            self.reasons.append(CONTAMINATION_REASONS[flags[position] - 1])
+            assert self.filters is not None
+            self.reasons.append(self.filters.reason(int(flags[position])))
+            self.statuses.append(self.filters.status(int(flags[position])))
             self.exclusions.add(self.reasons[-1], self.corpus.files[doc.file].path, doc.row)
 
     def take(self, contaminated: np.ndarray, exclusions: Exclusions, offset: int) -> None:
         """Append a later part's flags (a shard's), its positions shifted by ``offset``."""
         self.index.extend((np.asarray(contaminated, dtype=np.int64) + offset).tolist())
         self.exclusions.merge(exclusions)
+
+    def part(self, shard: ShardScores) -> ShardScores:
+        """``shard`` with these flags (positions within it)."""
+        shard.contaminated, shard.contamination = self.indices(), self.exclusions
+        shard.reasons, shard.statuses = self.reasons, self.statuses
+        return shard
 
     def indices(self) -> np.ndarray:
         return np.array(self.index, dtype=np.int64)
@@ -146,9 +155,9 @@ class ShardJob:
     """Read one shard of the corpus, score it, save it to the score dataset: what a worker that reads does."""
 
     def __init__(self, corpus: Corpus, method: Any, counter: TokenCounter | None,
-                 dataset: ScoreDataset | None, contamination: Any = None) -> None:
+                 dataset: ScoreDataset | None, filters: FilterChain | None = None) -> None:
         self.corpus = corpus
-        self.score = _score_job(method, counter, contamination)
+        self.score = _score_job(method, counter, filters)
         self.dataset = dataset
 
     def setup(self) -> None:
@@ -163,7 +172,7 @@ class ShardJob:
         exclusions.log = []
         scores, n_tokens, n_chars, rows = array("d"), array("I"), array("I"), array("q")
         ids: list[str | None] = []
-        flagged = _Flagged(self.corpus)
+        flagged = _Flagged(self.corpus, getattr(self.score, "filters", None))
         for batch in document_batches(docs):
             batch_scores, batch_tokens, *flags = self.score([doc.text for doc in batch])
             if flags:
@@ -175,9 +184,10 @@ class ShardJob:
             ids.extend(doc.id for doc in batch)
         excluded = [(row, reason, detail) for _, row, reason, detail in exclusions.log]
         exclusions.log = None
-        part = ShardScores(np.frombuffer(scores, dtype=np.float64), np.frombuffer(n_tokens, dtype=np.uint32),
-                           np.frombuffer(n_chars, dtype=np.uint32), exclusions, flagged.indices(),
-                           flagged.exclusions, np.frombuffer(rows, dtype=np.int64), ids, excluded, flagged.reasons)
+        part = flagged.part(ShardScores(
+            np.frombuffer(scores, dtype=np.float64), np.frombuffer(n_tokens, dtype=np.uint32),
+            np.frombuffer(n_chars, dtype=np.uint32), exclusions, rows=np.frombuffer(rows, dtype=np.int64), ids=ids,
+            excluded=excluded))
         if self.dataset is not None:
             self.dataset.save(shard.key, shard.file, part)
         return part, False
@@ -194,7 +204,7 @@ def map_pass(
     on_batch: BatchSink | None = None,
     dataset: ScoreDataset | None = None,
     shard_rows: int = ROWS_PER_SHARD,
-    contamination: Any = None,
+    filters: FilterChain | None = None,
 ) -> MapResult:
     """Score every eligible document of the corpus, keeping O(N) small numbers of memory.
 
@@ -202,11 +212,11 @@ def map_pass(
     gathers their scores. Otherwise it reads the inputs and sends batches of texts; then
     ``on_batch(documents, scores, n_tokens)`` sees every batch in input order as its scores come back,
     and only batches in flight are held. With a ``dataset``, every finished shard is saved as a part of
-    the score dataset and shards saved by an earlier run are not scored again. With a ``contamination``
-    index, the documents it flags are not scored: NaN, listed in ``contaminated``.
+    the score dataset and shards saved by an earlier run are not scored again. With map-stage
+    ``filters``, the documents they flag are not scored: NaN, listed in ``contaminated``.
     """
     if getattr(engine, "reads_shards", False) and on_batch is None and not records:
-        return _map_shards(corpus, method, engine, counter, desc, dataset, shard_rows, contamination)
+        return _map_shards(corpus, method, engine, counter, desc, dataset, shard_rows, filters)
     scores = array("d")
     n_tokens = array("I")  # 4 bytes: a document has fewer than 2**32 tokens and characters
     n_chars = array("I")
@@ -216,8 +226,8 @@ def map_pass(
     # for a shard found in the dataset, ("end", key) after a shard's last batch.
     entries: deque[tuple] = deque()
     resumed = 0
-    flagged = _Flagged(corpus)  # the whole pass
-    current = _Flagged(corpus)  # the shard whose batches are coming back, merged into `flagged` at its end
+    flagged = _Flagged(corpus, filters)  # the whole pass
+    current = _Flagged(corpus, filters)  # the shard whose batches are coming back, merged into `flagged` at its end
     documents = corpus.documents(records=records)
     log: deque = deque()
     if dataset is not None:
@@ -272,18 +282,19 @@ def map_pass(
                     on_batch(docs, part.scores, part.n_tokens)
             else:
                 if dataset is not None:
-                    dataset.save(key, _file_of(key), ShardScores(
+                    part = current.part(ShardScores(
                         np.array(scores[shard_start:], dtype=np.float64),
                         np.array(n_tokens[shard_start:], dtype=np.uint32),
-                        np.array(n_chars[shard_start : len(scores)], dtype=np.uint32), Exclusions(),
-                        current.indices() - shard_start, current.exclusions, np.frombuffer(rows, dtype=np.int64),
-                        ids, excluded, current.reasons))
+                        np.array(n_chars[shard_start : len(scores)], dtype=np.uint32),
+                        rows=np.frombuffer(rows, dtype=np.int64), ids=ids, excluded=excluded))
+                    part.contaminated = part.contaminated - shard_start
+                    dataset.save(key, _file_of(key), part)
                 flagged.take(current.indices(), current.exclusions, 0)
-                current = _Flagged(corpus)
+                current = _Flagged(corpus, filters)
             rows, ids = array("q"), []
             shard_start = len(scores)
 
-    for batch_scores, batch_tokens, *flags in engine.map(_score_job(method, counter, contamination), texts(),
+    for batch_scores, batch_tokens, *flags in engine.map(_score_job(method, counter, filters), texts(),
                                                           desc=desc):
         settle()
         _, batch = entries.popleft()
@@ -335,12 +346,12 @@ def _by_shard(docs: Iterable[Document], shard_rows: int) -> Iterator[tuple[str, 
 
 
 def _map_shards(corpus: Corpus, method: Any, engine: Any, counter: TokenCounter, desc: str,
-                dataset: ScoreDataset | None, shard_rows: int, contamination: Any) -> MapResult:
+                dataset: ScoreDataset | None, shard_rows: int, filters: FilterChain | None) -> MapResult:
     shards = plan_shards(corpus, shard_rows)
     scores, n_tokens, n_chars = [], [], []
     exclusions, flagged = Exclusions(), _Flagged(corpus)
     resumed, start = 0, 0
-    job = ShardJob(corpus, method, counter, dataset, contamination)
+    job = ShardJob(corpus, method, counter, dataset, filters)
     for part, was_done in engine.map_shards(job, shards, desc=desc, total=sum(s.stop - s.start for s in shards),
                                             size=lambda s: s.stop - s.start, unit="row"):
         scores.append(part.scores)
@@ -381,7 +392,7 @@ def sample_documents(corpus: Corpus, size: int, seed: int) -> tuple[np.ndarray, 
 
 
 def collect_rows(
-    corpus: Corpus, method: Any, engine: Any, counter: TokenCounter, *, desc: str, contamination: Any = None
+    corpus: Corpus, method: Any, engine: Any, counter: TokenCounter, *, desc: str, filters: FilterChain | None = None
 ) -> tuple[MapResult, np.ndarray]:
     """Every eligible document's row from a method that returns rows (e.g. embeddings), as one float32 array.
 
@@ -392,7 +403,7 @@ def collect_rows(
     def keep(docs: list[Document], batch_rows: np.ndarray, batch_tokens: np.ndarray) -> None:
         rows.append(np.asarray(batch_rows, dtype=np.float32))
 
-    mapped = map_pass(corpus, method, engine, counter, desc=desc, on_batch=keep, contamination=contamination)
+    mapped = map_pass(corpus, method, engine, counter, desc=desc, on_batch=keep, filters=filters)
     return mapped, (np.concatenate(rows) if rows else np.zeros((0, 0), dtype=np.float32))
 
 

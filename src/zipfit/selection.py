@@ -21,9 +21,11 @@ import numpy as np
 
 from zipfit.dedup_walk import deduplicated_cut
 from zipfit.errors import ZipfitError
+from zipfit.filters.base import FilterChain
 from zipfit.filters.dedup import DuplicateKeys
 from zipfit.io.shards import ROWS_PER_SHARD
 from zipfit.manifest import Timer
+from zipfit.methods.base import BACKGROUND, CASCADE, SCORES, SET, SOURCE_STATS
 from zipfit.methods.zipfit_fast import ZipFitFast
 from zipfit.passes import (
     MapResult,
@@ -69,16 +71,6 @@ class Cut:
         return out
 
 
-def kind_of(method: Any) -> str:
-    """What a method does: "scores" (a score per document), "cascade" (zipfit-fast) or "set" (D4)."""
-    kind = getattr(method, "kind", None)
-    if kind is not None:
-        return kind
-    if isinstance(method, ZipFitFast):
-        return "cascade"
-    return "set" if hasattr(method, "select_tokens") else "scores"
-
-
 @dataclass
 class Choice:
     """What a method chose: eligible-document indices best first, their scores, and what it took."""
@@ -113,34 +105,34 @@ def choose(
     timer: Timer | None = None,
     dataset: ScoreDataset | None = None,
     shard_rows: int = ROWS_PER_SHARD,
-    contamination: Any = None,
+    filters: FilterChain | None = None,
     dedup: DuplicateKeys | None = None,
 ) -> Choice:
     """Select with any kind of method. ``dataset`` saves (and on a resumed run, reuses) the scores of the
-    pass over every document, shard by shard. ``contamination`` (a fitted ``ContaminationIndex``) drops
-    the documents it flags before scoring; ``dedup`` skips copies of better-ranked documents."""
-    kind = kind_of(method)
+    pass over every document, shard by shard. Map-stage ``filters`` (decontamination, ...) drop the
+    documents they flag before scoring; ``dedup`` skips copies of better-ranked documents."""
+    kind = method.kind
     timer = timer or Timer()
-    if kind != "scores":
+    if kind != SCORES:
         _require_per_document_cut(method.name, cut_, dedup, kind)
-        if kind == "cascade":
+        if kind == CASCADE:
             return _cascade(method, corpus, engine, counter, cut_.budget, cut_.seed, timer, dataset, shard_rows,
-                            contamination)
-        return _set_selection(method, corpus, engine, counter, cut_.budget, timer, contamination)
+                            filters)
+        return _set_selection(method, corpus, engine, counter, cut_.budget, timer, filters)
     prepare(method, corpus, engine, cut_.seed, timer)
     with timer.phase("score"):
         mapped = map_pass(corpus, method, engine, counter, dataset=dataset, shard_rows=shard_rows,
-                          contamination=contamination)
+                          filters=filters)
     return cut_scores(mapped, corpus, engine, cut_, name=method.name,
-                      unscorable_reason=getattr(method, "unscorable_reason", "unscorable"), timer=timer, dedup=dedup)
+                      unscorable_reason=method.unscorable_reason, timer=timer, dedup=dedup)
 
 
 def _require_per_document_cut(name: str, cut_: Cut, dedup: DuplicateKeys | None, kind: str) -> None:
-    what = "zipfit-fast computes exact scores only for the contenders" if kind == "cascade" else \
+    what = "zipfit-fast computes exact scores only for the contenders" if kind == CASCADE else \
         f"{name} chooses a set rather than scoring each document"
     if dedup is not None:
         raise ZipfitError(f"--dedup works with methods that score every document (zipfit, zipfit-debiased, dsir, "
-                          f"embed, random), not {name}" + (": D4 removes semantic duplicates itself" if kind == "set"
+                          f"embed, random), not {name}" + (": D4 removes semantic duplicates itself" if kind == SET
                                                            else ""))
     if cut_.sampling != "top-k":
         raise ZipfitError(f"--sampling {cut_.sampling} needs every document's score: {what}")
@@ -152,11 +144,11 @@ def _require_per_document_cut(name: str, cut_: Cut, dedup: DuplicateKeys | None,
 def prepare(method: Any, corpus: Any, engine: Any, seed: int, timer: Timer) -> None:
     """What a per-document method needs from the source before it can score: a background sample
     (``zipfit-debiased``) or statistics of the whole source (DSIR's raw n-gram distribution)."""
-    if getattr(method, "needs_background", False) and getattr(method, "background_", None) is None:
+    if BACKGROUND in method.needs and getattr(method, "background_", None) is None:
         with timer.phase("background"):
             _, background, _ = sample_documents(corpus, method.background_size(), seed)
             method.fit_background(background)
-    if hasattr(method, "fit_source"):
+    if SOURCE_STATS in method.needs:
         with timer.phase("source_stats"):
             total = None
             for batch in engine.map(SourceStatsJob(method), text_batches(corpus.documents()),
@@ -260,7 +252,7 @@ def cut_scores(mapped: MapResult, corpus: Any, engine: Any, cut_: Cut, *, name: 
 
 
 def _cascade(method: ZipFitFast, corpus: Any, engine: Any, counter: TokenCounter, budget: Budget, seed: int,
-             timer: Timer, dataset: ScoreDataset | None, shard_rows: int, contamination: Any) -> Choice:
+             timer: Timer, dataset: ScoreDataset | None, shard_rows: int, filters: FilterChain | None) -> Choice:
     two_stage, rounds, rescored, survivors = False, 0, 0, 0
     with timer.phase("calibrate"):
         sample, sample_texts, n_docs = sample_documents(corpus, method.calibration_docs, seed)
@@ -273,7 +265,7 @@ def _cascade(method: ZipFitFast, corpus: Any, engine: Any, counter: TokenCounter
     with timer.phase("score"):
         first = method.stage1_ if two_stage else method.exact_
         mapped = map_pass(corpus, first, engine, counter, desc="stage 1" if two_stage else "scoring",
-                          dataset=dataset, shard_rows=shard_rows, contamination=contamination)
+                          dataset=dataset, shard_rows=shard_rows, filters=filters)
         if len(mapped.contaminated):
             mapped.scores = mapped.scores.copy()
             mapped.scores[mapped.contaminated] = -np.inf  # never a survivor, never selected
@@ -339,10 +331,10 @@ class _Rows:
 
 
 def _set_selection(method: Any, corpus: Any, engine: Any, counter: TokenCounter, budget: Budget,
-                   timer: Timer, contamination: Any) -> Choice:
+                   timer: Timer, filters: FilterChain | None) -> Choice:
     with timer.phase("embed"):
         mapped, rows = collect_rows(corpus, _Rows(method.embedder()), engine, counter, desc="embedding",
-                                    contamination=contamination)
+                                    filters=filters)
     budget = budget.resolve(len(mapped) - len(mapped.contaminated))
     _require(mapped, budget)
     with timer.phase("select"):

@@ -54,4 +54,4 @@ def test_summary_is_empty_when_nothing_was_left_out():
 
 def test_unknown_reason_is_a_programming_error():
     with pytest.raises(ValueError, match="unknown exclusion reason"):
-        Exclusions().add("bad_vibes", "a.jsonl", 1)
+        Exclusions().add("Bad vibes", "a.jsonl", 1)  # a filter's own reason must be a snake_case name

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from zipfit.errors import ZipfitError
+from zipfit.filters.base import MAP, Filter
 from zipfit.filters.shingles import (
     UNITS,
     Units,
@@ -116,13 +117,18 @@ class _SortedKeys:
         return query, self.owners[slot]
 
 
-class ContaminationIndex:
-    """Which source documents overlap a set of excluded documents, and why.
+class ContaminationIndex(Filter):
+    """Which source documents overlap a set of excluded documents, and why: a map-stage filter.
 
     ``fit(excluded)`` indexes the excluded documents; ``check(texts)`` gives, per text, None (clean)
     or the reason it is contaminated; ``match(text)`` also names the excluded document it matches.
     Deterministic: the same excluded documents and parameters give the same answers in any process.
     """
+
+    name = "decontamination"
+    stage = MAP
+    status = "contaminated"
+    reasons = REASONS
 
     def __init__(
         self,
@@ -256,6 +262,8 @@ class ContaminationIndex:
     def check(self, texts: Sequence[str]) -> list[str | None]:
         """Per text: None when clean, else "ngram_overlap" or "near_duplicate"."""
         return [None if m is None else m[0] for m in self._matches(texts)]
+
+    flag = check
 
     def match(self, text: str) -> tuple[str, int] | None:
         """The reason and the index (in ``fit``'s order) of an excluded document the text matches."""

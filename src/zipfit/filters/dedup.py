@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from zipfit.errors import ZipfitError
+from zipfit.filters.base import CUT, Filter
 from zipfit.filters.shingles import (
     UNITS,
     balanced_bands,
@@ -56,11 +57,19 @@ def exact_key(text: str) -> int:
     return int.from_bytes(hashlib.blake2b(normalised, digest_size=8).digest(), "little")
 
 
-class DuplicateKeys:
+class DuplicateKeys(Filter):
     """``keys(texts)``: uint64 array (len(texts), 1 + bands) of [exact key, band keys...] per text.
 
-    Picklable; no state beyond its parameters. With ``near_duplicate=None`` only the exact key.
+    A cut-stage filter: ``flag(texts)`` offers the texts in the order given (rank order, best first) and
+    drops each exact or near duplicate of a text kept before it. The cut computes the keys on the
+    engine's workers and offers them on the driver (``walker()``), which is the same walk in parallel.
+    Picklable; with ``near_duplicate=None`` only the exact key.
     """
+
+    name = "dedup"
+    stage = CUT
+    status = "duplicate"
+    reasons = (EXACT_DUPLICATE, NEAR_DUPLICATE)
 
     def __init__(
         self,
@@ -103,6 +112,32 @@ class DuplicateKeys:
     def setup(self) -> None:
         self._check_params()
         units([], self.unit)  # the character tables, once per process
+
+    def walker(self) -> GreedyDeduplicator:
+        """A fresh walk: offer (position, keys) best first."""
+        return GreedyDeduplicator(self.bands)
+
+    def flag(self, texts: Sequence[str]) -> list[str | None]:
+        """Per text, in order: None (kept), or why it duplicates a text kept before it in this or an earlier
+        call (the walk goes on across calls)."""
+        walk = self.__dict__.setdefault("_walk", self.walker())
+        out: list[str | None] = []
+        for row in self(texts):
+            before = dict(walk.counts)
+            if walk.offer(len(walk) + sum(before.values()), row) is None:
+                out.append(None)
+            else:
+                out.append(EXACT_DUPLICATE if walk.counts[EXACT_DUPLICATE] > before[EXACT_DUPLICATE]
+                           else NEAR_DUPLICATE)
+        return out
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_walk", None)  # a walk belongs to the process that offers
+        return state
+
+    def keys(self, texts: Sequence[str]) -> np.ndarray:
+        return self(texts)
 
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
         exact = np.fromiter(map(exact_key, texts), dtype=np.uint64, count=len(texts))

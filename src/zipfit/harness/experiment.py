@@ -189,16 +189,40 @@ class _Experiment:
         requested = self.cfg.eval.exclude
         return {"requested": requested, "applied": requested, "dedup": self.cfg.selection.dedup, "note": ""}
 
-    def _select_kwargs(self) -> dict[str, Any]:
+    def _params(self, method: str) -> dict[str, Any]:
+        """The method's parameters from the config: codec and level where the method takes them."""
+        from zipfit.methods import accepted_parameters
+
         opts = self.cfg.selection
-        kwargs: dict[str, Any] = {"text_field": "text", "target_text_field": "text", "codec": opts.codec,
-                                  "level": opts.level, "workers": opts.workers, "tokenizer": self.count_unit,
-                                  "seed": self.cfg.seed, "overwrite": True, "progress": self.progress}
+        accepted = accepted_parameters(method)
+        params = {k: v for k, v in (("codec", opts.codec), ("level", opts.level)) if k in accepted}
+        return params | dict(opts.options.get(method, {}))
+
+    def _select_kwargs(self, method: str, *, dedup: bool = True) -> dict[str, Any]:
+        opts = self.cfg.selection
+        kwargs: dict[str, Any] = {"text_field": "text", "target_text_field": "text", "params": self._params(method),
+                                  "workers": opts.workers, "tokenizer": self.count_unit, "seed": self.cfg.seed,
+                                  "overwrite": True, "progress": self.progress}
         if self.decontamination["applied"]:
             kwargs.update(exclude=[str(self.eval)], exclude_text_field="text")
-        if self.decontamination["dedup"]:
+        if dedup and self.decontamination["dedup"]:
             kwargs["dedup"] = True
         return kwargs
+
+    def _scores(self, method: str) -> StepRecord:
+        """The method's score dataset over the whole mix: computed once, every budget is cut from it."""
+        path = self.out / "scores" / method
+
+        def compute() -> tuple[dict[str, Any], list[Path]]:
+            import zipfit
+
+            log.info("scoring the mix with %s (once for every budget)", method)
+            kwargs = self._select_kwargs(method, dedup=False)
+            result = zipfit.score(str(self.mix), str(self.target), out=path, method=method, **kwargs)
+            return {"method": method, "scored": result.manifest["counts"]["scored"]}, [path]
+
+        params = {k: v for k, v in self._selection_params(method, 0).items() if k not in ("budget", "dedup")}
+        return self._step("scoring", f"score-{method}", params, compute)
 
     def _selection_params(self, method: str, budget: int, where: Mapping[str, str] | None = None) -> dict[str, Any]:
         from zipfit import __version__
@@ -211,18 +235,30 @@ class _Experiment:
                 "options": dict(opts.options.get(method, {})), "seed": self.cfg.seed, "zipfit": __version__}
 
     def _selection(self, method: str, budget: int) -> StepRecord:
+        from zipfit.methods import SCORES, method_class
+
         path = self.out / "selections" / f"{method}-{budget}.jsonl"
+        params = self._selection_params(method, budget)
+        scores = self._scores(method) if method_class(method).kind == SCORES else None
+        if scores is not None:
+            params["scores"] = scores.hash  # a rescored mix makes every selection cut from it stale
 
         def compute() -> tuple[dict[str, Any], list[Path]]:
             import zipfit
 
             log.info("selecting %s tokens with %s", f"{budget:,}", method)
-            result = zipfit.select(str(self.mix), str(self.target), out=path, tokens=budget, method=method,
-                                   method_options=self.cfg.selection.options.get(method), **self._select_kwargs())
+            if scores is None:
+                result = zipfit.select(str(self.mix), str(self.target), out=path, tokens=budget, method=method,
+                                       **self._select_kwargs(method))
+            else:
+                opts = self.cfg.selection
+                result = zipfit.select(out=path, tokens=budget, scores=self.out / "scores" / method,
+                                       dedup=bool(self.decontamination["dedup"]), workers=opts.workers,
+                                       overwrite=True, progress=self.progress)
             data = self._describe_selection(path, result.manifest)
             return data | {"method": method, "budget": budget}, [path]
 
-        return self._step("selection", f"select-{method}-{budget}", self._selection_params(method, budget), compute)
+        return self._step("selection", f"select-{method}-{budget}", params, compute)
 
     def _dataset_sample(self, domain: str, budget: int) -> StepRecord:
         """A random sample of ~budget tokens of one source dataset, for the alignment-CE fit."""
@@ -233,7 +269,7 @@ class _Experiment:
 
             log.info("sampling %s tokens of %s alone", f"{budget:,}", domain)
             result = zipfit.select(str(self.mix), str(self.target), out=path, tokens=budget, method="random",
-                                   where={"domain": domain}, **self._select_kwargs())
+                                   where={"domain": domain}, **self._select_kwargs("random"))
             data = self._describe_selection(path, result.manifest)
             return data | {"method": "random", "domain": domain, "budget": budget}, [path]
 

@@ -33,6 +33,8 @@ import numpy as np
 
 from zipfit.embeddings import Embedder, normalise
 from zipfit.errors import ZipfitError
+from zipfit.methods.base import SEED, SET, Method, Param
+from zipfit.methods.embed import EMBEDDING, MODEL
 from zipfit.topk import prefix_within
 
 _CHUNK = 4096  # rows per block of similarities to the centroids
@@ -137,7 +139,7 @@ def keep_threshold(m: np.ndarray, n_keep: int) -> tuple[float, int]:
     return t, kept
 
 
-class D4:
+class D4(Method):
     """D4 selection over embeddings; see the module docstring for the algorithm.
 
     Parameters
@@ -156,6 +158,19 @@ class D4:
     """
 
     name = "d4"
+    kind = SET
+    parameters = (
+        MODEL,
+        Param("r_dedup", float, 0.75, "fraction of the pool semantic deduplication keeps (ignored with --epsilon)",
+              above=0.0, maximum=1.0),
+        Param("epsilon", float, None, "fix SemDeDup's eps instead: drop a document within cosine 1 - eps of an "
+              "earlier one in its cluster", minimum=0.0, allow_none=True, none_means="chosen to keep --r-dedup"),
+        Param("clusters", int, None, "k-means clusters", minimum=1, allow_none=True,
+              none_means="the square root of the documents clustered"),
+        Param("max_iter", int, 100, "most Lloyd iterations per k-means run", minimum=1),
+        SEED,
+        *EMBEDDING,
+    )
 
     def __init__(
         self,
@@ -203,6 +218,10 @@ class D4:
         """D4 is target-agnostic: nothing to learn (kept for the common contract)."""
         self._check()
         return self
+
+    def score(self, texts: Sequence[str]) -> np.ndarray:
+        raise TypeError("D4 chooses a set from the whole pool and gives no document a score of its own: "
+                        "embed every document with embedder(), then call select() or select_tokens()")
 
     # -- selection ------------------------------------------------------------------------------
     def rank(self, embeddings: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
@@ -291,7 +310,6 @@ class D4:
 
     def params(self) -> dict[str, Any]:
         return {
-            "model": self.model, "r_dedup": None if self.epsilon is not None else self.r_dedup,
-            "epsilon": self.epsilon, "clusters": self.clusters, "seed": self.seed, "max_iter": self.max_iter,
+            **super().params(), "r_dedup": None if self.epsilon is not None else self.r_dedup,
             "embedding_stand_in_for": "OPT-125m (paper)",
         }

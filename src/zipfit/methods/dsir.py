@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from zipfit.errors import ZipfitError
-from zipfit.methods.base import Method
+from zipfit.methods.base import SEED, SOURCE_STATS, Method, Param
 
 # nltk.tokenize.WordPunctTokenizer: RegexpTokenizer(r"\w+|[^\w\s]+") with these flags, via re.findall.
 WORDPUNCT = re.compile(r"\w+|[^\w\s]+", re.UNICODE | re.MULTILINE | re.DOTALL)
@@ -328,7 +328,14 @@ class DSIR(Method):
     """
 
     name = "dsir"
+    needs = frozenset({SOURCE_STATS})
     unscorable_reason = "too_short"  # shorter than min_example_length words: the package drops these silently
+    parameters = (
+        Param("num_buckets", int, 10_000, "hashed n-gram buckets", minimum=1, maximum=MAX_BUCKETS),
+        Param("ngrams", int, 2, "longest n-gram", minimum=1),
+        Param("min_example_length", int, 100, "shorter documents (in words) are excluded and counted", minimum=0),
+        SEED,
+    )
 
     def __init__(
         self, num_buckets: int = 10_000, ngrams: int = 2, min_example_length: int = 100, seed: int = 0

@@ -10,7 +10,22 @@ import numpy as np
 
 from zipfit.embeddings import Embedder
 from zipfit.errors import ZipfitError
-from zipfit.methods.base import Method
+from zipfit.methods.base import Method, Param
+
+# The options of zipfit.embeddings.Embedder, shared by every method that embeds (embed, d4).
+MODEL = Param("model", str, None, "a local sentence-transformers directory", allow_none=True, path=True,
+              none_means="the bundled all-MiniLM-L6-v2")
+EMBEDDING = (
+    Param("batch_size", int, 32, "texts per model call", minimum=1),
+    Param("max_seq_length", int, None, "tokens of a text the model reads", minimum=2, allow_none=True,
+          none_means="the model's own limit"),
+    Param("cache", bool, True, "cache embeddings on disk"),
+    Param("cache_dir", str, None, "embedding cache directory", allow_none=True, path=True,
+          none_means="$ZIPFIT_CACHE_DIR/embeddings, else ~/.cache/zipfit/embeddings"),
+    Param("threads", int, None, "torch threads per worker process", minimum=1, allow_none=True,
+          none_means="1 in each worker process, torch's own in a single process"),
+    Param("device", str, "cpu", "torch device for the model, e.g. cuda"),
+)
 
 
 class EmbeddingSimilarity(Method):
@@ -28,6 +43,7 @@ class EmbeddingSimilarity(Method):
     """
 
     name = "embed"
+    parameters = (MODEL, *EMBEDDING)
 
     def __init__(
         self,
@@ -67,7 +83,7 @@ class EmbeddingSimilarity(Method):
         return self.embedder_.embed(texts).astype(np.float64) @ self.target_mean_
 
     def params(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"model": self.model, "n_targets": getattr(self, "n_targets_", 0)}
+        out: dict[str, Any] = {**super().params(), "n_targets": getattr(self, "n_targets_", 0)}
         embedder = getattr(self, "embedder_", None)
         if embedder is not None:
             out.update(embedder.describe())

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from zipfit.methods.base import Method
+from zipfit.methods.base import SEED, Method
 
 _SCALE = float(1 << 64)
 
@@ -23,6 +23,7 @@ class RandomSample(Method):
     """
 
     name = "random"
+    parameters = (SEED,)
 
     def __init__(self, seed: int = 0) -> None:
         self.seed = seed

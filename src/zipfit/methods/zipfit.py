@@ -7,11 +7,20 @@ from typing import Any
 
 import numpy as np
 
-from zipfit.compression import length_function, resolve_level
+from zipfit.compression import CODECS, DEFAULT_LEVEL, LEVELS, length_function, resolve_level
 from zipfit.errors import ZipfitError
-from zipfit.methods.base import Method
+from zipfit.methods.base import Method, Param
 from zipfit.ncd import GzipPairLengths, alignment_from_lengths, ncd_values, tune_allocator
 from zipfit.process import owned
+
+# Shared by every member of the ZIP-FIT family (exact, debiased, fast): one meaning, one CLI option each.
+CODEC = Param("codec", str, "gzip", "compressor", choices=CODECS)
+LEVEL = Param("level", int, None, "compression level; each codec checks its own range",
+              minimum=min(r.start for r in LEVELS.values()), maximum=max(r.stop - 1 for r in LEVELS.values()),
+              allow_none=True, none_means=", ".join(f"{level} for {codec}" for codec, level in DEFAULT_LEVEL.items()))
+ALLOW_LEVEL_0 = Param("allow_level_0", bool, False,
+                      "permit gzip level 0, which stores without compressing and ranks by length only")
+COMPRESSION = (CODEC, LEVEL, ALLOW_LEVEL_0)
 
 
 class ZipFit(Method):
@@ -20,6 +29,7 @@ class ZipFit(Method):
     lz4 (which offer no state copy) compress every pair."""
 
     name = "zipfit"
+    parameters = COMPRESSION
 
     def __init__(self, codec: str = "gzip", level: int | None = None, *, allow_level_0: bool = False) -> None:
         self.codec = codec
@@ -88,4 +98,5 @@ class ZipFit(Method):
 
     def params(self) -> dict[str, Any]:
         level = getattr(self, "level_", self.level)
-        return {"codec": self.codec, "level": level, "n_targets": len(getattr(self, "targets_", ()))}
+        return {"codec": self.codec, "level": level, "allow_level_0": self.allow_level_0,
+                "n_targets": len(getattr(self, "targets_", ()))}

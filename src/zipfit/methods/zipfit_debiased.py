@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 
 from zipfit.errors import ZipfitError
-from zipfit.methods.base import Method
-from zipfit.methods.zipfit import ZipFit
+from zipfit.methods.base import BACKGROUND, SEED, Method, Param
+from zipfit.methods.zipfit import COMPRESSION, ZipFit
 from zipfit.ncd import alignment_from_ncds
 
 
@@ -38,8 +38,14 @@ class ZipFitDebiased(Method):
     """
 
     name = "zipfit-debiased"
-    # how selection knows to draw a background sample before scoring
-    needs_background = True
+    needs = frozenset({BACKGROUND})
+    needs_background = True  # the attribute selection read before ``needs`` existed
+    parameters = (
+        *COMPRESSION,
+        Param("background_docs", int, None, "source documents in the seeded background sample", minimum=2,
+              allow_none=True, none_means="as many as there are targets"),
+        SEED,
+    )
 
     def __init__(self, codec: str = "gzip", level: int | None = None, *, allow_level_0: bool = False,
                  background_docs: int | None = None, seed: int = 0) -> None:
@@ -99,4 +105,4 @@ class ZipFitDebiased(Method):
         return {"codec": self.codec, "level": fitted.level_ if fitted is not None else self.level,
                 "n_targets": len(getattr(self, "targets_", ())),
                 "background_docs": len(self.background_) if getattr(self, "background_", None) else
-                self.background_docs, "seed": self.seed}
+                self.background_docs, "seed": self.seed, "allow_level_0": self.allow_level_0}

@@ -30,8 +30,8 @@ from typing import Any
 import numpy as np
 
 from zipfit.errors import ZipfitError
-from zipfit.methods.base import Method
-from zipfit.methods.zipfit import ZipFit
+from zipfit.methods.base import CASCADE, SEED, Method, Param
+from zipfit.methods.zipfit import ALLOW_LEVEL_0, CODEC, LEVEL, ZipFit
 from zipfit.ncd import alignment_from_ncds, ncd_values
 from zipfit.topk import Budget, last_position, prefix_within, ranking
 
@@ -98,8 +98,27 @@ def greedy_targets(profile: np.ndarray, exact: np.ndarray, m: int) -> tuple[list
     return chosen, coef
 
 
-class ZipFitFast:
+class ZipFitFast(Method):
+    """The cascade of the module docstring. Its per-document score is exact ZIP-FIT's; what it adds is
+    hooks with which the pipeline avoids computing that score for documents that cannot be selected."""
+
     name = "zipfit-fast"
+    kind = CASCADE
+    parameters = (
+        CODEC,
+        LEVEL,
+        ALLOW_LEVEL_0,
+        Param("stage1_targets", int, 4, "targets in the coarse proxy every document gets", minimum=1),
+        Param("stage2_targets", int, 16, "targets in the fine proxy for the documents stage 1 keeps "
+              "(more than --stage1-targets)", minimum=2),
+        Param("calibration_docs", int, 256, "documents scored exactly on all targets to fit the proxies "
+              "(at least twice --stage2-targets)", minimum=4),
+        Param("confidence", float, 4.0, "rescore every document within this many proxy-error sigmas of the "
+              "cutoff", minimum=0.0),
+        Param("candidate_factor", float, 1.5, "first rescore this many times the budget, best by proxy",
+              minimum=1.0),
+        SEED,
+    )
 
     def __init__(
         self,
@@ -142,6 +161,13 @@ class ZipFitFast:
         self.stage1_: LinearProxy | None = None
         self.stage2_: LinearProxy | None = None
         return self
+
+    def setup(self) -> None:
+        self.exact_.setup()
+
+    def score(self, texts: Sequence[str]) -> np.ndarray:
+        """Exact ZIP-FIT scores, which the cascade's selection is made from."""
+        return self.exact_.score(texts)
 
     @property
     def single_stage(self) -> bool:
@@ -231,8 +257,9 @@ class ZipFitFast:
         return np.flatnonzero(reach)
 
     def params(self) -> dict[str, Any]:
+        exact = getattr(self, "exact_", None) or ZipFit(self.codec, self.level, allow_level_0=self.allow_level_0)
         params = {
-            **self.exact_.params(),
+            **exact.params(),
             "stage1_targets": self.stage1_targets,
             "stage2_targets": self.stage2_targets,
             "calibration_docs": self.calibration_docs,
@@ -240,7 +267,7 @@ class ZipFitFast:
             "candidate_factor": self.candidate_factor,
             "seed": self.seed,
         }
-        if self.stage2_ is not None:
+        if getattr(self, "stage2_", None) is not None:
             params["stage2_target_indices"] = [int(j) for j in self.stage2_indices_]
             params["stage1_sigma"] = self.sigma1_
             params["proxy_r2"] = round(self.r2_, 6)

@@ -6,7 +6,8 @@ holding a row per record of that shard, in input order:
     file, row, id, score, n_tokens, n_chars, status, reason, detail
 
 ``status`` is ``scored``; ``unscorable`` (the method gave no score: ``reason`` says why, ``score`` is
-NaN); ``contaminated`` (dropped by a filter before scoring: ``reason`` is the filter's); ``excluded``
+NaN); ``contaminated`` (dropped by decontamination before scoring, or the status another map-stage
+filter declares; ``reason`` is the filter's); ``excluded``
 (the record could not be used: malformed JSON, missing text, ...); or ``filtered`` (failed ``--where``).
 Excluded and filtered records have no lengths. Every record of the input is there, so nothing is lost
 without a trace, and a later stage can recount every exclusion from the table alone.
@@ -68,6 +69,7 @@ class ShardScores:
     ids: list[str | None] = field(default_factory=list)
     excluded: list[tuple[int, str, str]] = field(default_factory=list)  # (row, reason, detail)
     reasons: list[str] = field(default_factory=list)  # per contaminated position, its reason
+    statuses: list[str] = field(default_factory=list)  # and the status its filter gives ("contaminated")
 
 
 def part_name(shard_key: str) -> str:
@@ -178,20 +180,21 @@ class ScoreDataset:
         columns = table.to_pydict()
         status, reason, detail, rows = columns["status"], columns["reason"], columns["detail"], columns["row"]
         files = columns["file"]
-        eligible = [i for i, s in enumerate(status) if s in (SCORED, UNSCORABLE, CONTAMINATED)]
+        eligible = [i for i, s in enumerate(status) if s not in (EXCLUDED, FILTERED)]
         exclusions, contamination = Exclusions(), Exclusions()
         exclusions.n_records = len(status)
-        excluded, contaminated, reasons = [], [], []
+        excluded, contaminated, reasons, statuses = [], [], [], []
         position = 0
         for i, s in enumerate(status):
             if s in (EXCLUDED, FILTERED):
                 exclusions.add(reason[i], files[i], rows[i], detail[i] or "")
                 excluded.append((rows[i], reason[i], detail[i] or ""))
                 continue
-            if s == CONTAMINATED:
+            if s not in (SCORED, UNSCORABLE):  # dropped by a map-stage filter
                 contamination.add(reason[i], files[i], rows[i])
                 contaminated.append(position)
                 reasons.append(reason[i])
+                statuses.append(s)
             position += 1
         take = np.array(eligible, dtype=np.int64)
 
@@ -201,7 +204,8 @@ class ScoreDataset:
 
         return ShardScores(numbers("score", np.float64), numbers("n_tokens", np.uint32), numbers("n_chars", np.uint32),
                            exclusions, np.array(contaminated, dtype=np.int64), contamination,
-                           numbers("row", np.int64), [columns["id"][i] for i in eligible], excluded, reasons)
+                           numbers("row", np.int64), [columns["id"][i] for i in eligible], excluded, reasons,
+                           statuses)
 
     def save(self, shard_key: str, file: int, part: ShardScores) -> None:
         """Write one finished shard (the directory and its run record are created by the first save: a run
@@ -219,8 +223,9 @@ class ScoreDataset:
         n = len(part.scores)
         status = [SCORED] * n
         reason: list[str | None] = [None] * n
-        for position, why in zip(part.contaminated.tolist(), part.reasons, strict=True):
-            status[position], reason[position] = CONTAMINATED, why
+        statuses = part.statuses or [CONTAMINATED] * len(part.reasons)
+        for position, why, flagged in zip(part.contaminated.tolist(), part.reasons, statuses, strict=True):
+            status[position], reason[position] = flagged, why
         scores = np.asarray(part.scores, dtype=np.float64)
         for position in np.flatnonzero(~np.isfinite(scores)).tolist():
             if status[position] == SCORED:
