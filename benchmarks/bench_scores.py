@@ -50,8 +50,8 @@ def main() -> None:
         zipfit.score(corpus, out=scores, **common)
         print(f"{args.docs:,} documents x {args.targets} targets, {args.workers} workers, median of {args.repeats}")
         print(f"{'cut':<12} {'direct s':>9} {'from scores s':>14} {'ratio':>7}  identical")
+        direct_out, saved_out = root / "direct.jsonl", root / "saved.jsonl"
         for name, cut in CUTS.items():
-            direct_out, saved_out = root / "direct.jsonl", root / "saved.jsonl"
             direct, _ = median_seconds(lambda cut=cut: zipfit.select(corpus, out=direct_out, **cut, **common),
                                        args.repeats)
             saved, _ = median_seconds(lambda cut=cut: zipfit.select(out=saved_out, scores=scores, progress=False,

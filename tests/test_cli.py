@@ -80,12 +80,22 @@ def test_unescape():
 
 
 @pytest.mark.parametrize("argv", [
-    ["select", "a.jsonl", "--target", "t.jsonl", "--out", "o.jsonl"],  # no budget
     ["select", "a.jsonl", "--target", "t.jsonl", "--out", "o.jsonl", "--k", "5", "--tokens", "9"],
+    ["select", "a.jsonl", "--target", "t.jsonl", "--out", "o.jsonl", "--fraction", "0.5", "--k", "9"],
 ])
-def test_budget_is_required_and_exclusive(argv):
+def test_budget_is_exclusive(argv):
     with pytest.raises(SystemExit):
         build_parser().parse_args(argv)
+
+
+def test_a_budget_is_required(tmp_path, capsys):
+    from zipfit.cli import main
+
+    argv = ["select", str(EXAMPLE / "source_mix.jsonl.gz"), "--target", str(EXAMPLE / "proofnet_valid.jsonl"),
+            "--out", str(tmp_path / "o.jsonl")]
+    assert main(argv) == 2
+    assert "give exactly one of --k (documents) or --tokens" in capsys.readouterr().err
+    assert not (tmp_path / "o.jsonl").exists()
 
 
 def test_sigterm_cleans_up_temp_files_and_workers(tmp_path, data_dir):

@@ -33,12 +33,3 @@ def test_texts_digest_tells_apart_sequences_with_the_same_characters():
     assert texts_digest(["ab"]) != texts_digest(["a", "b"])
     assert texts_digest(["a", "b"]) == texts_digest(iter(["a", "b"]))
     assert texts_digest([]) == hashlib.sha256().hexdigest()
-
-
-def test_texts_digest_is_the_checkpoints_one():
-    # checkpoints.py keeps its copy until the pipeline rewrite switches to this one: resumed runs must match
-    from zipfit import checkpoints
-
-    texts = ["theorem a : 1 = 1", "", "ü" * 300]
-    if hasattr(checkpoints, "texts_digest") and checkpoints.texts_digest is not texts_digest:
-        assert checkpoints.texts_digest(texts) == texts_digest(texts)

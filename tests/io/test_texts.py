@@ -24,15 +24,3 @@ def test_reads_every_eligible_text_and_reports_the_rest(data_dir, tmp_path, capl
     assert info["exclusions"] == corpus.exclusions.as_dict()
     assert corpus.exclusions.counts().get("malformed_json") == 1
     assert any("target" in r.getMessage() for r in caplog.records)  # the skipped records, named by role
-
-
-def test_the_pipelines_reader_gives_the_same_answer(data_dir):
-    # api.read_texts is the pipeline's copy until the pipeline switches to this one: they must agree
-    from zipfit import api
-
-    paths = [data_dir / "mbpp" / "mbpp.jsonl"]
-    spec = TextSpec(field="text")
-    texts, info, _ = read_texts(paths, spec, "exclude")
-    if hasattr(api, "read_texts") and api.read_texts is not read_texts:
-        old_texts, old_info, _ = api.read_texts(paths, spec, "exclude")
-        assert (texts, info) == (old_texts, old_info)
