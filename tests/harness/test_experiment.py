@@ -23,7 +23,7 @@ def write_config(path: Path, data: Path, lean_docs: int = 40) -> Path:
     path.write_text(f"""
 name = "tiny"
 methods = ["zipfit", "random"]
-budgets = [1500]
+budgets = [1500, 1000]
 seeds = [0]
 
 [[sources]]
@@ -89,12 +89,17 @@ def test_experiment_end_to_end_and_rerun_from_cache(data_dir: Path, tmp_path: Pa
     assert "## Dataset alignment vs target CE (800 training tokens each)" in report
     for png in ("plots/curves-1500.png", "plots/alignment.png"):
         assert (out / png).is_file() and f"]({png})" in report
-    labels = ["zipfit-1500-s0", "random-1500-s0", "dataset-lean-800-s0", "dataset-mbpp-800-s0"]
+    labels = ["zipfit-1500-s0", "random-1500-s0", "zipfit-1000-s0", "random-1000-s0", "dataset-lean-800-s0",
+              "dataset-mbpp-800-s0"]
     for label in labels:
         for suffix in (".csv", ".json", ".png"):
             assert (out / "runs" / f"{label}{suffix}").is_file()
 
     summary = json.loads((out / "experiment.json").read_text(encoding="utf-8"))
+    # each method scored the mix once; both budgets were cut from its score dataset
+    assert summary["timings"]["phases"]["scoring"]["steps"] == 2
+    assert summary["timings"]["phases"]["selection"]["steps"] == 4
+    assert "| scoring |" in report and (out / "scores" / "zipfit" / "_manifest.json").is_file()
     labels.append("dataset-planted-800-s0")
     assert sorted(r["label"] for r in summary["runs"]) == sorted(labels)
     # decontamination against the eval set is on by default: the planted eval statements never reach a selection
@@ -110,7 +115,7 @@ def test_experiment_end_to_end_and_rerun_from_cache(data_dir: Path, tmp_path: Pa
     tokenizer = out / "tokenizer" / "tokenizer.json"
     for sel in summary["selections"]:
         # budgets are counted in the training tokenizer's tokens, so the selection fits the training budget
-        assert 0 < sel["tokens"] <= 1500
+        assert 0 < sel["tokens"] <= sel["budget"]
         assert sum(d["documents"] for d in sel["domains"].values()) == sel["documents"]
     for r in summary["runs"]:
         assert r["config"]["tokenizer"] == str(tokenizer)  # trained with the same tokenizer

@@ -217,6 +217,7 @@ class _Experiment:
             import zipfit
 
             log.info("scoring the mix with %s (once for every budget)", method)
+            path.parent.mkdir(parents=True, exist_ok=True)
             kwargs = self._select_kwargs(method, dedup=False)
             result = zipfit.score(str(self.mix), str(self.target), out=path, method=method, **kwargs)
             return {"method": method, "scored": result.manifest["counts"]["scored"]}, [path]
