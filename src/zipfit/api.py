@@ -29,6 +29,7 @@ from zipfit.config import (
     settings_from,
 )
 from zipfit.engines import make_engine
+from zipfit.engines.base import Engine
 from zipfit.errors import ZipfitError
 from zipfit.filters.base import FilterChain
 from zipfit.filters.contamination import ContaminationIndex
@@ -170,7 +171,7 @@ def _contamination_index(d: Decontamination, spec: TextSpec) -> tuple[Contaminat
     return index, info
 
 
-def _run_parts(corpus: Corpus, scorer: Any, targets: Sequence[str], s: Settings, runner: Any,
+def _run_parts(corpus: Corpus, scorer: Any, targets: Sequence[str], s: Settings, runner: Engine,
                exclude_info: dict[str, Any] | None) -> dict[str, Any]:
     """Everything a score dataset's numbers depend on: its parts are reused only by a run with the same."""
     return {
@@ -182,7 +183,7 @@ def _run_parts(corpus: Corpus, scorer: Any, targets: Sequence[str], s: Settings,
         "tokenizer": s.tokenizer,
         "seed": s.seed,
         "shard_rows": s.run.shard_rows,
-        "reader": "workers" if getattr(runner, "reads_shards", False) else "this process",
+        "reader": "workers" if runner.reads_shards else "this process",
         "exclude": exclude_info and exclude_info["fingerprint"],
         "filters": [[f.name, f.params()] for f in s.filters],
     }
@@ -235,7 +236,7 @@ class _Setup:
         return finder
 
 
-def _score_manifest(st: _Setup, runner: Any, scorer: Any, mapped: MapResult, targets: Sequence[str],
+def _score_manifest(st: _Setup, runner: Engine, scorer: Any, mapped: MapResult, targets: Sequence[str],
                     target_info: dict[str, Any], sources_info: list[dict], exclude_info: dict[str, Any] | None,
                     command: str) -> dict[str, Any]:
     s = st.s
@@ -484,7 +485,7 @@ def _from_saved(saved: ScoreDataset, s: Settings, method: str | None,
     return s, name, sources if sources is not None else [f["path"] for f in recorded["inputs"]["sources"]]
 
 
-def _finish_dataset(dataset: ScoreDataset, st: _Setup, runner: Any, scorer: Any, mapped: MapResult,
+def _finish_dataset(dataset: ScoreDataset, st: _Setup, runner: Engine, scorer: Any, mapped: MapResult,
                     targets: Sequence[str], target_info: dict[str, Any], sources_info: list[dict],
                     exclude_info: dict[str, Any] | None, command: str) -> dict[str, Any]:
     manifest = _score_manifest(st, runner, scorer, mapped, targets, target_info, sources_info, exclude_info, command)
@@ -493,7 +494,7 @@ def _finish_dataset(dataset: ScoreDataset, st: _Setup, runner: Any, scorer: Any,
     return dataset.manifest
 
 
-def _selection_manifest(st: _Setup, runner: Any, method: str, method_params: dict[str, Any], cut: Cut,
+def _selection_manifest(st: _Setup, runner: Engine, method: str, method_params: dict[str, Any], cut: Cut,
                         mapped: MapResult, choice: Any, written: int, selected_tokens: int, source_tokens: int,
                         target_copies: int, target_info: Any, sources_info: list[dict],
                         exclude_info: dict[str, Any] | None, lengths: dict[str, Any], out_path: Path,

@@ -178,6 +178,11 @@ def settings_from(settings: Settings | None, options: Mapping[str, Any], *, func
     options = dict(options)
     given = frozenset(options) | base.given
     params = dict(base.params)
+    compression = options.pop("compression", None)
+    if compression is not None:
+        if not isinstance(compression, Compression):
+            raise ZipfitError(f"compression= takes a zipfit.config.Compression, got {compression!r}")
+        params.update(compression.params())
     for legacy in ("method_options", "params"):
         params.update(options.pop(legacy, None) or {})
     for name in list(options):

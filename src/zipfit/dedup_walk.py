@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
+from zipfit.engines.base import Engine
 from zipfit.filters.dedup import DuplicateKeys
 from zipfit.io import Corpus, Exclusions
 from zipfit.passes import documents_at
@@ -42,7 +42,7 @@ class _KeysJob:
         return self.keys(texts)
 
 
-def deduplicated_cut(corpus: Corpus, engine: Any, keys: np.ndarray, budget: Budget, n_tokens: np.ndarray,
+def deduplicated_cut(corpus: Corpus, engine: Engine, keys: np.ndarray, budget: Budget, n_tokens: np.ndarray,
                      finder: DuplicateKeys) -> DedupResult:
     """The budget's selection from the ranking of ``keys`` (-inf = never selected), skipping duplicates."""
     order = ranking(keys)

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from zipfit.engines.base import Engine
 from zipfit.errors import ZipfitError
 from zipfit.filters.base import FilterChain
 from zipfit.io import Corpus, Document, Exclusions
@@ -196,7 +197,7 @@ class ShardJob:
 def map_pass(
     corpus: Corpus,
     method: Any,
-    engine: Any,
+    engine: Engine,
     counter: TokenCounter,
     *,
     desc: str = "scoring",
@@ -215,7 +216,7 @@ def map_pass(
     the score dataset and shards saved by an earlier run are not scored again. With map-stage
     ``filters``, the documents they flag are not scored: NaN, listed in ``contaminated``.
     """
-    if getattr(engine, "reads_shards", False) and on_batch is None and not records:
+    if engine.reads_shards and on_batch is None and not records:
         return _map_shards(corpus, method, engine, counter, desc, dataset, shard_rows, filters)
     scores = array("d")
     n_tokens = array("I")  # 4 bytes: a document has fewer than 2**32 tokens and characters
@@ -345,7 +346,7 @@ def _by_shard(docs: Iterable[Document], shard_rows: int) -> Iterator[tuple[str, 
     return itertools.groupby(docs, key=lambda doc: shard_key(doc.file, shard_number(doc.row, shard_rows)))
 
 
-def _map_shards(corpus: Corpus, method: Any, engine: Any, counter: TokenCounter, desc: str,
+def _map_shards(corpus: Corpus, method: Any, engine: Engine, counter: TokenCounter, desc: str,
                 dataset: ScoreDataset | None, shard_rows: int, filters: FilterChain | None) -> MapResult:
     shards = plan_shards(corpus, shard_rows)
     scores, n_tokens, n_chars = [], [], []
@@ -392,7 +393,7 @@ def sample_documents(corpus: Corpus, size: int, seed: int) -> tuple[np.ndarray, 
 
 
 def collect_rows(
-    corpus: Corpus, method: Any, engine: Any, counter: TokenCounter, *, desc: str, filters: FilterChain | None = None
+    corpus: Corpus, method: Any, engine: Engine, counter: TokenCounter, *, desc: str, filters: FilterChain | None = None
 ) -> tuple[MapResult, np.ndarray]:
     """Every eligible document's row from a method that returns rows (e.g. embeddings), as one float32 array.
 
@@ -421,7 +422,7 @@ def documents_at(corpus: Corpus, indices: np.ndarray, *, records: bool = False) 
                 return
 
 
-def rescore(corpus: Corpus, indices: np.ndarray, method: Any, engine: Any, *, desc: str) -> np.ndarray:
+def rescore(corpus: Corpus, indices: np.ndarray, method: Any, engine: Engine, *, desc: str) -> np.ndarray:
     """Exact scores of the documents at ``indices`` (ascending), in that order."""
     out = array("d")
     batches = text_batches(documents_at(corpus, indices))

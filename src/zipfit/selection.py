@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from zipfit.dedup_walk import deduplicated_cut
+from zipfit.engines.base import Engine
 from zipfit.errors import ZipfitError
 from zipfit.filters.base import FilterChain
 from zipfit.filters.dedup import DuplicateKeys
@@ -98,7 +99,7 @@ class SourceStatsJob:
 def choose(
     method: Any,
     corpus: Any,
-    engine: Any,
+    engine: Engine,
     counter: TokenCounter,
     cut_: Cut,
     *,
@@ -141,7 +142,7 @@ def _require_per_document_cut(name: str, cut_: Cut, dedup: DuplicateKeys | None,
             raise ZipfitError(f"{flag} needs every document's score: {what}; use a method that scores each document")
 
 
-def prepare(method: Any, corpus: Any, engine: Any, seed: int, timer: Timer) -> None:
+def prepare(method: Any, corpus: Any, engine: Engine, seed: int, timer: Timer) -> None:
     """What a per-document method needs from the source before it can score: a background sample
     (``zipfit-debiased``) or statistics of the whole source (DSIR's raw n-gram distribution)."""
     if BACKGROUND in method.needs and getattr(method, "background_", None) is None:
@@ -189,7 +190,7 @@ def _nothing_fits(budget: Budget, n_tokens: int) -> ZipfitError:
                        "nothing fits in the budget")
 
 
-def cut_scores(mapped: MapResult, corpus: Any, engine: Any, cut_: Cut, *, name: str, unscorable_reason: str,
+def cut_scores(mapped: MapResult, corpus: Any, engine: Engine, cut_: Cut, *, name: str, unscorable_reason: str,
                timer: Timer, dedup: DuplicateKeys | None = None) -> Choice:
     """The selection from every document's score, computed now or read from a score dataset: the same
     numbers give the same bytes either way."""
@@ -251,7 +252,7 @@ def cut_scores(mapped: MapResult, corpus: Any, engine: Any, cut_: Cut, *, name: 
     return Choice(selected, mapped.scores[selected], mapped, counts, unscorable)
 
 
-def _cascade(method: ZipFitFast, corpus: Any, engine: Any, counter: TokenCounter, budget: Budget, seed: int,
+def _cascade(method: ZipFitFast, corpus: Any, engine: Engine, counter: TokenCounter, budget: Budget, seed: int,
              timer: Timer, dataset: ScoreDataset | None, shard_rows: int, filters: FilterChain | None) -> Choice:
     two_stage, rounds, rescored, survivors = False, 0, 0, 0
     with timer.phase("calibrate"):
@@ -330,7 +331,7 @@ class _Rows:
         return self.embedder.embed(texts)
 
 
-def _set_selection(method: Any, corpus: Any, engine: Any, counter: TokenCounter, budget: Budget,
+def _set_selection(method: Any, corpus: Any, engine: Engine, counter: TokenCounter, budget: Budget,
                    timer: Timer, filters: FilterChain | None) -> Choice:
     with timer.phase("embed"):
         mapped, rows = collect_rows(corpus, _Rows(method.embedder()), engine, counter, desc="embedding",
