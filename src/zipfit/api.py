@@ -275,9 +275,12 @@ def _load_scores(dataset: ScoreDataset, corpus: Corpus) -> MapResult:
     exclusions, contamination = Exclusions(), Exclusions()
     start = 0
     for key in keys:
-        part = dataset.load(key)
-        if part is None:
-            raise ZipfitError(f"--scores {dataset.directory}: part {key} is missing; score again")
+        try:
+            part = dataset.part_from_table(dataset.read_part(key))
+        except FileNotFoundError:
+            raise ZipfitError(f"--scores {dataset.directory}: part {key} is missing; score again") from None
+        except ValueError as exc:
+            raise ZipfitError(f"--scores {dataset.directory}: part {key}: {exc}; score again") from None
         scores.append(part.scores)
         n_tokens.append(part.n_tokens)
         n_chars.append(part.n_chars)

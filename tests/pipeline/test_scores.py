@@ -166,3 +166,27 @@ def test_scores_out_refuses_methods_without_exact_scores(mix, tmp_path):
                      target_template=TEMPLATE, progress=False)
     with pytest.raises(ZipfitError, match="holds or is an input"):
         _select(path, tmp_path / "o.jsonl", k=5, scores_out=path.parent)
+
+
+def test_a_damaged_or_misplaced_part_is_scored_again(mix, tmp_path, caplog):
+    path, _ = mix
+    options = dict(target_template=TEMPLATE, progress=False, shard_rows=100, workers=1)
+    whole = zipfit.score(path, EXAMPLES / "proofnet_valid.jsonl", out=tmp_path / "whole", **options)
+    out = tmp_path / "damaged"
+    zipfit.score(path, EXAMPLES / "proofnet_valid.jsonl", out=out, **options)
+    (out / MANIFEST_FILE).unlink()  # as if killed before the end
+    parts = sorted(out.glob("part-*.parquet"))
+    parts[1].write_bytes(parts[2].read_bytes())  # a copied part: valid Parquet, another shard's rows
+    data = bytearray(parts[3].read_bytes())
+    data[len(data) // 3] ^= 0xFF  # a flipped byte inside a page
+    parts[3].write_bytes(bytes(data))
+    parts[4].write_bytes(b"garbage")
+    with caplog.at_level("WARNING", logger="zipfit"):
+        resumed = zipfit.score(path, EXAMPLES / "proofnet_valid.jsonl", out=out, resume=True, **options)
+    said = [r.getMessage() for r in caplog.records if "scoring that shard again" in r.getMessage()]
+    assert len(said) == 3 and any("the part of shard 00000-0000002, not 00000-0000001" in m for m in said)
+    assert resumed.manifest["counts"]["resumed_shards"] == len(parts) - 3
+    assert pq.read_table(out).equals(pq.read_table(whole.out))
+    parts[0].write_bytes(parts[5].read_bytes())
+    with pytest.raises(ZipfitError, match="part 00000-0000000: the part of shard 00000-0000005"):
+        zipfit.select(out=tmp_path / "sel.jsonl", scores=out, k=5, progress=False)

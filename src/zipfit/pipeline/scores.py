@@ -169,12 +169,42 @@ class ScoreDataset:
     # ---- parts ---------------------------------------------------------------------------------------------
 
     def load(self, shard_key: str) -> ShardScores | None:
+        """The saved part of a shard; None when there is none, or when the file there is damaged or belongs to
+        another shard (copied, swapped): then it is removed, said in one line, and the shard is scored again."""
         path = self.directory / part_name(shard_key)
         try:
-            table = pq.read_table(path, schema=SCHEMA)
+            table = self.read_part(shard_key)
         except FileNotFoundError:
             return None
+        except ValueError as exc:
+            log.warning("%s: %s; scoring that shard again", path, exc)
+            path.unlink(missing_ok=True)
+            return None
         return self.part_from_table(table)
+
+    def read_part(self, shard_key: str) -> pa.Table:
+        """A part's table, checked: readable, with its page checksums, and holding the rows of ``shard_key``."""
+        path = self.directory / part_name(shard_key)
+        try:
+            table = pq.read_table(path, page_checksum_verification=True)
+            meta = table.schema.metadata or {}
+            table = table.replace_schema_metadata(None).cast(SCHEMA)
+        except FileNotFoundError:
+            raise
+        except (OSError, pa.ArrowException, ValueError, KeyError) as exc:
+            raise ValueError(f"not a readable score part ({str(exc).splitlines()[0][:200]})") from None
+        if meta.get(b"zipfit.shard", b"").decode() != shard_key:
+            raise ValueError(f"the part of shard {meta.get(b'zipfit.shard', b'?').decode()}, not {shard_key}")
+        if meta.get(b"zipfit.rows", b"").decode() != str(table.num_rows):
+            raise ValueError("its row count does not match the one it was written with")
+        rows_per_shard = int(self.run.get("shard_rows", 0) or 0)
+        if rows_per_shard and table.num_rows:
+            file, number = (int(x) for x in shard_key.split("-"))
+            rows = table.column("row").to_numpy()
+            lo, hi = number * rows_per_shard + 1, (number + 1) * rows_per_shard
+            if rows.min() < lo or rows.max() > hi or table.column("file").to_pylist()[0] != self.files[file]:
+                raise ValueError(f"its rows are not rows {lo:,}-{hi:,} of {self.files[file]}")
+        return table
 
     def part_from_table(self, table: pa.Table) -> ShardScores:
         columns = table.to_pydict()
@@ -215,7 +245,10 @@ class ScoreDataset:
             write_atomic(self.directory / RUN_FILE,
                          json.dumps(self.run, sort_keys=True, default=str, indent=1).encode("utf-8"))
         buffer = pa.BufferOutputStream()
-        pq.write_table(self.part_table(file, part), buffer, compression="zstd")
+        table = self.part_table(file, part)
+        # what the part belongs to travels with it, so a copied or swapped file is recognised on --resume
+        table = table.replace_schema_metadata({"zipfit.shard": shard_key, "zipfit.rows": str(table.num_rows)})
+        pq.write_table(table, buffer, compression="zstd", write_page_checksum=True)
         write_atomic(self.directory / part_name(shard_key), buffer.getvalue().to_pybytes())
 
     def part_table(self, file: int, part: ShardScores) -> pa.Table:
