@@ -213,6 +213,9 @@ def settings_from(settings: Settings | None, options: Mapping[str, Any], *, func
         raise ZipfitError(f"dedup must be True, False or a Dedup, got {dedup!r}")
     plain = {k: options[k] for k in PLAIN_KEYS if k in options}
     if plain.get("target_texts") is not None:
+        if isinstance(plain["target_texts"], (str, bytes)):
+            raise ZipfitError("target_texts takes a sequence of texts, not one string (it would be read as one "
+                              "target per character): write target_texts=[text]")
         plain["target_texts"] = tuple(plain["target_texts"])
     if "filters" in plain:
         plain["filters"] = tuple(plain["filters"] or ())

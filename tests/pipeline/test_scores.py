@@ -190,3 +190,29 @@ def test_a_damaged_or_misplaced_part_is_scored_again(mix, tmp_path, caplog):
     parts[0].write_bytes(parts[5].read_bytes())
     with pytest.raises(ZipfitError, match="part 00000-0000000: the part of shard 00000-0000005"):
         zipfit.select(out=tmp_path / "sel.jsonl", scores=out, k=5, progress=False)
+
+
+def test_score_refuses_an_input_that_changed_while_it_was_read(mix, tmp_path, monkeypatch):
+    path, _ = mix
+    source = tmp_path / "growing.jsonl"
+    source.write_bytes(path.read_bytes())
+    from zipfit import api
+
+    real = api.map_pass
+
+    def appending(*args, **kwargs):
+        result = real(*args, **kwargs)
+        with open(source, "a", encoding="utf-8") as f:
+            f.write(json.dumps({"id": "late", "text": "appended while scoring"}) + "\n")
+        return result
+
+    monkeypatch.setattr(api, "map_pass", appending)
+    with pytest.raises(ZipfitError, match="changed while zipfit was reading it"):
+        zipfit.score(source, EXAMPLES / "proofnet_valid.jsonl", out=tmp_path / "s", target_template=TEMPLATE,
+                     workers=1, progress=False)
+    assert not (tmp_path / "s" / MANIFEST_FILE).exists()  # never a complete dataset of what was not recorded
+
+
+def test_one_string_is_not_a_list_of_targets(mix, tmp_path):
+    with pytest.raises(ZipfitError, match="not one string"):
+        zipfit.select(mix[0], target_texts="theorem foo : 1 = 1", k=3, out=tmp_path / "o.jsonl", progress=False)
