@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import pickle
+import time
 import uuid
 import warnings
 from collections import deque
@@ -30,6 +31,7 @@ log = logging.getLogger("zipfit")
 # A batch whose actor dies is run again on the restarted actor up to this many times; a batch that
 # kills its worker every time (a document too large for the node's memory) then fails the run.
 MAX_TASK_RETRIES = 3
+FREE_CPUS_WAIT_S = 60.0  # at most this long for the CPUs a finished pass still holds
 
 
 def import_ray() -> Any:
@@ -174,6 +176,12 @@ class RayEngine(Engine):
         n = self.workers or self._cpus
         if n < 1:
             raise ZipfitError("the Ray cluster has no CPUs to run zipfit's workers on")
+        # The actors of the previous pass (ours, or Ray Data's after a failed pass) give their CPUs back
+        # asynchronously; a pass that starts while none is free can wait forever for its actor pool
+        # (seen on a 2-CPU local cluster right after a failed pass). Give them time to go first.
+        deadline = time.monotonic() + FREE_CPUS_WAIT_S
+        while ray.available_resources().get("CPU", 0) < n and time.monotonic() < deadline:
+            time.sleep(0.05)
         if n > self._cpus:
             raise ZipfitError(f"--workers {n} but the Ray cluster has {self._cpus} CPUs; "
                               "use fewer workers or add nodes to the cluster")
@@ -271,6 +279,12 @@ class RayEngine(Engine):
         n = min(self.workers or cpus, cpus, len(shards))
         if n < 1:
             raise ZipfitError("the Ray cluster has no CPUs to run zipfit's workers on")
+        # The actors of the previous pass (ours, or Ray Data's after a failed pass) give their CPUs back
+        # asynchronously; a pass that starts while none is free can wait forever for its actor pool
+        # (seen on a 2-CPU local cluster right after a failed pass). Give them time to go first.
+        deadline = time.monotonic() + FREE_CPUS_WAIT_S
+        while ray.available_resources().get("CPU", 0) < n and time.monotonic() < deadline:
+            time.sleep(0.05)
         refs = [ray.put(job), ray.put(list(shards))]
         dataset = ray.data.from_items([{"shard": i} for i in range(len(shards))],
                                       override_num_blocks=len(shards))
@@ -280,9 +294,10 @@ class RayEngine(Engine):
                                           concurrency=n, num_cpus=1, max_restarts=-1,
                                           max_task_retries=MAX_TASK_RETRIES)
         exceptions = ray.exceptions
+        rows = iter(dataset.iter_rows())  # the generator itself, so that leaving early can close it
         with progress_bar(desc=desc, total=total, unit=unit, enabled=self.progress) as bar:
             try:
-                for row in dataset.iter_rows():
+                for row in rows:
                     failure, result = pickle.loads(row["result"])
                     if failure is not None:
                         raise failure
@@ -292,6 +307,13 @@ class RayEngine(Engine):
                 raise self._job_error(exc) from None
             except exceptions.RayError as exc:
                 raise ZipfitError(f"the Ray cluster failed to score the shards: {exc}") from None
+            finally:
+                # a pass left early (an error travelled back as a result, or the caller stopped reading) must
+                # stop its streaming execution now: its actors hold the CPUs the next pass needs, and a
+                # traceback that keeps the iterator alive would keep them until it is collected
+                close = getattr(rows, "close", None)
+                if close is not None:
+                    close()
 
     def _release_pool(self) -> None:
         for actor in self._actors:
