@@ -295,3 +295,13 @@ def test_a_class_must_have_the_hooks_its_kind_and_needs_promise():
         Param("x", int, None, "x")
     with pytest.raises(ZipfitError, match="--x must be at least 1, got 0"):
         Param("x", int, 0, "x", minimum=1)
+
+
+@pytest.mark.parametrize("name", ["zipfit", "zipfit-debiased", "zipfit-fast", "random", "dsir"])
+def test_one_string_is_not_a_sequence_of_texts(name):
+    method = make_method(name)
+    with pytest.raises(ZipfitError, match="not one string"):
+        method.fit("theorem foo : 1 = 1")
+    method.fit(["theorem foo : 1 = 1", "lemma bar : 2 = 2"])
+    with pytest.raises(ZipfitError, match="not one string"):
+        method.score("lemma bar : 2 = 2")

@@ -26,6 +26,7 @@ never knows how many processes or machines run it.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 import numbers
@@ -151,6 +152,22 @@ class Param:
             other.name, other.type, other.default, other.choices, other.allow_none, other.path)
 
 
+def _texts_not_a_string(fn: Any) -> Any:
+    """``fit`` and ``score`` take a sequence of texts; one string would be read as one text per character."""
+    if getattr(fn, "_checks_texts", False):
+        return fn
+
+    @functools.wraps(fn)
+    def checked(self: Any, texts: Any = None, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(texts, (str, bytes)):
+            raise ZipfitError(f"{type(self).__name__}.{fn.__name__} takes a sequence of texts, not one string (it "
+                              f"would be read as one text per character): write [text]")
+        return fn(self, texts, *args, **kwargs)
+
+    checked._checks_texts = True  # type: ignore[attr-defined]
+    return checked
+
+
 class Method(ABC):
     """A selection method: declared ``name``, ``kind``, ``needs`` and ``parameters``; ``fit`` then ``score``."""
 
@@ -174,6 +191,9 @@ class Method(ABC):
         missing = [h for h in hooks if not callable(getattr(cls, h, None))]
         if missing:
             raise TypeError(f"{cls.__name__} (kind {cls.kind!r}, needs {sorted(cls.needs)}) lacks {', '.join(missing)}")
+        for hook in ("fit", "score"):
+            if hook in cls.__dict__:
+                setattr(cls, hook, _texts_not_a_string(cls.__dict__[hook]))
 
     @abstractmethod
     def fit(self, targets: Sequence[str], source_sample: Sequence[str] | None = None) -> Method:
