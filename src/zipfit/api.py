@@ -8,11 +8,10 @@ their manifest). ``select`` can start at the cut from a saved score dataset (``s
 from __future__ import annotations
 
 import copy
-import hashlib
 import logging
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,7 @@ from zipfit.errors import ZipfitError
 from zipfit.filters.base import FilterChain
 from zipfit.filters.contamination import ContaminationIndex
 from zipfit.filters.dedup import DuplicateKeys
-from zipfit.fingerprint import texts_digest
+from zipfit.fingerprint import text_sha256, texts_digest
 from zipfit.io import (
     TABLE_SUFFIXES,
     Corpus,
@@ -48,10 +47,10 @@ from zipfit.io import (
 from zipfit.io.texts import read_texts, spec_dict
 from zipfit.manifest import Timer, distribution, environment, length_report, score_summary
 from zipfit.methods import CASCADE, SCORES, SET, Method, accepted_parameters, all_parameters, make_method
-from zipfit.passes import MapResult, map_pass, ranked_records, rescore
+from zipfit.passes import MapResult, gather, ranked_records, rescore
 from zipfit.pipeline.groups import parse_weights
-from zipfit.pipeline.scores import MANIFEST_FILE, ScoreDataset
-from zipfit.selection import Cut, choose, cut_scores, prepare, require_documents
+from zipfit.pipeline.scores import MANIFEST_FILE, ScoreDataset, ShardScores
+from zipfit.selection import Cut, choose, cut_scores, require_documents, score_all
 from zipfit.tokens import TokenCounter
 from zipfit.topk import Budget
 
@@ -158,7 +157,7 @@ def _warn_shared_inputs(corpus: Corpus, target_corpus: Corpus | None) -> None:
 
 
 def _text_hashes(texts: Sequence[str]) -> list[str]:
-    return sorted({hashlib.sha256(t.encode("utf-8")).hexdigest() for t in texts})
+    return sorted({text_sha256(t) for t in texts})
 
 
 def _contamination_index(d: Decontamination, spec: TextSpec) -> tuple[ContaminationIndex, dict[str, Any]]:
@@ -201,11 +200,10 @@ def _length_line(lengths: dict[str, Any]) -> str:
 class _Setup:
     """What every call sets up the same way: settings, engine, the source corpus, targets, outputs checked."""
 
-    def __init__(self, s: Settings, sources: PathsLike, target: PathsLike | None, *, source_spec: TextSpec | None = None
-                 ) -> None:
+    def __init__(self, s: Settings, sources: PathsLike, target: PathsLike | None) -> None:
         self.s = s
         self.timer = Timer()
-        self.spec = source_spec or s.texts.source
+        self.spec = s.texts.source
         self.corpus = Corpus(paths(sources), self.spec, role="source")
         self.target = target
         self.target_corpus = (Corpus(paths(target), s.texts.target_spec, role="target") if target is not None
@@ -255,10 +253,8 @@ def _score_manifest(st: _Setup, runner: Engine, scorer: Any, mapped: MapResult, 
                    "unscorable": len(mapped) - len(mapped.contaminated) - int(valid.sum()),
                    "targets": len(targets), "resumed_shards": mapped.resumed_shards},
         "exclusions": {"source": mapped.exclusions.as_dict()},
-        "filters": [{"name": f.name, "status": f.status, **f.params()} for f in s.filters],
-        "decontamination": None if exclude_info is None else {
-            **{k: v for k, v in exclude_info.items() if k != "fingerprint"},
-            "dropped": mapped.contamination.as_dict()},
+        "filters": _filters_info(s),
+        "decontamination": _decontamination_info(exclude_info, mapped),
         "scores": score_summary(mapped.scores[valid]) if valid.any() else None,
         "lengths": {"chars": distribution(mapped.n_chars), "tokens": distribution(mapped.n_tokens)},
         "environment": environment(),
@@ -266,34 +262,33 @@ def _score_manifest(st: _Setup, runner: Engine, scorer: Any, mapped: MapResult, 
     }
 
 
-def _load_scores(dataset: ScoreDataset, corpus: Corpus) -> MapResult:
+def _filters_info(s: Settings) -> list[dict[str, Any]]:
+    return [{"name": f.name, "status": f.status, **f.params()} for f in s.filters]
+
+
+def _decontamination_info(exclude_info: dict[str, Any] | None, mapped: MapResult) -> dict[str, Any] | None:
+    """The manifest's decontamination block: what was excluded, and what it dropped (a saved score dataset's
+    block already says both)."""
+    if exclude_info is None or "dropped" in exclude_info:
+        return exclude_info
+    return {**{k: v for k, v in exclude_info.items() if k != "fingerprint"}, "dropped": mapped.contamination.as_dict()}
+
+
+def _load_scores(dataset: ScoreDataset) -> MapResult:
     """A saved score dataset as the map pass's result, in input order."""
-    from zipfit.io import Exclusions
 
-    keys = dataset.manifest["parts"]
-    scores, n_tokens, n_chars, contaminated = [], [], [], []
-    exclusions, contamination = Exclusions(), Exclusions()
-    start = 0
-    for key in keys:
-        try:
-            part = dataset.part_from_table(dataset.read_part(key))
-        except FileNotFoundError:
-            raise ZipfitError(f"--scores {dataset.directory}: part {key} is missing; score again") from None
-        except ValueError as exc:
-            raise ZipfitError(f"--scores {dataset.directory}: part {key}: {exc}; score again") from None
-        scores.append(part.scores)
-        n_tokens.append(part.n_tokens)
-        n_chars.append(part.n_chars)
-        contaminated.append(part.contaminated + start)
-        exclusions.merge(part.exclusions)
-        contamination.merge(part.contamination)
-        start += len(part.scores)
+    def parts() -> Iterator[tuple[ShardScores, bool]]:
+        for key in dataset.manifest["parts"]:
+            try:
+                yield dataset.part_from_table(dataset.read_part(key)), True
+            except FileNotFoundError:
+                raise ZipfitError(f"--scores {dataset.directory}: part {key} is missing; score again") from None
+            except ValueError as exc:
+                raise ZipfitError(f"--scores {dataset.directory}: part {key}: {exc}; score again") from None
 
-    def joined(parts: list[np.ndarray], dtype: type) -> np.ndarray:
-        return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype=dtype)
-
-    return MapResult(joined(scores, np.float64), joined(n_tokens, np.uint32), joined(n_chars, np.uint32),
-                     exclusions.n_records, exclusions, 0, joined(contaminated, np.int64), contamination)
+    mapped = gather(parts())
+    mapped.resumed_shards = 0  # nothing was scored: the selection's manifest counts no resumed shards
+    return mapped
 
 
 def _check_saved_inputs(dataset: ScoreDataset, sources_info: list[dict]) -> None:
@@ -375,7 +370,7 @@ def select(
         if saved is not None:
             _check_saved_inputs(saved, sources_info)
             with timer.phase("read_scores"):
-                mapped = _load_scores(saved, corpus)
+                mapped = _load_scores(saved)
             method_params = {k: v for k, v in saved.manifest["method"].items()
                              if k not in ("name", "unscorable_reason")}
             choice = cut_scores(mapped, corpus, runner, cut, name=method,
@@ -400,10 +395,8 @@ def select(
                     unscorable_reason=scorer.unscorable_reason, keep=scores_out is not None)
             try:
                 if kind == SCORES:
-                    prepare(scorer, corpus, runner, s.seed, timer)
-                    with timer.phase("score"):
-                        mapped = map_pass(corpus, scorer, runner, TokenCounter(s.tokenizer), dataset=dataset,
-                                          shard_rows=s.run.shard_rows, filters=filters)
+                    mapped = score_all(scorer, corpus, runner, TokenCounter(s.tokenizer), s.seed, timer,
+                                       dataset=dataset, shard_rows=s.run.shard_rows, filters=filters)
                     if scores_out is not None and dataset is not None:
                         require_documents(mapped)
                         _finish_dataset(dataset, st, runner, scorer, mapped, targets, target_info, sources_info,
@@ -445,7 +438,8 @@ def select(
             st, runner, method, method_params, cut, mapped, choice, int(written), selected_tokens, source_tokens,
             len(target_copies), target_info, sources_info, exclude_info, lengths, out_path, output_sha256,
             n_targets=len(targets) if saved is None else saved.manifest["counts"]["targets"],
-            scores_from=None if saved is None else str(saved.directory), scores_out=scores_out)
+            scores_from=None if saved is None else str(saved.directory), scores_out=scores_out,
+            saved_filters=None if saved is None else saved.manifest.get("filters", []))
         write_json(manifest_path, manifest)
         if dataset is not None and scores_out is None:
             dataset.remove()
@@ -471,6 +465,9 @@ def _from_saved(saved: ScoreDataset, s: Settings, method: str | None,
     if s.decontamination is not None:
         raise ZipfitError("--scores: decontamination is part of the score dataset (its 'decontamination' block); "
                           "score with --exclude to change it")
+    if s.filters:
+        raise ZipfitError("--scores: filters act before scoring and are part of the score dataset (its 'filters' "
+                          "block); score with filters= to change them")
     if s.target_texts is not None:
         raise ZipfitError("--scores: the targets are fixed by the score dataset; leave them out")
     spec_given = {"text_field", "template", "where"} & s.given
@@ -502,7 +499,7 @@ def _selection_manifest(st: _Setup, runner: Engine, method: str, method_params: 
                         target_copies: int, target_info: Any, sources_info: list[dict],
                         exclude_info: dict[str, Any] | None, lengths: dict[str, Any], out_path: Path,
                         output_sha256: str, *, n_targets: int, scores_from: str | None,
-                        scores_out: Any) -> dict[str, Any]:
+                        scores_out: Any, saved_filters: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     s = st.s
     return {
         "command": "select",
@@ -529,12 +526,9 @@ def _selection_manifest(st: _Setup, runner: Engine, method: str, method_params: 
             **{k: v for k, v in choice.counts.items() if k not in ("sampling", "dedup", "groups")},
         },
         "groups": choice.counts.get("groups"),
-        "filters": [{"name": f.name, "status": f.status, **f.params()} for f in s.filters],
+        "filters": saved_filters if saved_filters is not None else _filters_info(s),
         "exclusions": {"source": mapped.exclusions.as_dict(), "method": choice.unscorable},
-        "decontamination": None if exclude_info is None else (
-            exclude_info if "dropped" in exclude_info else {
-                **{k: v for k, v in exclude_info.items() if k != "fingerprint"},
-                "dropped": mapped.contamination.as_dict()}),
+        "decontamination": _decontamination_info(exclude_info, mapped),
         "dedup": choice.counts.get("dedup"),
         "lengths": lengths,
         "output": {"path": str(out_path), "records": written, "order": s.order, "sha256": output_sha256},
@@ -583,10 +577,8 @@ def score(
                                       _run_parts(corpus, scorer, targets, s, runner, exclude_info),
                                       resume=s.run.resume, overwrite=s.run.overwrite,
                                       unscorable_reason=scorer.unscorable_reason, keep=True)
-        prepare(scorer, corpus, runner, s.seed, timer)
-        with timer.phase("score"):
-            mapped = map_pass(corpus, scorer, runner, TokenCounter(s.tokenizer), dataset=dataset,
-                              shard_rows=s.run.shard_rows, filters=filters)
+        mapped = score_all(scorer, corpus, runner, TokenCounter(s.tokenizer), s.seed, timer, dataset=dataset,
+                           shard_rows=s.run.shard_rows, filters=filters)
         require_documents(mapped)
         corpus.check_unchanged()
         manifest = _finish_dataset(dataset, st, runner, scorer, mapped, targets, target_info, sources_info,

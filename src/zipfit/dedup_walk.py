@@ -68,10 +68,9 @@ def deduplicated_cut(corpus: Corpus, engine: Engine, keys: np.ndarray, budget: B
             j = slot[index]
             doc = docs[j]
             here = f"{corpus.files[doc.file].path}:{doc.row}"
-            exact_before = walker.counts["exact_duplicate"]
-            twin = walker.offer(index, rows[j])
+            twin, reason = walker.offer_reason(index, rows[j])
             if twin is not None:
-                reason = "exact_duplicate" if walker.counts["exact_duplicate"] > exact_before else "near_duplicate"
+                assert reason is not None
                 result.skipped.add(reason, corpus.files[doc.file].path, doc.row)
                 if len(result.duplicates_of) < 5:
                     result.duplicates_of.append({"copy": here, "of": where[twin], "reason": reason})

@@ -35,3 +35,8 @@ def texts_digest(texts: Iterable[str]) -> str:
 
 
 __all__ = ["canonical_json", "fingerprint", "texts_digest"]
+
+
+def text_sha256(text: str) -> str:
+    """sha256 of one text's UTF-8: how a score dataset remembers its targets without holding them."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -8,7 +8,6 @@ the chosen records. Nothing here holds texts beyond one batch per worker in flig
 from __future__ import annotations
 
 import copy
-import hashlib
 import itertools
 import math
 import random
@@ -23,6 +22,7 @@ import numpy as np
 from zipfit.engines.base import Engine
 from zipfit.errors import ZipfitError
 from zipfit.filters.base import FilterChain
+from zipfit.fingerprint import text_sha256
 from zipfit.io import Corpus, Document, Exclusions
 from zipfit.io.shards import ROWS_PER_SHARD, Shard, plan_shards, shard_key, shard_number
 from zipfit.pipeline.scores import ScoreDataset, ShardScores
@@ -349,27 +349,34 @@ def _by_shard(docs: Iterable[Document], shard_rows: int) -> Iterator[tuple[str, 
 def _map_shards(corpus: Corpus, method: Any, engine: Engine, counter: TokenCounter, desc: str,
                 dataset: ScoreDataset | None, shard_rows: int, filters: FilterChain | None) -> MapResult:
     shards = plan_shards(corpus, shard_rows)
-    scores, n_tokens, n_chars = [], [], []
-    exclusions, flagged = Exclusions(), _Flagged(corpus)
-    resumed, start = 0, 0
     job = ShardJob(corpus, method, counter, dataset, filters)
-    for part, was_done in engine.map_shards(job, shards, desc=desc, total=sum(s.stop - s.start for s in shards),
-                                            size=lambda s: s.stop - s.start, unit="row"):
+    mapped = gather(engine.map_shards(job, shards, desc=desc, total=sum(s.stop - s.start for s in shards),
+                                      size=lambda s: s.stop - s.start, unit="row"))
+    if dataset is not None:
+        dataset.resumed = mapped.resumed_shards
+    return mapped
+
+
+def gather(parts: Iterable[tuple[ShardScores, bool]]) -> MapResult:
+    """One map pass's result from its shards' parts, in input order: (part, whether it was saved before)."""
+    scores, n_tokens, n_chars = [], [], []
+    exclusions, contamination, contaminated = Exclusions(), Exclusions(), []
+    resumed, start = 0, 0
+    for part, was_done in parts:
         scores.append(part.scores)
         n_tokens.append(part.n_tokens)
         n_chars.append(part.n_chars)
         exclusions.merge(part.exclusions)
-        flagged.take(part.contaminated, part.contamination, start)
+        contamination.merge(part.contamination)
+        contaminated.append(np.asarray(part.contaminated, dtype=np.int64) + start)
         start += len(part.scores)
         resumed += was_done
-    if dataset is not None:
-        dataset.resumed = resumed
 
     def joined(parts: list[np.ndarray], dtype: type) -> np.ndarray:
         return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype=dtype)
 
     return MapResult(joined(scores, np.float64), joined(n_tokens, np.uint32), joined(n_chars, np.uint32),
-                     exclusions.n_records, exclusions, resumed, flagged.indices(), flagged.exclusions)
+                     exclusions.n_records, exclusions, resumed, joined(contaminated, np.int64), contamination)
 
 
 def sample_documents(corpus: Corpus, size: int, seed: int) -> tuple[np.ndarray, list[str], int]:
@@ -451,8 +458,7 @@ def ranked_records(
         record = dict(doc.record or {})
         record["zipfit_score"] = float(scores[position])
         record["zipfit_rank"] = position + 1
-        if copies is not None and target_hashes and \
-                hashlib.sha256(doc.text.encode("utf-8")).hexdigest() in target_hashes:
+        if copies is not None and target_hashes and text_sha256(doc.text) in target_hashes:
             copies.append(position + 1)
         yield position + 1, record
 

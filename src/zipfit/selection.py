@@ -120,10 +120,8 @@ def choose(
             return _cascade(method, corpus, engine, counter, cut_.budget, cut_.seed, timer, dataset, shard_rows,
                             filters)
         return _set_selection(method, corpus, engine, counter, cut_.budget, timer, filters)
-    prepare(method, corpus, engine, cut_.seed, timer)
-    with timer.phase("score"):
-        mapped = map_pass(corpus, method, engine, counter, dataset=dataset, shard_rows=shard_rows,
-                          filters=filters)
+    mapped = score_all(method, corpus, engine, counter, cut_.seed, timer, dataset=dataset, shard_rows=shard_rows,
+                       filters=filters)
     return cut_scores(mapped, corpus, engine, cut_, name=method.name,
                       unscorable_reason=method.unscorable_reason, timer=timer, dedup=dedup)
 
@@ -140,6 +138,16 @@ def _require_per_document_cut(name: str, cut_: Cut, dedup: DuplicateKeys | None,
     for flag, value in (("--min-score", cut_.budget.min_score), ("--group-by", cut_.group_by)):
         if value is not None:
             raise ZipfitError(f"{flag} needs every document's score: {what}; use a method that scores each document")
+
+
+def score_all(method: Any, corpus: Any, engine: Engine, counter: TokenCounter, seed: int, timer: Timer, *,
+              dataset: ScoreDataset | None = None, shard_rows: int = ROWS_PER_SHARD,
+              filters: FilterChain | None = None) -> MapResult:
+    """Every document's score from a method that scores each one: what it needs from the source first,
+    then the map pass (saved to ``dataset``, shard by shard, when given)."""
+    prepare(method, corpus, engine, seed, timer)
+    with timer.phase("score"):
+        return map_pass(corpus, method, engine, counter, dataset=dataset, shard_rows=shard_rows, filters=filters)
 
 
 def prepare(method: Any, corpus: Any, engine: Engine, seed: int, timer: Timer) -> None:

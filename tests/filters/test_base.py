@@ -69,6 +69,9 @@ def test_a_users_filter_drops_documents_before_scoring_and_is_recorded(tmp_path)
     assert selected.manifest["counts"]["source_contaminated"] == len(marked)
     cut = zipfit.select(out=tmp_path / "cut.jsonl", scores=result.out, k=30, progress=False)
     assert cut.out.read_bytes() == selected.out.read_bytes()
+    assert cut.manifest["filters"] == result.manifest["filters"]  # the saved scores' filters, not none
+    with pytest.raises(ZipfitError, match="filters act before scoring"):
+        zipfit.select(out=tmp_path / "cut2.jsonl", scores=result.out, k=30, filters=[Marker("x")], progress=False)
     with pytest.raises(ZipfitError, match="map-stage"):
         zipfit.select(EXAMPLES / "source_mix.jsonl.gz", out=tmp_path / "x.jsonl", filters=[DuplicateKeys()],
                       **options)

@@ -198,7 +198,7 @@ def test_score_refuses_an_input_that_changed_while_it_was_read(mix, tmp_path, mo
     source.write_bytes(path.read_bytes())
     from zipfit import api
 
-    real = api.map_pass
+    real = api.score_all
 
     def appending(*args, **kwargs):
         result = real(*args, **kwargs)
@@ -206,7 +206,7 @@ def test_score_refuses_an_input_that_changed_while_it_was_read(mix, tmp_path, mo
             f.write(json.dumps({"id": "late", "text": "appended while scoring"}) + "\n")
         return result
 
-    monkeypatch.setattr(api, "map_pass", appending)
+    monkeypatch.setattr(api, "score_all", appending)
     with pytest.raises(ZipfitError, match="changed while zipfit was reading it"):
         zipfit.score(source, EXAMPLES / "proofnet_valid.jsonl", out=tmp_path / "s", target_template=TEMPLATE,
                      workers=1, progress=False)

@@ -121,15 +121,7 @@ class DuplicateKeys(Filter):
         """Per text, in order: None (kept), or why it duplicates a text kept before it in this or an earlier
         call (the walk goes on across calls)."""
         walk = self.__dict__.setdefault("_walk", self.walker())
-        out: list[str | None] = []
-        for row in self(texts):
-            before = dict(walk.counts)
-            if walk.offer(len(walk) + sum(before.values()), row) is None:
-                out.append(None)
-            else:
-                out.append(EXACT_DUPLICATE if walk.counts[EXACT_DUPLICATE] > before[EXACT_DUPLICATE]
-                           else NEAR_DUPLICATE)
-        return out
+        return [walk.offer_reason(len(walk) + sum(walk.counts.values()), row)[1] for row in self(texts)]
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -195,6 +187,15 @@ class GreedyDeduplicator:
         for table, key in zip(self._bands, row[1:], strict=True):
             table[key] = position
         return None
+
+    def offer_reason(self, position: int, keys: np.ndarray) -> tuple[int | None, str | None]:
+        """``offer``, with why: (None, None) when kept, else (the kept twin's position, "exact_duplicate" or
+        "near_duplicate")."""
+        exact_before = self.counts[EXACT_DUPLICATE]
+        twin = self.offer(position, keys)
+        if twin is None:
+            return None, None
+        return twin, EXACT_DUPLICATE if self.counts[EXACT_DUPLICATE] > exact_before else NEAR_DUPLICATE
 
     def __len__(self) -> int:
         """Documents kept so far."""
