@@ -232,7 +232,7 @@ def test_score_keeps_ids_when_the_first_record_has_none(tmp_path, target_file, c
     assert table.column("id").to_pylist() == [None] + [f"doc-{i}" for i in range(1, 20)]
 
 
-def test_an_interrupted_overwrite_never_leaves_a_stale_manifest(tmp_path, corpus_file, target_file, monkeypatch):
+def test_an_interrupted_overwrite_leaves_the_old_output_with_its_own_manifest(tmp_path, corpus_file, target_file, monkeypatch):
     out = tmp_path / "o.jsonl"
     zipfit.select(corpus_file, target_file, out=out, k=5, workers=1, progress=False)
     manifest = tmp_path / "o.jsonl.manifest.json"
@@ -244,8 +244,12 @@ def test_an_interrupted_overwrite_never_leaves_a_stale_manifest(tmp_path, corpus
     monkeypatch.setattr(zipfit.api, "write_json", interrupted)
     with pytest.raises(KeyboardInterrupt):
         zipfit.select(corpus_file, target_file, out=out, k=10, workers=1, overwrite=True, progress=False)
-    assert len(read_jsonl(out)) == 10
-    assert not manifest.exists()  # the 5-document manifest must not describe the 10-document output
+    # the new output and manifest are published together or not at all: the old pair is left as it was
+    assert len(read_jsonl(out)) == 5
+    recorded = json.loads(manifest.read_text())
+    assert recorded["counts"]["selected"] == 5
+    assert recorded["output"]["sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".o.jsonl")]  # no temp files
 
 
 def test_ties_are_broken_by_input_order_through_select(tmp_path, target_file, mixed_sources):

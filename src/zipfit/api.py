@@ -7,7 +7,9 @@ their manifest). ``select`` can start at the cut from a saved score dataset (``s
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import json
 import logging
 import math
 import os
@@ -29,11 +31,11 @@ from zipfit.config import (
 )
 from zipfit.engines import make_engine
 from zipfit.engines.base import Engine
-from zipfit.errors import ZipfitError
+from zipfit.errors import CorruptFileError, ZipfitError, reported
 from zipfit.filters.base import FilterChain
 from zipfit.filters.contamination import ContaminationIndex
 from zipfit.filters.dedup import DuplicateKeys
-from zipfit.fingerprint import text_sha256, texts_digest
+from zipfit.fingerprint import fingerprint, text_sha256, texts_digest
 from zipfit.io import (
     TABLE_SUFFIXES,
     Corpus,
@@ -44,6 +46,8 @@ from zipfit.io import (
     write_ranked,
     write_table,
 )
+from zipfit.io.commit import Commit, remove_leftovers
+from zipfit.io.lock import OutputLock
 from zipfit.io.texts import read_texts, spec_dict
 from zipfit.manifest import Timer, distribution, environment, length_report, score_summary
 from zipfit.methods import CASCADE, SCORES, SET, Method, accepted_parameters, all_parameters, make_method
@@ -282,9 +286,9 @@ def _load_scores(dataset: ScoreDataset) -> MapResult:
             try:
                 yield dataset.part_from_table(dataset.read_part(key)), True
             except FileNotFoundError:
-                raise ZipfitError(f"--scores {dataset.directory}: part {key} is missing; score again") from None
+                raise CorruptFileError(f"--scores {dataset.directory}: part {key} is missing; score again") from None
             except ValueError as exc:
-                raise ZipfitError(f"--scores {dataset.directory}: part {key}: {exc}; score again") from None
+                raise CorruptFileError(f"--scores {dataset.directory}: part {key}: {exc}; score again") from None
 
     mapped = gather(parts())
     mapped.resumed_shards = 0  # nothing was scored: the selection's manifest counts no resumed shards
@@ -345,14 +349,21 @@ def select(
     method = method or "zipfit"
     if sources is None:
         raise ZipfitError("give the source files (or scores= a saved score dataset)")
-    with make_engine(s.run.engine, s.run.workers, ray_address=s.run.ray_address, progress=s.run.progress) as runner:
+    with contextlib.ExitStack() as held, \
+            make_engine(s.run.engine, s.run.workers, ray_address=s.run.ray_address, progress=s.run.progress) as runner:
         st = _Setup(s, sources, target if saved is None else None)
         timer, corpus = st.timer, st.corpus
         with timer.phase("read_targets"):
-            out_path = check_output(out, overwrite=s.run.overwrite, inputs=st.inputs)
-            manifest_path = _manifest_path(out_path, s.run.overwrite, st.inputs)
+            # with --resume an existing output may be the interrupted run's own: checked once its key is known
+            replace = s.run.overwrite or s.run.resume
+            out_path = check_output(out, overwrite=replace, inputs=st.inputs)
+            manifest_path = _manifest_path(out_path, replace, st.inputs)
             if scores_out is not None:
                 _check_dataset_dir(scores_out, st.inputs)
+            held.enter_context(OutputLock(out_path))
+            if scores_out is not None:
+                held.enter_context(OutputLock(scores_out))
+            remove_leftovers(out_path, manifest_path)
             if saved is None:
                 targets, target_info = st.targets()
                 target_hashes = set(_text_hashes(targets))
@@ -373,6 +384,8 @@ def select(
                 mapped = _load_scores(saved)
             method_params = {k: v for k, v in saved.manifest["method"].items()
                              if k not in ("name", "unscorable_reason")}
+            run_key = _selection_key(saved.key, cut, s, out_path)
+            _check_replaced(out_path, manifest_path, run_key, s)
             choice = cut_scores(mapped, corpus, runner, cut, name=method,
                                 unscorable_reason=saved.manifest["method"]["unscorable_reason"], timer=timer,
                                 dedup=finder)
@@ -386,11 +399,14 @@ def select(
                 scorer.fit(targets)
             contamination, exclude_info = st.decontamination()
             filters = st.filters(contamination)
+            run = _run_parts(corpus, scorer, targets, s, runner, exclude_info)
+            run_key = _selection_key(fingerprint(run), cut, s, out_path)
+            _check_replaced(out_path, manifest_path, run_key, s)
             dataset = None
             if kind != SET:
                 dataset = ScoreDataset.create(
                     scores_out if scores_out is not None else out_path.with_name(out_path.name + CHECKPOINT_SUFFIX),
-                    [str(f.path) for f in corpus.files], _run_parts(corpus, scorer, targets, s, runner, exclude_info),
+                    [str(f.path) for f in corpus.files], run,
                     resume=s.run.resume, overwrite=s.run.overwrite,
                     unscorable_reason=scorer.unscorable_reason, keep=scores_out is not None)
             try:
@@ -415,15 +431,14 @@ def select(
             method_params = scorer.params()
         mapped, selected, selected_scores = choice.mapped, choice.selected, choice.scores
         target_copies: list[int] = []
-        with timer.phase("write"):
+        commit = held.enter_context(Commit(out_path))
+        with timer.phase("write"), reported(f"writing {out_path}"):
             corpus.check_unchanged()
-            if manifest_path.exists():
-                manifest_path.unlink()  # never leave the old manifest beside a new output
             records = ranked_records(corpus, selected, selected_scores, target_hashes=target_hashes,
                                      copies=target_copies)
             written = write_ranked(out_path, records, n=len(selected), order=s.order,
-                                   schema=_with_score_fields(corpus.arrow_schema()))
-            output_sha256 = file_sha256(out_path)
+                                   schema=_with_score_fields(corpus.arrow_schema()), commit=commit)
+            output_sha256 = file_sha256(commit.staged(out_path))
         source_tokens = int(mapped.n_tokens.sum())
         selected_tokens = int(mapped.n_tokens[selected].sum())
         if cut.budget.tokens is not None and cut.budget.tokens >= source_tokens:
@@ -440,13 +455,38 @@ def select(
             n_targets=len(targets) if saved is None else saved.manifest["counts"]["targets"],
             scores_from=None if saved is None else str(saved.directory), scores_out=scores_out,
             saved_filters=None if saved is None else saved.manifest.get("filters", []))
-        write_json(manifest_path, manifest)
+        manifest["fingerprint"] = run_key
+        with reported(f"writing {manifest_path}"):
+            write_json(manifest_path, manifest, commit)
+        commit.publish()  # the output and its manifest appear together
         if dataset is not None and scores_out is None:
             dataset.remove()
         log.info("selected %s of %s documents (%s of %s tokens) -> %s", f"{written:,}", f"{len(mapped):,}",
                  f"{selected_tokens:,}", f"{source_tokens:,}", out_path)
         log.info(_length_line(lengths))
         return SelectionResult(out_path, manifest_path, manifest, selected, selected_scores)
+
+
+def _selection_key(scores_key: str, cut: Cut, s: Settings, out_path: Path) -> str:
+    """What a selection's bytes depend on beyond its scores: a --resume may replace only an output with this key."""
+    return fingerprint({"scores": scores_key, "budget": cut.budget.describe(), "cut": cut.describe(), "seed": s.seed,
+                        "order": s.order, "dedup": s.dedup, "tokenizer": s.tokenizer, "output": out_path.name})
+
+
+def _check_replaced(out_path: Path, manifest_path: Path, run_key: str, s: Settings) -> None:
+    """With --resume (and no --overwrite), what is already at the output must be this run's own: a commit that a
+    kill interrupted, or its finished result. Anything else is kept, as without --resume."""
+    if s.run.overwrite or not (out_path.exists() or manifest_path.exists()):
+        return
+    try:
+        recorded = json.loads(manifest_path.read_text(encoding="utf-8")).get("fingerprint")
+    except (OSError, ValueError, AttributeError):
+        recorded = None
+    if recorded != run_key:
+        what = out_path if out_path.exists() else manifest_path
+        raise ZipfitError(f"{what} exists and was not written by this run (other inputs or parameters); pass "
+                          "--overwrite to replace it")
+    log.info("--resume: %s was written by this run; finishing it", out_path)
 
 
 def _from_saved(saved: ScoreDataset, s: Settings, method: str | None,
@@ -556,10 +596,12 @@ def score(
     Shards are written as they finish: an interrupted run continues with ``resume=True``.
     """
     s = _settings(settings, options, "score")
-    with make_engine(s.run.engine, s.run.workers, ray_address=s.run.ray_address, progress=s.run.progress) as runner:
+    with contextlib.ExitStack() as held, \
+            make_engine(s.run.engine, s.run.workers, ray_address=s.run.ray_address, progress=s.run.progress) as runner:
         st = _Setup(s, sources, target)
         timer, corpus = st.timer, st.corpus
         out_path = _check_dataset_dir(out, st.inputs)
+        held.enter_context(OutputLock(out_path))
         scorer = _method(method, s)
         if scorer.kind != SCORES:
             raise ZipfitError(f"--method {method} does not give every document its own exact score; `score` needs "

@@ -7,13 +7,14 @@ import logging
 import signal
 import sys
 import threading
+import traceback
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from zipfit import __version__
 from zipfit.config import ORDERS
 from zipfit.engines import engine_names
-from zipfit.errors import ZipfitError
+from zipfit.errors import EXIT_CODES, INTERNAL_EXIT, INTERRUPTED_EXIT, StorageError, ZipfitError, from_os_error
 from zipfit.filters.shingles import UNITS
 from zipfit.io.shards import ROWS_PER_SHARD
 from zipfit.io.textspec import unescape
@@ -164,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="zipfit",
         description="Pick the documents that best fit a target task (ZIP-FIT: gzip compression distance).",
+        epilog="exit status: " + "; ".join(f"{code} {what}" for code, what in EXIT_CODES.items()),
     )
     parser.add_argument("--version", action="version", version=f"zipfit {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -366,6 +368,10 @@ def format_comparison(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from zipfit.engines.local import available_cores
@@ -386,11 +392,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return run(args)
     except ZipfitError as exc:
-        print(f"zipfit: error: {exc}", file=sys.stderr)
-        return 2
+        print(f"zipfit: error: {_one_line(exc)}", file=sys.stderr)
+        return exc.exit_code
+    except OSError as exc:  # the environment failed under the run (disk full, permission, I/O error)
+        error = from_os_error(exc, f"zipfit {args.command}")
+        print(f"zipfit: error: {_one_line(error)}", file=sys.stderr)
+        return error.exit_code
+    except MemoryError:
+        print("zipfit: error: out of memory; use fewer --workers or a smaller --shard-rows", file=sys.stderr)
+        return StorageError.exit_code
     except KeyboardInterrupt:
-        print("zipfit: interrupted", file=sys.stderr)
-        return 130
+        print("zipfit: interrupted; finish with the same command and --resume", file=sys.stderr)
+        return INTERRUPTED_EXIT
+    except Exception:
+        traceback.print_exc()
+        print(f"zipfit: internal error (a bug in zipfit {__version__}); please report it with the traceback above "
+              "and the command line", file=sys.stderr)
+        return INTERNAL_EXIT
     finally:
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous)

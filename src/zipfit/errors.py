@@ -8,6 +8,8 @@ them apart by exit code. Anything else is an internal bug: the CLI prints its tr
 from __future__ import annotations
 
 import errno
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 
 class ZipfitError(Exception):
@@ -72,3 +74,12 @@ def from_os_error(exc: OSError, doing: str) -> ZipfitError:
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return AccessError(message)
     return StorageError(message)
+
+
+@contextmanager
+def reported(doing: str) -> Iterator[None]:
+    """Turn an OSError raised in the block into the one-line error for ``doing``."""
+    try:
+        yield
+    except OSError as exc:
+        raise from_os_error(exc, doing) from None

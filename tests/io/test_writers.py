@@ -362,7 +362,7 @@ def test_spill_reads_records_back_by_position(tmp_path, mbpp_records):
     keys = list(range(len(lines)))
     random.Random(3).shuffle(keys)
     keys[:50] = sorted(keys[:50])  # some neighbours on disk too, read as runs
-    spill = _Spill(tmp_path, "s.jsonl", len(lines))
+    spill = _Spill(tmp_path / "s.jsonl", len(lines))
     try:
         assert spill.path.parent == tmp_path and spill.path.name.startswith(".s.jsonl.spill-")
         for key in keys:

@@ -19,7 +19,7 @@ import pytest
 import zipfit
 from zipfit.errors import ZipfitError
 from zipfit.ncd import alignment_plain
-from zipfit.pipeline.scores import MANIFEST_FILE, RUN_FILE
+from zipfit.pipeline.scores import MANIFEST_FILE, RUN_FILE, SCHEMA
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 TEMPLATE = "{nl_statement}\n{formal_statement}"
@@ -178,7 +178,8 @@ def test_a_damaged_or_misplaced_part_is_scored_again(mix, tmp_path, caplog):
     parts = sorted(out.glob("part-*.parquet"))
     parts[1].write_bytes(parts[2].read_bytes())  # a copied part: valid Parquet, another shard's rows
     data = bytearray(parts[3].read_bytes())
-    data[len(data) // 3] ^= 0xFF  # a flipped byte inside a page
+    chunk = pq.ParquetFile(parts[3]).metadata.row_group(0).column(SCHEMA.names.index("id"))
+    data[chunk.data_page_offset + chunk.total_compressed_size // 2] ^= 0xFF  # a flipped byte inside a page
     parts[3].write_bytes(bytes(data))
     parts[4].write_bytes(b"garbage")
     with caplog.at_level("WARNING", logger="zipfit"):

@@ -6,7 +6,6 @@ import base64
 import csv
 import datetime
 import decimal
-import functools
 import gzip
 import hashlib
 import json
@@ -14,7 +13,6 @@ import logging
 import math
 import os
 import pickle
-import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,6 +24,7 @@ import pyarrow.parquet as pq
 import zstandard
 
 from zipfit.errors import ZipfitError
+from zipfit.io.commit import Commit, fsync_dir, staged_file, temp_beside
 
 OUTPUT_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".parquet")
 TABLE_SUFFIXES = (*OUTPUT_SUFFIXES, ".csv")
@@ -77,43 +76,23 @@ def check_output(
     return path
 
 
-@functools.cache
-def _file_mode() -> int:
-    umask = os.umask(0o022)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 @contextmanager
-def atomic_output(out: Path) -> Iterator[Path]:
-    """A temp path beside `out` that replaces `out` only on success, so readers never see a partial file."""
+def atomic_output(out: Path, commit: Commit | None = None) -> Iterator[Path]:
+    """A temp path beside `out` that replaces `out` only on success, so readers never see a partial file.
+    With ``commit``, the file is only staged: it becomes visible when the commit is published."""
     out = Path(out)
-    fd, name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.tmp-")
-    os.close(fd)
-    tmp = Path(name)
-    try:
+    if commit is not None:
+        with commit.stage(out) as tmp:
+            yield tmp
+        return
+    with staged_file(out) as tmp:
         yield tmp
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.chmod(tmp, _file_mode())
+    try:
         os.replace(tmp, out)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _fsync_dir(out.parent)
+    fsync_dir(out.parent)
 
 
 def file_sha256(path: Path) -> str:
@@ -194,9 +173,9 @@ class _JsonLines:
             )
 
 
-def write_json(out: Path, obj: Any) -> None:
+def write_json(out: Path, obj: Any, commit: Commit | None = None) -> None:
     text = json.dumps(obj, indent=2, sort_keys=False, ensure_ascii=False, default=_json_default) + "\n"
-    with atomic_output(Path(out)) as tmp:
+    with atomic_output(Path(out), commit) as tmp:
         tmp.write_text(text, encoding="utf-8")
 
 
@@ -321,13 +300,17 @@ class TableWriter:
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         try:
-            if exc_type is None:
-                self._drain(final=True)
-        finally:
             try:
-                self._sink.close()
+                if exc_type is None:
+                    self._drain(final=True)
             finally:
-                self._atomic.__exit__(exc_type, exc, tb)
+                self._sink.close()
+        except BaseException as err:
+            # an error while draining or closing (a full disk) must reach the atomic wrapper as one, or it
+            # would rename the truncated temp file into place
+            self._atomic.__exit__(type(err), err, err.__traceback__)
+            raise
+        self._atomic.__exit__(exc_type, exc, tb)
         if exc_type is None:
             self._json.warn(self.out)
 
@@ -362,13 +345,11 @@ class _Spill:
     they are read back by position, one record (or one run of records adjacent on disk) at a time.
     """
 
-    def __init__(self, directory: Path, name: str, n: int) -> None:
-        fd, path = tempfile.mkstemp(dir=directory, prefix=f".{name}.spill-")
-        self.path = Path(path)
+    def __init__(self, out: Path, n: int) -> None:
+        self.path = temp_beside(out, ".spill-")
         try:
-            self._fh = os.fdopen(fd, "w+b", buffering=_FLUSH_BYTES)
+            self._fh = open(self.path, "w+b", buffering=_FLUSH_BYTES)  # noqa: SIM115 (closed by cleanup)
         except BaseException:
-            os.close(fd)
             self.path.unlink(missing_ok=True)
             raise
         self.offsets = np.zeros(n, dtype=np.int64)
@@ -542,8 +523,10 @@ def write_ranked(
     n: int,
     order: str = "rank",
     schema: pa.Schema | None = None,
+    commit: Commit | None = None,
 ) -> int:
-    """Write selected records that arrive in input order, sorted by rank (or as they arrive), atomically.
+    """Write selected records that arrive in input order, sorted by rank (or as they arrive), atomically
+    (with ``commit``: staged, to be published with the manifest).
 
     Memory does not grow with the number or size of records: JSON Lines in input order stream straight through;
     otherwise each record is serialised once into a spill file beside `out` and read back by position. A Parquet
@@ -574,13 +557,13 @@ def write_ranked(
             raise ValueError(f"received {count} ranks, expected {n} (rank {missing} is missing)")
 
     encode = _JsonLines()
-    with atomic_output(out) as tmp:
+    with atomic_output(out, commit) as tmp:
         if suffix != ".parquet" and order == "input":
             with _LineSink(tmp, suffix) as sink:
                 for _, rec in checked():
                     sink.write(encode(rec))
         else:
-            spill = _Spill(out.parent, out.name, n)
+            spill = _Spill(out, n)
             try:
                 for arrival, (rank, rec) in enumerate(checked()):
                     key = rank - 1 if order == "rank" else arrival

@@ -21,6 +21,7 @@ dataset is complete exactly when it exists. Both start with ``_``, which Arrow's
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -34,7 +35,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from zipfit.errors import ZipfitError
+from zipfit.errors import CorruptFileError, ZipfitError, from_os_error
 from zipfit.fingerprint import fingerprint
 from zipfit.io import Exclusions
 from zipfit.io.exclusions import FILTERED
@@ -70,6 +71,16 @@ class ShardScores:
     excluded: list[tuple[int, str, str]] = field(default_factory=list)  # (row, reason, detail)
     reasons: list[str] = field(default_factory=list)  # per contaminated position, its reason
     statuses: list[str] = field(default_factory=list)  # and the status its filter gives ("contaminated")
+
+
+def _digest(table: pa.Table) -> str:
+    """A checksum of a part's rows (not its file bytes, which depend on the Parquet writer): a part edited and
+    re-saved, even with its metadata copied, does not match it."""
+    sink = pa.BufferOutputStream()
+    plain = table.replace_schema_metadata(None).combine_chunks()
+    with pa.ipc.new_stream(sink, plain.schema) as writer:
+        writer.write_table(plain)
+    return hashlib.sha256(sink.getvalue()).hexdigest()
 
 
 def part_name(shard_key: str) -> str:
@@ -108,10 +119,14 @@ class ScoreDataset:
                 log.info("--resume: nothing at %s, starting from the beginning", root)
             return dataset
         complete = (root / MANIFEST_FILE).is_file()
+        same = dataset._recorded_key() == dataset.key
+        if complete and resume and same and not overwrite:
+            # this run's own result, finished before a kill: its parts are reused and the manifest written again
+            (root / MANIFEST_FILE).unlink()
+            complete = False
         if complete and keep and not overwrite:
             raise ZipfitError(f"{root} already holds a score dataset; pass --overwrite to replace it")
         done = dataset.done()
-        same = dataset._recorded_key() == dataset.key
         if complete or not resume:
             if done and not overwrite and not complete:
                 raise ZipfitError(f"{root} holds {done} finished shards of an interrupted run: pass --resume to "
@@ -123,6 +138,8 @@ class ScoreDataset:
             dataset.clear()
         elif done:
             log.info("resuming: %d shards already scored in %s", done, root)
+        for leftover in root.glob(".*.tmp-*"):  # parts a killed run was writing; the caller holds the lock
+            leftover.unlink(missing_ok=True)
         return dataset
 
     @classmethod
@@ -139,7 +156,7 @@ class ScoreDataset:
         try:
             manifest = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            raise ZipfitError(f"--scores {root}: cannot read {MANIFEST_FILE} ({exc})") from None
+            raise CorruptFileError(f"--scores {root}: cannot read {MANIFEST_FILE} ({exc})") from None
         if manifest.get("format") != FORMAT:
             raise ZipfitError(f"--scores {root}: format {manifest.get('format')!r}, expected {FORMAT!r}")
         dataset = cls(root, [f["path"] for f in manifest["inputs"]["sources"]], manifest["run"],
@@ -193,10 +210,17 @@ class ScoreDataset:
             raise
         except (OSError, pa.ArrowException, ValueError, KeyError) as exc:
             raise ValueError(f"not a readable score part ({str(exc).splitlines()[0][:200]})") from None
+        if meta.get(b"zipfit.run", b"").decode() != self.key:
+            raise ValueError("it was written by another run (other inputs or parameters)")
         if meta.get(b"zipfit.shard", b"").decode() != shard_key:
             raise ValueError(f"the part of shard {meta.get(b'zipfit.shard', b'?').decode()}, not {shard_key}")
+        file = int(shard_key.split("-")[0])
+        if file >= len(self.files) or meta.get(b"zipfit.file", b"").decode() != self.files[file]:
+            raise ValueError(f"the part of {meta.get(b'zipfit.file', b'?').decode()}, not of this shard's file")
         if meta.get(b"zipfit.rows", b"").decode() != str(table.num_rows):
             raise ValueError("its row count does not match the one it was written with")
+        if meta.get(b"zipfit.digest", b"").decode() != _digest(table):
+            raise ValueError("its rows are not the ones it was written with (checksum mismatch)")
         rows_per_shard = int(self.run.get("shard_rows", 0) or 0)
         if rows_per_shard and table.num_rows:
             file, number = (int(x) for x in shard_key.split("-"))
@@ -247,7 +271,9 @@ class ScoreDataset:
         buffer = pa.BufferOutputStream()
         table = self.part_table(file, part)
         # what the part belongs to travels with it, so a copied or swapped file is recognised on --resume
-        table = table.replace_schema_metadata({"zipfit.shard": shard_key, "zipfit.rows": str(table.num_rows)})
+        table = table.replace_schema_metadata({
+            "zipfit.run": self.key, "zipfit.file": self.files[file], "zipfit.shard": shard_key,
+            "zipfit.rows": str(table.num_rows), "zipfit.digest": _digest(table)})
         pq.write_table(table, buffer, compression="zstd", write_page_checksum=True)
         write_atomic(self.directory / part_name(shard_key), buffer.getvalue().to_pybytes())
 
@@ -303,9 +329,14 @@ class ScoreDataset:
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # workers on other hosts write other shards
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    """``data`` at ``path``, whole or not at all; a failed write (a full disk) leaves no temp file behind."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")  # workers on other hosts write other shards
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise from_os_error(exc, f"writing {path}") from None

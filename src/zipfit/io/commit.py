@@ -1,0 +1,132 @@
+"""The commit protocol: an output and its manifest become visible together or not at all.
+
+Every file of a run is first written in full to a hidden temp file beside its final name and synced (``stage``).
+Only then are they renamed into place (``publish``), in an order that keeps one promise at every moment: while
+the primary output (the file readers look for) exists, the manifest beside it is its own. An existing primary is
+removed first, the manifest is renamed next, the primary last. A kill anywhere leaves either the old pair, no
+primary (with or without the new manifest), or the new pair; the same command with ``--resume`` finishes it.
+
+Temp files are named ``.NAME.tmp-*`` (and spill files ``.NAME.spill-*``); a run that holds the output's lock
+removes those a killed run left behind (``remove_leftovers``).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import TracebackType
+
+from zipfit.errors import from_os_error
+
+LEFTOVER_MARKS = (".tmp-", ".spill-")
+
+
+@functools.cache
+def file_mode() -> int:
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def temp_beside(out: Path, mark: str = ".tmp-") -> Path:
+    fd, name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}{mark}")
+    os.close(fd)
+    return Path(name)
+
+
+@contextmanager
+def staged_file(out: Path) -> Iterator[Path]:
+    """A temp path beside ``out``, synced to disk when the block ends; removed if the block fails."""
+    tmp = temp_beside(out)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.chmod(tmp, file_mode())
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+class Commit:
+    """Files staged for one output, published together. Used as a context manager: leaving it with an error (or
+    without ``publish``) removes every staged temp file."""
+
+    def __init__(self, primary: str | os.PathLike) -> None:
+        self.primary = Path(primary)
+        self._staged: dict[Path, Path] = {}  # final path -> temp path
+
+    @contextmanager
+    def stage(self, out: str | os.PathLike) -> Iterator[Path]:
+        out = Path(out)
+        with staged_file(out) as tmp:
+            yield tmp
+        self._staged[out] = tmp
+
+    def staged(self, out: str | os.PathLike) -> Path:
+        """Where ``out`` is, until it is published."""
+        return self._staged[Path(out)]
+
+    def publish(self) -> None:
+        if self.primary not in self._staged:
+            raise ValueError(f"{self.primary} was not staged")
+        order = [p for p in self._staged if p != self.primary] + [self.primary]
+        try:
+            self.primary.unlink(missing_ok=True)  # never an old output beside the new manifest
+            for out in order:
+                os.replace(self._staged[out], out)
+                del self._staged[out]
+        except OSError as exc:
+            raise from_os_error(exc, f"publishing {self.primary}") from None
+        for directory in {p.parent for p in order}:
+            fsync_dir(directory)
+
+    def abort(self) -> None:
+        for tmp in self._staged.values():
+            tmp.unlink(missing_ok=True)
+        self._staged.clear()
+
+    def __enter__(self) -> Commit:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.abort()
+
+
+def remove_leftovers(*outputs: str | os.PathLike) -> int:
+    """Remove the temp and spill files that killed runs left beside ``outputs``; the caller holds their lock, so
+    no live run is writing them. Returns how many were removed."""
+    removed = 0
+    for out in map(Path, outputs):
+        if not out.parent.is_dir():
+            continue
+        for mark in LEFTOVER_MARKS:
+            for path in out.parent.glob(f".{_glob_escape(out.name)}{mark}*"):
+                try:
+                    path.unlink()
+                    removed += 1
+                except OSError:
+                    pass
+    return removed
+
+
+def _glob_escape(name: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
