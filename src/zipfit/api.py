@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from zipfit import __version__
+from zipfit import __version__, failpoints
 from zipfit.config import (
     Decontamination,
     PathsLike,
@@ -364,6 +364,7 @@ def select(
             if scores_out is not None:
                 held.enter_context(OutputLock(scores_out))
             remove_leftovers(out_path, manifest_path)
+            failpoints.point("locked")
             if saved is None:
                 targets, target_info = st.targets()
                 target_hashes = set(_text_hashes(targets))
@@ -376,6 +377,7 @@ def select(
                 kind = SCORES
         with timer.phase("hash_inputs"):
             sources_info = corpus.describe()  # before the run: the manifest describes what was read
+        failpoints.point("inputs_hashed")
         finder = st.dedup()
         exclude_info = saved.manifest["decontamination"] if saved is not None else None
         if saved is not None:
@@ -424,8 +426,11 @@ def select(
                     choice = choose(scorer, corpus, runner, TokenCounter(s.tokenizer), cut, timer=timer,
                                     dataset=dataset, shard_rows=s.run.shard_rows, filters=filters,
                                     dedup=finder)
-            except ZipfitError:
-                if dataset is not None and scores_out is None and not s.run.resume:
+            except ZipfitError as exc:
+                # a mistake in what was asked wastes nothing; what a full disk or a damaged file interrupted is
+                # kept, for --resume
+                if dataset is not None and scores_out is None and not s.run.resume \
+                        and exc.exit_code == ZipfitError.exit_code:
                     dataset.remove()
                 raise
             method_params = scorer.params()
@@ -439,6 +444,7 @@ def select(
             written = write_ranked(out_path, records, n=len(selected), order=s.order,
                                    schema=_with_score_fields(corpus.arrow_schema()), commit=commit)
             output_sha256 = file_sha256(commit.staged(out_path))
+        failpoints.point("output_staged")
         source_tokens = int(mapped.n_tokens.sum())
         selected_tokens = int(mapped.n_tokens[selected].sum())
         if cut.budget.tokens is not None and cut.budget.tokens >= source_tokens:
@@ -458,9 +464,12 @@ def select(
         manifest["fingerprint"] = run_key
         with reported(f"writing {manifest_path}"):
             write_json(manifest_path, manifest, commit)
+        failpoints.point("manifest_staged")
         commit.publish()  # the output and its manifest appear together
+        failpoints.point("output_published")
         if dataset is not None and scores_out is None:
             dataset.remove()
+        failpoints.point("checkpoint_removed")
         log.info("selected %s of %s documents (%s of %s tokens) -> %s", f"{written:,}", f"{len(mapped):,}",
                  f"{selected_tokens:,}", f"{source_tokens:,}", out_path)
         log.info(_length_line(lengths))
@@ -602,6 +611,7 @@ def score(
         timer, corpus = st.timer, st.corpus
         out_path = _check_dataset_dir(out, st.inputs)
         held.enter_context(OutputLock(out_path))
+        failpoints.point("locked")
         scorer = _method(method, s)
         if scorer.kind != SCORES:
             raise ZipfitError(f"--method {method} does not give every document its own exact score; `score` needs "
@@ -611,6 +621,7 @@ def score(
             targets, target_info = st.targets()
         with timer.phase("hash_inputs"):
             sources_info = corpus.describe()
+        failpoints.point("inputs_hashed")
         with timer.phase("fit"):
             scorer.fit(targets)
         contamination, exclude_info = st.decontamination()
@@ -622,9 +633,11 @@ def score(
         mapped = score_all(scorer, corpus, runner, TokenCounter(s.tokenizer), s.seed, timer, dataset=dataset,
                            shard_rows=s.run.shard_rows, filters=filters)
         require_documents(mapped)
+        failpoints.point("scored")
         corpus.check_unchanged()
         manifest = _finish_dataset(dataset, st, runner, scorer, mapped, targets, target_info, sources_info,
                                    exclude_info, "score")
+        failpoints.point("score_manifest_written")
         log.info("scored %s documents -> %s", f"{len(mapped):,}", out_path)
         return ScoreResult(out_path, out_path / MANIFEST_FILE, manifest, mapped.scores)
 

@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 
+from zipfit import failpoints
 from zipfit.errors import from_os_error
 
 LEFTOVER_MARKS = (".tmp-", ".spill-")
@@ -90,7 +91,10 @@ class Commit:
         order = [p for p in self._staged if p != self.primary] + [self.primary]
         try:
             self.primary.unlink(missing_ok=True)  # never an old output beside the new manifest
+            failpoints.point("old_output_removed")
             for out in order:
+                if out == self.primary:
+                    failpoints.point("manifest_published")
                 os.replace(self._staged[out], out)
                 del self._staged[out]
         except OSError as exc:

@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import zstandard
 
+from zipfit import failpoints
 from zipfit.errors import ZipfitError
 from zipfit.io.commit import Commit, fsync_dir, staged_file, temp_beside
 
@@ -571,6 +572,7 @@ def write_ranked(
                         spill.add(key, pickle.dumps(rec, protocol=pickle.HIGHEST_PROTOCOL))
                     else:
                         spill.add(key, encode(rec))
+                failpoints.point("records_spilled")
                 if suffix == ".parquet":
                     _write_parquet(tmp, out, spill, schema)
                 else:

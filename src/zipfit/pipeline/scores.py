@@ -35,6 +35,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from zipfit import failpoints
 from zipfit.errors import CorruptFileError, ZipfitError, from_os_error
 from zipfit.fingerprint import fingerprint
 from zipfit.io import Exclusions
@@ -276,6 +277,7 @@ class ScoreDataset:
             "zipfit.rows": str(table.num_rows), "zipfit.digest": _digest(table)})
         pq.write_table(table, buffer, compression="zstd", write_page_checksum=True)
         write_atomic(self.directory / part_name(shard_key), buffer.getvalue().to_pybytes())
+        failpoints.point("part_saved")
 
     def part_table(self, file: int, part: ShardScores) -> pa.Table:
         """The shard's rows in input order: eligible documents and excluded records interleaved by row."""
