@@ -387,7 +387,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run(args)
     except ZipfitError as exc:
         print(f"zipfit: error: {exc}", file=sys.stderr)
-        return 2
+        return exc.exit_code
     except KeyboardInterrupt:
         print("zipfit: interrupted", file=sys.stderr)
         return 130
