@@ -71,17 +71,70 @@ def test_proofnet_where_split(proofnet_records):
     assert sum(1 for _ in test.documents()) == 186
 
 
-def test_template_formats_non_string_values(tmp_path):
-    path = write_jsonl(tmp_path / "n.jsonl", [{"q": "two", "n": 2, "x": 0.5}, {"q": "three", "n": 3, "x": 1.25}])
-    corpus = Corpus([path], TextSpec(template="{q}={n} ({x:.1f})"))
-    assert [d.text for d in corpus.documents()] == ["two=2 (0.5)", "three=3 (1.2)"]
+NON_STRING_RECORDS = [
+    {"q": "one", "a": "1"},  # row 1: the one eligible record
+    {"q": "two", "a": 2},  # 2: int
+    {"q": "half", "a": 0.5},  # 3: float
+    {"q": "nan", "a": float("nan")},  # 4: NaN (json.dumps writes NaN, json.loads reads it back as a float)
+    {"q": "dict", "a": {"x": 1}},  # 5
+    {"q": "list", "a": ["x"]},  # 6
+    {"q": "bool", "a": True},  # 7
+    {"q": "null", "a": None},  # 8: a null is a missing field, as with --text-field
+    {"q": 3, "a": "3"},  # 9: the first non-string field is named
+]
+NON_STRING_DETAILS = ["a: int", "a: float", "a: float", "a: dict", "a: list"]  # the first five examples
 
 
-def test_template_format_error_names_the_row(tmp_path):
-    path = write_jsonl(tmp_path / "n.jsonl", [{"n": 1}, {"n": "one"}])
-    corpus = Corpus([path], TextSpec(template="{n:d}"))
-    with pytest.raises(ZipfitError, match=r"n\.jsonl:2: --template cannot format"):
-        list(corpus.documents())
+def _check_non_string_template_fields(corpus: Corpus) -> None:
+    assert [(d.text, d.row) for d in corpus.documents()] == [("one=1", 1)]
+    ex = corpus.exclusions
+    assert ex.counts() == {"missing_field": 1, "non_string_text": 7}
+    by_reason = ex.as_dict()["by_reason"]
+    assert by_reason["non_string_text"]["details"] == NON_STRING_DETAILS
+    assert [e.rpartition(":")[2] for e in ex.examples("non_string_text")] == ["2", "3", "4", "5", "6"]
+    assert by_reason["missing_field"] == {"count": 1, "examples": [f"{corpus.files[0].path}:8"], "details": ["a"]}
+
+
+def test_template_fields_must_be_strings_like_the_text_field(tmp_path):
+    # these were formatted with str(): "two=2", "nan=nan", "dict={'x': 1}", "bool=True" were scored as text
+    path = write_jsonl(tmp_path / "n.jsonl", NON_STRING_RECORDS)
+    corpus = Corpus([path], TextSpec(template="{q}={a}"))
+    _check_non_string_template_fields(corpus)
+    ninth = Corpus([write_jsonl(tmp_path / "q.jsonl", NON_STRING_RECORDS[8:])], TextSpec(template="{q}={a}"))
+    assert list(ninth.documents()) == []
+    assert ninth.exclusions.as_dict()["by_reason"]["non_string_text"]["details"] == ["q: int"]
+    # the --text-field path gives the same reason for the same values
+    field = Corpus([path], TextSpec(field="a"))
+    assert [d.text for d in field.documents()] == ["1", "3"]
+    assert field.exclusions.counts() == {"missing_field": 1, "non_string_text": 6}
+
+
+def test_template_over_mbpp_lists_and_ids_excludes_every_record(mbpp_records):
+    # MBPP's test_list is a list and task_id an int: a template over them used to score their str() forms
+    for template, detail in [("{text}\n{test_list}", "test_list: list"), ("{task_id}: {text}", "task_id: int")]:
+        corpus = Corpus([MBPP], TextSpec(template=template))
+        assert list(corpus.documents()) == []
+        assert corpus.exclusions.counts() == {"non_string_text": len(mbpp_records)}
+        assert corpus.exclusions.as_dict()["by_reason"]["non_string_text"]["details"] == [detail] * 5
+    assert len(list(Corpus([MBPP], TextSpec(template="{text}\n{code}")).documents())) == len(mbpp_records)
+
+
+def test_template_fields_must_be_strings_in_arrow_inputs_too(tmp_path):
+    # Parquet and save_to_disk rows go through the same check: one column per type, as Arrow needs
+    rows = [{"q": "one", "i": 1, "f": float("nan"), "s": {"x": 1}, "l": ["x"], "b": True, "t": "t", "n": None}]
+    rows.append({"q": "two", "i": None, "f": None, "s": None, "l": None, "b": None, "t": "u", "n": "v"})
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "n.parquet")
+    datasets.Dataset.from_list(rows).save_to_disk(str(tmp_path / "hf"))
+    for source in (tmp_path / "n.parquet", tmp_path / "hf"):
+        for name, detail in [("i", "i: int"), ("f", "f: float"), ("s", "s: dict"), ("l", "l: list"),
+                             ("b", "b: bool")]:
+            corpus = Corpus([source], TextSpec(template="{q}:{" + name + "}"))
+            assert list(corpus.documents()) == []
+            assert corpus.exclusions.counts() == {"missing_field": 1, "non_string_text": 1}, (source, name)
+            assert corpus.exclusions.as_dict()["by_reason"]["non_string_text"]["details"] == [detail]
+        corpus = Corpus([source], TextSpec(template="{q}:{t}{n}"))
+        assert [(d.text, d.row) for d in corpus.documents()] == [("two:uv", 2)]
+        assert corpus.exclusions.counts() == {"missing_field": 1}
 
 
 def test_where_on_numbers_compares_their_string_form(tmp_path):

@@ -8,7 +8,20 @@ from zipfit.io.textspec import template_fields
 
 
 def test_template_fields_in_first_use_order_without_repeats():
-    assert template_fields("{b}: {a} / {b!r} {c:>5}") == ("b", "a", "c")
+    assert template_fields("{b}: {a} / {b} {c}{{literal}}") == ("b", "a", "c")
+
+
+@pytest.mark.parametrize("template", ["{text:>2000000000}", "{x:.1f}", "{n:d}", "{a!r}", "{a!s}", "{a!a:>3}",
+                                      "{prompt}{code:^9999}"])
+def test_format_specs_and_conversions_are_refused_at_construction(template):
+    # a width of 2e9 used to run for minutes and take gigabytes per record; fields are strings, so a spec or a
+    # conversion could only pad, cut or quote them: refused, whatever its size
+    with pytest.raises(ZipfitError) as err:
+        TextSpec(template=template)
+    message = str(err.value)
+    assert message.startswith(f"invalid --template {template!r}: ")
+    assert "plain {field} references to string fields only, with no format spec (:...) or conversion" in message
+    assert "\n" not in message
 
 
 @pytest.mark.parametrize(
@@ -19,7 +32,7 @@ def test_template_fields_in_first_use_order_without_repeats():
         ("{}", "positional"),
         ("{0}", "positional"),
         ("no fields at all", "uses no {field}"),
-        ("{a:{b}}", "nested"),
+        ("{a:{b}}", "{a:{b}} is not allowed"),
         ("{a", "invalid --template"),
     ],
 )

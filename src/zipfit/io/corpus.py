@@ -103,7 +103,7 @@ class Corpus:
             if not checked:
                 self._check_record_fields(f, value)
                 checked = True
-            text, reason, detail = self._extract(f, row, value)
+            text, reason, detail = self._extract(value)
             if reason:
                 ex.add(reason, f.path, row, detail)
                 continue
@@ -128,7 +128,7 @@ class Corpus:
             return n, [None] * -(-n // every)
         return readers.jsonl_row_starts(f, every)
 
-    def _extract(self, f: InputFile, row: int, rec: dict) -> tuple[str, str, str]:
+    def _extract(self, rec: dict) -> tuple[str, str, str]:
         """(text, "", "") for an eligible record, else ("", reason, detail)."""
         spec = self.spec
         for name, _ in spec.where:
@@ -144,12 +144,13 @@ class Corpus:
                 return "", "non_string_text", type(text).__name__
         else:
             for name in spec.text_fields:
-                if rec.get(name) is None:
+                value = rec.get(name)
+                if value is None:
                     return "", "missing_field", name
-            try:
-                text = spec.template.format_map(rec)
-            except (ValueError, TypeError) as exc:
-                raise ZipfitError(f"{f.path}:{row}: --template cannot format this record ({exc})") from None
+                if not isinstance(value, str):  # as for --text-field: no str() of numbers, NaN, lists or dicts
+                    return "", "non_string_text", f"{name}: {type(value).__name__}"
+            # plain {field} references to strings only (TextSpec refuses format specs), so this cannot fail
+            text = spec.template.format_map(rec)
         if not text or text.isspace():
             return "", "empty_text", ""
         if not text.isascii():

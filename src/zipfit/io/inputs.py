@@ -8,9 +8,9 @@ import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 
-from zipfit.errors import ZipfitError
+from zipfit.errors import CorruptFileError, ZipfitError, from_os_error
 from zipfit.io.writers import file_sha256
 
 # Longest suffixes first so ".jsonl.gz" wins over ".gz"-less matches.
@@ -52,19 +52,63 @@ def format_for(path: Path) -> str | None:
 
 
 def hf_data_files(directory: Path) -> list[Path]:
-    """The .arrow files of a save_to_disk dataset, in dataset order (as state.json lists them)."""
+    """The .arrow files of a save_to_disk dataset, in dataset order (as state.json lists them).
+
+    state.json comes with the data, so it is checked like data: every file it lists must be a relative path that
+    stays inside the dataset directory (no absolute path, no "..", no symlink leading out of it), or a damaged or
+    hostile directory could make zipfit read, and hash into a manifest, files the user never named.
+    """
+    state_path = directory / "state.json"
     try:
-        state = json.loads((directory / "state.json").read_text(encoding="utf-8"))
-        names = [entry["filename"] for entry in state["_data_files"]]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ZipfitError(f"{directory}: unreadable state.json ({exc}); was it written by save_to_disk?") from None
+        raw = state_path.read_bytes()
+    except OSError as exc:
+        raise from_os_error(exc, f"reading {state_path}") from None
+    try:
+        state = json.loads(raw)
+    except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError both
+        raise CorruptFileError(f"{state_path}: not valid JSON ({exc}); was it written by save_to_disk?") from None
+    entries = state.get("_data_files") if isinstance(state, dict) else None
+    if not isinstance(entries, list):
+        raise CorruptFileError(f"{state_path}: no list of data files (\"_data_files\"); "
+                               "was it written by save_to_disk?")
+    root = directory.resolve()
     files = []
-    for name in names:
-        p = directory / name
-        if not p.is_file():
-            raise ZipfitError(f"{directory}: state.json lists {name} but it is missing")
-        files.append(p)
+    for entry in entries:
+        name = entry.get("filename") if isinstance(entry, dict) else None
+        if not isinstance(name, str):
+            raise CorruptFileError(f"{state_path}: data file entry {_shown(entry)} has no \"filename\" string; "
+                                   "was it written by save_to_disk?")
+        files.append(_data_file(directory, root, name))
     return files
+
+
+_MAX_SHOWN = 200
+
+
+def _shown(value: object) -> str:
+    """A value from a file, for a one-line message: repr'd (no newlines) and cut short."""
+    text = repr(value)
+    return text if len(text) <= _MAX_SHOWN else text[:_MAX_SHOWN] + "..."
+
+
+def _data_file(directory: Path, root: Path, name: str) -> Path:
+    """``directory / name``, checked to be a file inside the dataset directory."""
+    posix = PurePosixPath(name.replace("\\", "/"))  # a backslash counts as a separator, as on Windows
+    if not name or "\0" in name or posix.is_absolute() or PureWindowsPath(name).drive or ".." in posix.parts:
+        raise CorruptFileError(f"{directory}: state.json lists data file {_shown(name)}, which is not a relative "
+                               "path inside the dataset directory; refusing to read it")
+    path = directory / name
+    try:
+        resolved = path.resolve()
+    except (OSError, RuntimeError) as exc:  # a symlink loop
+        raise CorruptFileError(f"{directory}: state.json lists data file {_shown(name)}, which cannot be "
+                               f"resolved ({exc})") from None
+    if not resolved.is_relative_to(root):
+        raise CorruptFileError(f"{directory}: state.json lists data file {_shown(name)}, which leads outside the "
+                               f"dataset directory (to {resolved}); refusing to read it")
+    if not resolved.is_file():
+        raise CorruptFileError(f"{directory}: state.json lists data file {_shown(name)} but it is missing")
+    return path
 
 
 def _hf_member_files(directory: Path) -> list[Path]:

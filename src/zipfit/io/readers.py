@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import zstandard
 
-from zipfit.errors import ZipfitError
+from zipfit.errors import CorruptFileError, ZipfitError
 from zipfit.io.inputs import InputFile, hf_data_files
 
 ARROW_BATCH_ROWS = 1024
@@ -216,7 +216,7 @@ def arrow_schema(f: InputFile) -> pa.Schema:
         return _open_parquet(f).schema_arrow
     files = hf_data_files(f.path)
     if not files:
-        raise ZipfitError(f"{f.path}: state.json lists no data files")
+        raise CorruptFileError(f"{f.path}: state.json lists no data files")
     try:
         with pa.memory_map(str(files[0])) as source:
             return _open_ipc(source).schema

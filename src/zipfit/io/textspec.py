@@ -31,15 +31,18 @@ def unescape(template: str | None) -> str | None:
 def template_fields(template: str) -> tuple[str, ...]:
     """Field names used by a template, in first-use order; rejects anything but plain `{name}` references.
 
-    Attribute/index access and nested format specs would let a template reach into arbitrary objects and would
-    make the set of needed columns impossible to know up front (Parquet reads only the needed columns).
+    Attribute/index access would let a template reach into arbitrary objects and would make the set of needed
+    columns impossible to know up front (Parquet reads only the needed columns). Format specs and conversions
+    (``{n:>9}``, ``{x:.2f}``, ``{t!r}``) are refused too: the fields are strings (a record whose template field
+    is not a string is excluded), so they could only pad, cut or quote text, and a width such as
+    ``{text:>2000000000}`` would take gigabytes for each record.
     """
     try:
         parsed = list(string.Formatter().parse(template))
     except ValueError as exc:
         raise ZipfitError(f"invalid --template {template!r}: {exc}") from None
     names: list[str] = []
-    for _literal, name, spec, _conversion in parsed:
+    for _literal, name, spec, conversion in parsed:
         if name is None:
             continue
         if name == "" or name.isdigit():
@@ -51,8 +54,12 @@ def template_fields(template: str) -> tuple[str, ...]:
                 f"invalid --template {template!r}: {{{name}}} is not allowed; "
                 "use plain top-level field names such as {prompt}"
             )
-        if spec and "{" in spec:
-            raise ZipfitError(f"invalid --template {template!r}: nested fields in a format spec are not allowed")
+        if spec or conversion:
+            used = "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
+            raise ZipfitError(
+                f"invalid --template {template!r}: {used} is not allowed; a template takes plain {{field}} "
+                "references to string fields only, with no format spec (:...) or conversion (!r, !s, !a)"
+            )
         if name not in names:
             names.append(name)
     if not names:
