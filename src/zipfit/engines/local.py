@@ -14,6 +14,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any, ClassVar, TypeVar
 
 from zipfit.engines.base import Engine, Job
+from zipfit.engines.fate import die_with_parent
 from zipfit.errors import ZipfitError
 from zipfit.process import mark_owned
 from zipfit.progress import progress_bar
@@ -25,7 +26,8 @@ B = TypeVar("B")
 _worker_jobs: dict[str, Job] = {}
 
 
-def _init_worker() -> None:
+def _init_worker(parent: int) -> None:
+    die_with_parent(parent)  # a killed driver leaves no worker behind (nor, through them, the resource tracker)
     mark_owned()  # worker processes are zipfit's: a method may tune them for throughput
 
 
@@ -56,7 +58,8 @@ class LocalEngine(Engine):
     results are yielded in submission order, so output never depends on scheduling. The worker
     processes start on the first ``map`` and serve every later one until ``close`` (use the engine
     as a context manager): a run with several passes pays for process start-up once. With one
-    worker the job runs in this process.
+    worker the job runs in this process. On Linux the workers die with this process, even when it is
+    killed (``zipfit.engines.fate.die_with_parent``).
     """
 
     name: ClassVar[str] = "local"
@@ -80,7 +83,8 @@ class LocalEngine(Engine):
     def _executor(self) -> ProcessPoolExecutor:
         if self._pool is None:
             context = multiprocessing.get_context("spawn")
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_init_worker)
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_init_worker,
+                                             initargs=(os.getpid(),))
         return self._pool
 
     def map(

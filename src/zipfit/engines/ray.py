@@ -10,6 +10,7 @@ and results come back in submission order. Ray is an optional dependency: ``pip 
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import logging
 import os
 import pickle
@@ -21,6 +22,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, ClassVar, TypeVar
 
 from zipfit.engines.base import Engine, Job
+from zipfit.engines.fate import Reaper, children
 from zipfit.errors import ZipfitError
 from zipfit.process import mark_owned
 from zipfit.progress import progress_bar
@@ -32,6 +34,7 @@ log = logging.getLogger("zipfit")
 # kills its worker every time (a document too large for the node's memory) then fails the run.
 MAX_TASK_RETRIES = 3
 FREE_CPUS_WAIT_S = 60.0  # at most this long for the CPUs a finished pass still holds
+LOOPBACK = "127.0.0.1"  # the address of a local cluster of our own: reachable from this machine only
 
 
 def import_ray() -> Any:
@@ -40,6 +43,31 @@ def import_ray() -> Any:
     except ImportError:
         raise ZipfitError("the Ray engine needs Ray, which is not installed: pip install 'zipfit[ray]'") from None
     return ray
+
+
+@contextlib.contextmanager
+def _loopback_node() -> Iterator[None]:
+    """While ``ray.init`` starts a local cluster, let the node's address be loopback.
+
+    Ray turns a loopback ``_node_ip_address`` into the machine's external address, except where it
+    does not support multi-node clusters (``ray_constants.ENABLE_RAY_CLUSTER`` false, as on macOS and
+    Windows): there a node's address is loopback. This makes the local cluster such a node for the time
+    of the call; if a later Ray drops the switch, the cluster starts anyway and the caller warns.
+    """
+    try:
+        from ray._private import ray_constants
+    except ImportError:
+        yield
+        return
+    saved = getattr(ray_constants, "ENABLE_RAY_CLUSTER", None)
+    if saved is None:
+        yield
+        return
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = saved
 
 
 class _Worker:
@@ -135,6 +163,7 @@ class RayEngine(Engine):
         self._actors: list[Any] = []
         self._cpus: int | None = None
         self._joined: str | None = None  # the address joined, when not a local cluster of our own
+        self._reaper: Reaper | None = None  # kills our local cluster's processes when this process dies
 
     def __enter__(self) -> RayEngine:
         return self
@@ -146,6 +175,9 @@ class RayEngine(Engine):
         if self._connected:
             ray.shutdown()  # stops a local cluster we started; only disconnects from a joined one
             self._connected = False
+        if self._reaper is not None:
+            self._reaper.close()  # kills what ray.shutdown left of our local cluster
+            self._reaper = None
 
     def _connect(self) -> None:
         ray = self._ray
@@ -158,14 +190,49 @@ class RayEngine(Engine):
         address = self.address or os.environ.get("RAY_ADDRESS")  # set by `ray job submit`, KubeRay's RayJob
         try:
             if address is None:
-                ray.init(address="local", num_cpus=self.workers, include_dashboard=False, **quiet)
+                self._start_local_cluster(quiet)
             else:
-                ray.init(address=address, **quiet)
+                ray.init(address=address, **quiet)  # the user's cluster, with the user's settings
         except (ConnectionError, ValueError, RuntimeError) as exc:
             where = "start a local Ray cluster" if address is None else f"join the Ray cluster at {address}"
             raise ZipfitError(f"could not {where}: {exc}") from None
         self._connected = True
         self._joined = address
+
+    def _start_local_cluster(self, quiet: dict[str, Any]) -> None:
+        """A private Ray cluster on this machine: reachable from this machine only, usage statistics off
+        (unless the user set ``RAY_USAGE_STATS_ENABLED``), no dashboard, and gone when this process dies.
+
+        Ray binds its servers to the node's address and replaces a loopback address given to ``ray.init``
+        by the machine's external one (a local cluster may be joined by other nodes); here the node's
+        address is loopback, so every server of the cluster (GCS, raylet, workers, this driver, the
+        agents) listens on 127.0.0.1 only. Ray's own head processes die with this one (Ray asks the kernel
+        for that), but the agents its raylet starts outlive a killed driver: a reaper process kills every
+        process of the cluster once this one is gone (``zipfit.engines.fate.Reaper``).
+        """
+        ray = self._ray
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # before Ray reads it; a user's own choice stays
+        reaper = Reaper()
+        before = children()
+        reaper.adopt()  # what ray.init starts: the cluster's head processes
+        try:
+            with _loopback_node():
+                ray.init(address="local", num_cpus=self.workers, include_dashboard=False,
+                         _node_ip_address=LOOPBACK, **quiet)
+        except BaseException:
+            reaper.watch(children() - before)  # whatever a failed start left
+            reaper.close()
+            raise
+        reaper.watch(children() - before)  # those started since the reaper's last look
+        reaper.stop_adopting()
+        self._reaper = reaper
+        node_ip = ray.util.get_node_ip_address()
+        try:
+            loopback = ipaddress.ip_address(node_ip).is_loopback
+        except ValueError:
+            loopback = False
+        if not loopback:
+            log.warning("zipfit's local Ray cluster listens on %s, not on loopback only", node_ip)
 
     def _pool(self) -> list[Any]:
         if self._actors:
