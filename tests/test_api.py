@@ -232,7 +232,8 @@ def test_score_keeps_ids_when_the_first_record_has_none(tmp_path, target_file, c
     assert table.column("id").to_pylist() == [None] + [f"doc-{i}" for i in range(1, 20)]
 
 
-def test_an_interrupted_overwrite_leaves_the_old_output_with_its_own_manifest(tmp_path, corpus_file, target_file, monkeypatch):
+def test_an_interrupted_overwrite_leaves_the_old_output_with_its_own_manifest(tmp_path, corpus_file, target_file,
+                                                                            monkeypatch):
     out = tmp_path / "o.jsonl"
     zipfit.select(corpus_file, target_file, out=out, k=5, workers=1, progress=False)
     manifest = tmp_path / "o.jsonl.manifest.json"

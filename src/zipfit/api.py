@@ -122,6 +122,13 @@ def _manifest_path(out: Path, overwrite: bool, inputs: Sequence[Path]) -> Path:
     return path
 
 
+def _claim(held: contextlib.ExitStack, out: Path, *beside: Path) -> None:
+    """Hold ``out``'s lock until ``held`` closes (one live run per output), then remove what killed runs left
+    beside it (their temp and spill files)."""
+    held.enter_context(OutputLock(out))
+    remove_leftovers(out, *beside)
+
+
 def _input_paths(*corpora: Corpus | None) -> list[Path]:
     return [f.path for c in corpora if c is not None for f in c.files]
 
@@ -360,10 +367,9 @@ def select(
             manifest_path = _manifest_path(out_path, replace, st.inputs)
             if scores_out is not None:
                 _check_dataset_dir(scores_out, st.inputs)
-            held.enter_context(OutputLock(out_path))
+            _claim(held, out_path, manifest_path)
             if scores_out is not None:
-                held.enter_context(OutputLock(scores_out))
-            remove_leftovers(out_path, manifest_path)
+                _claim(held, Path(scores_out))
             failpoints.point("locked")
             if saved is None:
                 targets, target_info = st.targets()
@@ -610,7 +616,7 @@ def score(
         st = _Setup(s, sources, target)
         timer, corpus = st.timer, st.corpus
         out_path = _check_dataset_dir(out, st.inputs)
-        held.enter_context(OutputLock(out_path))
+        _claim(held, out_path)
         failpoints.point("locked")
         scorer = _method(method, s)
         if scorer.kind != SCORES:
@@ -662,13 +668,15 @@ def align(
     s = _settings(settings, options, "align")
     if max_docs is not None and max_docs < 1:
         raise ZipfitError(f"--max-docs must be at least 1, got {max_docs}")
-    with make_engine(s.run.engine, s.run.workers, ray_address=s.run.ray_address, progress=s.run.progress) as runner:
+    with contextlib.ExitStack() as held, \
+            make_engine(s.run.engine, s.run.workers, ray_address=s.run.ray_address, progress=s.run.progress) as runner:
         corpora = [Corpus([d], s.texts.source, role="source") for d in paths(datasets)]
         out_path = None
         if out is not None:
             target_corpus = Corpus(paths(target), s.texts.target_spec, role="target") if target is not None else None
             out_path = check_output(out, overwrite=s.run.overwrite, inputs=_input_paths(*corpora, target_corpus),
                                     suffixes=(*TABLE_SUFFIXES, ".json"))
+            _claim(held, out_path)
         targets, _, _ = load_targets(target, s.target_texts, s.texts.target_spec)
         scorer = _method("zipfit", s).fit(targets)
         rows = []
@@ -697,10 +705,11 @@ def align(
                 "excluded": exclusions.total,
             })
         if out_path is not None:
-            if out_path.suffix == ".json":
-                write_json(out_path, {"target_count": len(targets), "method": scorer.params(), "datasets": rows})
-            else:
-                write_table(out_path, {key: [r[key] for r in rows] for key in rows[0]})
+            with reported(f"writing {out_path}"):
+                if out_path.suffix == ".json":
+                    write_json(out_path, {"target_count": len(targets), "method": scorer.params(), "datasets": rows})
+                else:
+                    write_table(out_path, {key: [r[key] for r in rows] for key in rows[0]})
         return rows
 
 
@@ -734,7 +743,8 @@ def compare(
     if unused:
         raise ZipfitError(f"{', '.join('--' + u.replace('_', '-') for u in sorted(unused))}: no method in "
                           f"--methods {','.join(methods)} takes it")
-    with make_engine(s.run.engine, s.run.workers, ray_address=s.run.ray_address, progress=s.run.progress) as runner:
+    with contextlib.ExitStack() as held, \
+            make_engine(s.run.engine, s.run.workers, ray_address=s.run.ray_address, progress=s.run.progress) as runner:
         st = _Setup(s, sources, target)
         corpus = st.corpus
         scorers = {name: _method(name, s, params={**{k: v for k, v in shared.items() if k in accepted_parameters(name)},
@@ -744,6 +754,7 @@ def compare(
         out_path = None
         if out is not None:
             out_path = check_output(out, overwrite=s.run.overwrite, inputs=st.inputs, suffixes=(".json",))
+            _claim(held, out_path)
         targets, target_info = st.targets()
         rows, chosen = [], {}
         for name, scorer in scorers.items():
@@ -779,5 +790,6 @@ def compare(
             "inputs": {"sources": [str(f.path) for f in corpus.files], "target": target_info},
         }
         if out_path is not None:
-            write_json(out_path, report)
+            with reported(f"writing {out_path}"):
+                write_json(out_path, report)
         return report

@@ -90,7 +90,7 @@ def test_a_float_for_an_integer_parameter_is_an_argparse_error(capsys):
     assert exit_.value.code == 2 and "--num-buckets: invalid int value" in capsys.readouterr().err
 
 
-class _Called(Exception):
+class _Called(BaseException):  # not an Exception: the CLI reports those as internal errors
     pass
 
 

@@ -98,6 +98,8 @@ class ScoreDataset:
         self.files = [str(f) for f in files]  # input paths, as the "file" column and exclusion examples say them
         self.run = run or {}
         self.key = fingerprint(self.run)
+        # what a part's rows depend on: the run without how it was read, so parts are the same bytes on every engine
+        self.content_key = fingerprint({k: v for k, v in self.run.items() if k != "reader"})
         self.unscorable_reason = unscorable_reason
         self.resumed = 0
         self.manifest: dict[str, Any] = {}
@@ -211,7 +213,7 @@ class ScoreDataset:
             raise
         except (OSError, pa.ArrowException, ValueError, KeyError) as exc:
             raise ValueError(f"not a readable score part ({str(exc).splitlines()[0][:200]})") from None
-        if meta.get(b"zipfit.run", b"").decode() != self.key:
+        if meta.get(b"zipfit.run", b"").decode() != self.content_key:
             raise ValueError("it was written by another run (other inputs or parameters)")
         if meta.get(b"zipfit.shard", b"").decode() != shard_key:
             raise ValueError(f"the part of shard {meta.get(b'zipfit.shard', b'?').decode()}, not {shard_key}")
@@ -273,7 +275,7 @@ class ScoreDataset:
         table = self.part_table(file, part)
         # what the part belongs to travels with it, so a copied or swapped file is recognised on --resume
         table = table.replace_schema_metadata({
-            "zipfit.run": self.key, "zipfit.file": self.files[file], "zipfit.shard": shard_key,
+            "zipfit.run": self.content_key, "zipfit.file": self.files[file], "zipfit.shard": shard_key,
             "zipfit.rows": str(table.num_rows), "zipfit.digest": _digest(table)})
         pq.write_table(table, buffer, compression="zstd", write_page_checksum=True)
         write_atomic(self.directory / part_name(shard_key), buffer.getvalue().to_pybytes())
