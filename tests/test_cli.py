@@ -160,3 +160,35 @@ def test_compare_prints_a_table_and_an_overlap_matrix(capsys):
     zipfit_median, source_median = float(out[2].split()[4].replace(",", "")), float(out[4].split()[3].replace(",", ""))
     assert zipfit_median < source_median  # the length bias, in plain sight
     assert out[-2].split()[:2] == ["zipfit", "1.00"] and out[-1].split()[-1] == "1.00"
+
+
+def test_an_internal_bug_prints_its_traceback_and_asks_for_a_report(monkeypatch, capsys):
+    import zipfit
+    from zipfit.cli import main
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("an invariant broke")
+
+    monkeypatch.setattr(zipfit, "select", broken)
+    assert main(["select", "a.jsonl", "--target", "t.jsonl", "--k", "1", "--out", "o.jsonl"]) == 70
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "RuntimeError: an invariant broke" in err
+    assert err.strip().splitlines()[-1].startswith("zipfit: internal error") and "please report it" in err
+
+
+@pytest.mark.parametrize(("errno_", "code"), [("ENOSPC", 4), ("EDQUOT", 4), ("EACCES", 5), ("EROFS", 5), ("EIO", 6)])
+def test_an_os_error_under_a_run_is_one_line_with_its_own_exit_code(monkeypatch, capsys, errno_, code):
+    import errno
+    import os
+
+    import zipfit
+    from zipfit.cli import main
+
+    def failing(*args, **kwargs):
+        number = getattr(errno, errno_)
+        raise OSError(number, os.strerror(number))
+
+    monkeypatch.setattr(zipfit, "select", failing)
+    assert main(["select", "a.jsonl", "--target", "t.jsonl", "--k", "1", "--out", "o.jsonl"]) == code
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("zipfit: error: zipfit select: ")
