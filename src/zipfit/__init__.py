@@ -16,6 +16,7 @@ _EXPORTS = {
     "SelectionResult": "zipfit.api",
     "ScoreResult": "zipfit.api",
     "ZipfitError": "zipfit.errors",
+    "Source": "zipfit.io.sources",
     "ZipFit": "zipfit.methods",
     "ZipFitFast": "zipfit.methods",
     "alignment_plain": "zipfit.ncd",

@@ -48,6 +48,7 @@ from zipfit.io import (
 )
 from zipfit.io.commit import Commit, remove_leftovers
 from zipfit.io.lock import OutputLock
+from zipfit.io.sources import Source
 from zipfit.io.texts import read_texts, spec_dict
 from zipfit.manifest import Timer, distribution, environment, length_report, score_summary
 from zipfit.methods import CASCADE, SCORES, SET, Method, accepted_parameters, all_parameters, make_method
@@ -189,6 +190,7 @@ def _run_parts(corpus: Corpus, scorer: Any, targets: Sequence[str], s: Settings,
         "method": {"name": scorer.name, **scorer.params()},
         "targets": texts_digest(targets),
         "source": spec_dict(corpus.spec),
+        **_per_source(corpus),
         "inputs": [[str(f.path.resolve()), f.size, f.mtime_ns] for f in corpus.files],
         "tokenizer": s.tokenizer,
         "seed": s.seed,
@@ -197,6 +199,15 @@ def _run_parts(corpus: Corpus, scorer: Any, targets: Sequence[str], s: Settings,
         "exclude": exclude_info and exclude_info["fingerprint"],
         "filters": [[f.name, f.params()] for f in s.filters],
     }
+
+
+def _per_source(corpus: Corpus) -> dict[str, Any]:
+    """How each input was read, when some were read with options of their own (``Source``); nothing otherwise, so
+    runs without per-source options record (and fingerprint) what they always did."""
+    if not corpus.per_source:
+        return {}
+    return {"per_source": [{"path": str(f.path), **spec_dict(spec)} for f, spec in zip(corpus.files, corpus.specs,
+                                                                                       strict=True)]}
 
 
 def _length_line(lengths: dict[str, Any]) -> str:
@@ -254,7 +265,7 @@ def _score_manifest(st: _Setup, runner: Engine, scorer: Any, mapped: MapResult, 
         "command": command,
         "method": {"name": scorer.name, **scorer.params(),
                    "unscorable_reason": scorer.unscorable_reason},
-        "parameters": {"source": spec_dict(st.spec), "tokenizer": s.tokenizer, "seed": s.seed,
+        "parameters": {"source": spec_dict(st.spec), **_per_source(st.corpus), "tokenizer": s.tokenizer, "seed": s.seed,
                        "shard_rows": s.run.shard_rows, **runner.describe()},
         "inputs": {"sources": sources_info, "target": target_info},
         "target_sha256": _text_hashes(targets),
@@ -388,6 +399,9 @@ def select(
         exclude_info = saved.manifest["decontamination"] if saved is not None else None
         if saved is not None:
             _check_saved_inputs(saved, sources_info)
+            if _per_source(corpus).get("per_source") != saved.manifest["parameters"].get("per_source"):
+                raise ZipfitError(f"--scores {saved.directory}: the sources are not read as they were when scored "
+                                  "(per-source options differ); leave the sources out to use the scored ones")
             with timer.phase("read_scores"):
                 mapped = _load_scores(saved)
             method_params = {k: v for k, v in saved.manifest["method"].items()
@@ -537,6 +551,12 @@ def _from_saved(saved: ScoreDataset, s: Settings, method: str | None,
         raise ZipfitError(f"--scores {saved.directory} counted tokens with {tokenizer!r}, not {s.tokenizer!r}")
     texts = dataclasses.replace(s.texts, source=saved_spec)
     s = dataclasses.replace(s, texts=texts, tokenizer=tokenizer)
+    if sources is not None and "per_source" in recorded["parameters"]:
+        raise ZipfitError(f"--scores {saved.directory}: its sources were read with per-source options differing "
+                          "from the run's; leave the sources out to use the scored ones as they were read")
+    if sources is None and "per_source" in recorded["parameters"]:
+        sources = [Source(p["path"], text_field=p["text_field"] if p["template"] is None else None,
+                          template=p["template"], where=p["where"]) for p in recorded["parameters"]["per_source"]]
     return s, name, sources if sources is not None else [f["path"] for f in recorded["inputs"]["sources"]]
 
 
@@ -560,7 +580,7 @@ def _selection_manifest(st: _Setup, runner: Engine, method: str, method_params: 
         "command": "select",
         "method": {"name": method, **method_params},
         "budget": {**cut.budget.describe(), "tokenizer": s.tokenizer},
-        "parameters": {"source": spec_dict(st.spec), "order": s.order, "seed": s.seed,
+        "parameters": {"source": spec_dict(st.spec), **_per_source(st.corpus), "order": s.order, "seed": s.seed,
                        **cut.describe(), "shard_rows": s.run.shard_rows, **runner.describe()},
         "inputs": {"sources": sources_info, "target": target_info},
         "scores": {"from": scores_from, "saved_to": None if scores_out is None else str(scores_out),

@@ -17,17 +17,24 @@ from zipfit.engines import engine_names
 from zipfit.errors import EXIT_CODES, INTERNAL_EXIT, INTERRUPTED_EXIT, StorageError, ZipfitError, from_os_error
 from zipfit.filters.shingles import UNITS
 from zipfit.io.shards import ROWS_PER_SHARD
+from zipfit.io.sources import parse_source
 from zipfit.io.textspec import unescape
 from zipfit.methods import SCORES, all_parameters, check_params, method_class, method_names
 from zipfit.selection import SAMPLING
 
 
-def _add_text_options(p: argparse.ArgumentParser, *, with_target: bool = True, target_required: bool = True) -> None:
+def _add_text_options(p: argparse.ArgumentParser, *, with_target: bool = True, target_required: bool = True,
+                      with_sources: bool = True) -> None:
     g = p.add_argument_group("what text to read")
     g.add_argument("--text-field", help="source field holding the text (default: text)")
     g.add_argument("--template", help='source format string over fields, e.g. "{prompt}{canonical_solution}"')
     g.add_argument("--where", action="append", default=[], metavar="FIELD=VALUE",
                    help="keep only source records whose FIELD equals VALUE (repeatable)")
+    if with_sources:
+        g.add_argument("--source", action="append", nargs="+", default=[], metavar=("PATH", "KEY=VALUE"),
+                       help="a source read with its own options, e.g. --source 'stack/*.jsonl.gz' text_field=content "
+                            "(keys: text_field, template, where=FIELD=VALUE; repeatable; options left out come from "
+                            "--text-field, --template and --where)")
     if with_target:
         g.add_argument("--target", nargs="+", required=target_required, metavar="TARGET",
                        help="target example files or globs")
@@ -200,7 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("compare", help="run several methods on the same data: overlaps, lengths, times",
                        description="Select with each method (nothing written) and compare the selections.")
-    p.add_argument("sources", nargs="+", metavar="SOURCE")
+    p.add_argument("sources", nargs="*", metavar="SOURCE")
     budget = p.add_mutually_exclusive_group(required=True)
     budget.add_argument("--k", type=int, help="number of documents each method selects")
     budget.add_argument("--tokens", type=int, help="token budget for each method")
@@ -216,7 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Write a score dataset to the directory --out: per input shard one Parquet file "
                                    "with a row per record (file, row, id, score, n_tokens, n_chars, status, reason) "
                                    "and _manifest.json. `zipfit select --scores DIR` cuts selections from it.")
-    p.add_argument("sources", nargs="+", metavar="SOURCE")
+    p.add_argument("sources", nargs="*", metavar="SOURCE")
     p.add_argument("--out", required=True, metavar="DIR", help="the score dataset directory")
     p.add_argument("--tokenizer", help="token unit for n_tokens (default: whitespace)")
     scorers = [m for m in method_names() if method_class(m).kind == SCORES]
@@ -235,7 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-docs", type=int, help="score a seeded sample of this many documents per dataset")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="also write the table to .json, .jsonl, .csv or .parquet")
-    _add_text_options(p)
+    _add_text_options(p, with_sources=False)
     _add_method_options(p, ["zipfit"], "scoring")
     _add_run_options(p)
 
@@ -293,6 +300,17 @@ def _exclude_options(args: argparse.Namespace) -> dict[str, Any]:
             "exclude_near_duplicate": args.exclude_near_duplicate}
 
 
+def _sources(args: argparse.Namespace) -> list:
+    return [*args.sources, *(parse_source(tokens) for tokens in args.source)]
+
+
+def _required_sources(args: argparse.Namespace) -> list:
+    sources = _sources(args)
+    if not sources:
+        raise ZipfitError("give the source files: SOURCE... or --source PATH [KEY=VALUE...]")
+    return sources
+
+
 def run(args: argparse.Namespace) -> int:
     import zipfit
 
@@ -308,18 +326,18 @@ def run(args: argparse.Namespace) -> int:
             extra.update(group_by=args.group_by, group_weights=args.group_weights)
         if args.sampling != "top-k":
             extra["sampling"] = args.sampling
-        zipfit.select(args.sources or None, args.target, out=args.out, k=args.k, tokens=args.tokens,
+        zipfit.select(_sources(args) or None, args.target, out=args.out, k=args.k, tokens=args.tokens,
                       fraction=args.fraction, min_score=args.min_score, method=args.method, scores=args.scores,
                       scores_out=args.scores_out, order=args.order, params=params, **extra,
                       **_exclude_options(args), **_common(args))
     elif args.command == "score":
         params = check_params(args.method, _user_params(args))
-        zipfit.score(args.sources, args.target, out=args.out, method=args.method, params=params,
+        zipfit.score(_required_sources(args), args.target, out=args.out, method=args.method, params=params,
                      **_exclude_options(args), **_common(args))
     elif args.command == "compare":
         names = [m.strip() for m in args.methods.split(",") if m.strip()]
         per_method = _compare_params(names, _user_params(args))
-        report = zipfit.compare(args.sources, args.target, methods=names, params=per_method, k=args.k,
+        report = zipfit.compare(_required_sources(args), args.target, methods=names, params=per_method, k=args.k,
                                 tokens=args.tokens, out=args.out, **_common(args))
         print(format_comparison(report))
     elif args.command == "align":

@@ -17,9 +17,10 @@ from typing import Any
 from zipfit.engines import engine_names
 from zipfit.errors import ZipfitError
 from zipfit.io.shards import ROWS_PER_SHARD
+from zipfit.io.sources import Source
 from zipfit.io.textspec import TextSpec
 
-PathsLike = str | os.PathLike | Sequence[str | os.PathLike]
+PathsLike = str | os.PathLike | Source | Sequence[str | os.PathLike | Source]
 WhereLike = Mapping[str, Any] | Sequence[str] | Sequence[tuple[str, Any]] | None
 ORDERS = ("rank", "input")
 
@@ -42,8 +43,8 @@ def parse_where(where: WhereLike) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
-def paths(value: PathsLike) -> list[str | os.PathLike]:
-    return [value] if isinstance(value, (str, os.PathLike)) else list(value)
+def paths(value: PathsLike) -> list[str | os.PathLike | Source]:
+    return [value] if isinstance(value, (str, os.PathLike, Source)) else list(value)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from zipfit.io import readers
 from zipfit.io.exclusions import Exclusions
 from zipfit.io.inputs import InputFile, current_stat, input_sha256, resolve_inputs
 from zipfit.io.shards import Shard
+from zipfit.io.sources import Source
 from zipfit.io.textspec import TextSpec
 
 DEFAULT_SPEC = TextSpec()  # frozen, so one shared default is safe
@@ -32,6 +33,27 @@ class Document:
     id: str | None = None  # the record's "id" field as a string, if it has one
 
 
+def _resolve(inputs: Sequence[str | os.PathLike | Source], spec: TextSpec,
+             role: str) -> tuple[list[InputFile], list[TextSpec]]:
+    """Every input file with the spec it is read with: a ``Source``'s own, else the run's."""
+    if isinstance(inputs, (str, os.PathLike, Source)):
+        inputs = [inputs]
+    if not any(isinstance(item, Source) for item in inputs):
+        files = resolve_inputs(inputs, role)
+        return files, [spec] * len(files)
+    files, specs, seen = [], [], {}
+    for item in inputs:
+        path, own = (item.path, item.spec(spec)) if isinstance(item, Source) else (item, spec)
+        for f in resolve_inputs([path], role):
+            key = f.path.resolve()
+            if key in seen:
+                raise ZipfitError(f"{f.path} is given twice (also as {seen[key]}); each input may appear only once")
+            seen[key] = f.path
+            files.append(f)
+            specs.append(own)
+    return files, specs
+
+
 class Corpus:
     """Input files read in the given order as documents, in constant memory.
 
@@ -40,19 +62,25 @@ class Corpus:
     """
 
     def __init__(
-        self, inputs: Sequence[str | os.PathLike], spec: TextSpec = DEFAULT_SPEC, *, role: str = "source"
+        self, inputs: Sequence[str | os.PathLike | Source], spec: TextSpec = DEFAULT_SPEC, *, role: str = "source"
     ) -> None:
         if not isinstance(spec, TextSpec):
             raise TypeError(f"spec must be a TextSpec, not {type(spec).__name__}")
         self.spec = spec
         self.role = role
-        self.files: list[InputFile] = resolve_inputs(inputs, role)
+        self.files, self.specs = _resolve(inputs, spec, role)
         self.exclusions = Exclusions()
-        self._first_fields: list[list[str]] = [self._check_fields(f) for f in self.files]
+        self._first_fields: list[list[str]] = [self._check_fields(f, s) for f, s in zip(self.files, self.specs,
+                                                                                         strict=True)]
         # columns read from Arrow inputs: the text's, and "id" where there is one (cheap, and the score dataset
         # records it)
-        self._columns = [list(dict.fromkeys([*spec.fields, *(["id"] if "id" in names else [])]))
-                         for names in self._first_fields]
+        self._columns = [list(dict.fromkeys([*s.fields, *(["id"] if "id" in names else [])]))
+                         for s, names in zip(self.specs, self._first_fields, strict=True)]
+
+    @property
+    def per_source(self) -> bool:
+        """Whether some input is read with its own options (a ``Source``) rather than the run's."""
+        return any(s != self.spec for s in self.specs)
 
     def has_field(self, name: str) -> bool:
         """Whether any input's schema (Parquet/Arrow) or first record (JSON Lines) has this field."""
@@ -90,6 +118,7 @@ class Corpus:
         f = self.files[file_no]
         source = (self._arrow_rows(f, None if records else self._columns[file_no], start, stop) if f.is_arrow
                   else readers.iter_jsonl(f, start, stop, offset))
+        spec = self.specs[file_no]
         # Arrow columns were checked against the schema at construction, a file's first record too
         checked = f.is_arrow or start > 0
         for row, value, reason, detail in source:
@@ -101,9 +130,9 @@ class Corpus:
                 ex.add("not_an_object", f.path, row, type(value).__name__)
                 continue
             if not checked:
-                self._check_record_fields(f, value)
+                self._check_record_fields(f, value, spec)
                 checked = True
-            text, reason, detail = self._extract(value)
+            text, reason, detail = self._extract(value, spec)
             if reason:
                 ex.add(reason, f.path, row, detail)
                 continue
@@ -128,9 +157,8 @@ class Corpus:
             return n, [None] * -(-n // every)
         return readers.jsonl_row_starts(f, every)
 
-    def _extract(self, rec: dict) -> tuple[str, str, str]:
+    def _extract(self, rec: dict, spec: TextSpec) -> tuple[str, str, str]:
         """(text, "", "") for an eligible record, else ("", reason, detail)."""
-        spec = self.spec
         for name, _ in spec.where:
             if name not in rec:
                 return "", "missing_field", name
@@ -162,37 +190,40 @@ class Corpus:
 
     # ---- checks --------------------------------------------------------------------------------------------
 
-    def _missing_field_error(self, f: InputFile, name: str, available: Sequence[str]) -> ZipfitError:
+    def _missing_field_error(self, f: InputFile, name: str, available: Sequence[str],
+                             spec: TextSpec) -> ZipfitError:
         # field names come from the data: escape the unprintable ones so the message stays one line
         shown = ", ".join(n if n.isprintable() else repr(n) for n in map(str, available[:_MAX_LISTED_FIELDS]))
         if len(available) > _MAX_LISTED_FIELDS:
             shown += f", ... ({len(available)} in all)"
         option = "--" if self.role == "source" else f"--{self.role}-"  # the options that read this role's records
-        if name in self.spec.text_fields:
+        if spec != self.spec:
+            option = "--source PATH "  # this input has options of its own
+        if name in spec.text_fields:
             hint = f"choose one with {option}text-field or {option}template"
-            if self.spec.template is not None:
-                hint = f"it is used by {option}template {self.spec.template!r}; " + hint
+            if spec.template is not None:
+                hint = f"it is used by {option}template {spec.template!r}; " + hint
         else:
             hint = f"it is used by {option}where"
         return ZipfitError(f"{f.path}: no field {name!r} in {self.role} records (fields: {shown}); {hint}")
 
-    def _check_record_fields(self, f: InputFile, rec: Mapping[str, Any]) -> None:
-        for name in self.spec.fields:
+    def _check_record_fields(self, f: InputFile, rec: Mapping[str, Any], spec: TextSpec) -> None:
+        for name in spec.fields:
             if name not in rec:
-                raise self._missing_field_error(f, name, list(rec))
+                raise self._missing_field_error(f, name, list(rec), spec)
 
-    def _check_fields(self, f: InputFile) -> list[str]:
+    def _check_fields(self, f: InputFile, spec: TextSpec) -> list[str]:
         """Check the text fields exist; return the field names found (schema or first record)."""
         if f.is_arrow:
             names = readers.arrow_schema(f).names
-            for name in self.spec.fields:
+            for name in spec.fields:
                 if name not in names:
-                    raise self._missing_field_error(f, name, names)
+                    raise self._missing_field_error(f, name, names, spec)
             return list(names)
         with closing(readers.iter_jsonl(f)) as lines:
             for n, (_row, value, _reason, _detail) in enumerate(lines):
                 if isinstance(value, dict):
-                    self._check_record_fields(f, value)
+                    self._check_record_fields(f, value, spec)
                     return list(value)
                 if n >= _FIRST_OBJECT_SCAN:
                     break
