@@ -192,3 +192,24 @@ def test_an_os_error_under_a_run_is_one_line_with_its_own_exit_code(monkeypatch,
     assert main(["select", "a.jsonl", "--target", "t.jsonl", "--k", "1", "--out", "o.jsonl"]) == code
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("zipfit: error: zipfit select: ")
+
+
+def test_where_filtering_is_information_that_quiet_hides(tmp_path):
+    base = [sys.executable, "-m", "zipfit", "select", str(EXAMPLE / "source_mix.jsonl.gz"), "--target",
+            str(EXAMPLE / "proofnet_valid.jsonl"), "--target-template", TEMPLATE, "--k", "5", "--where",
+            "domain=lean4-mathlib", "--method", "random", "--workers", "1", "--no-progress"]
+    loud = subprocess.run([*base, "--out", str(tmp_path / "a.jsonl")], capture_output=True, text=True)
+    assert loud.returncode == 0, loud.stderr
+    assert "filtered out" in loud.stderr and "by --where" in loud.stderr
+    assert "ZIP-FIT favours short" not in loud.stderr  # the paper score's bias, not random's
+    quiet = subprocess.run([*base, "--out", str(tmp_path / "b.jsonl"), "--quiet"], capture_output=True, text=True)
+    assert quiet.returncode == 0 and quiet.stderr == ""
+
+
+def test_the_length_note_names_zipfit_only_for_its_own_score():
+    from zipfit.api import _length_line
+
+    lengths = {"chars": {"selected": {"p50": 100.0}, "source": {"p50": 400.0}}, "median_chars_ratio": 0.25}
+    assert "ZIP-FIT favours short documents" in _length_line(lengths, "zipfit")
+    for method in ("dsir", "d4", "random", "embed", "zipfit-debiased"):
+        assert "ZIP-FIT" not in _length_line(lengths, method)

@@ -210,11 +210,11 @@ def _per_source(corpus: Corpus) -> dict[str, Any]:
                                                                                        strict=True)]}
 
 
-def _length_line(lengths: dict[str, Any]) -> str:
+def _length_line(lengths: dict[str, Any], method: str) -> str:
     selected, source = lengths["chars"]["selected"]["p50"], lengths["chars"]["source"]["p50"]
     ratio = lengths["median_chars_ratio"]
     line = f"length: selected median {selected:,.0f} chars vs source median {source:,.0f} ({ratio:.2f}x)"
-    if ratio < 1:
+    if ratio < 1 and method in ("zipfit", "zipfit-fast"):  # the paper's score; other methods have other biases
         line += "; ZIP-FIT favours short documents (see 'lengths' in the manifest)"
     return line
 
@@ -492,7 +492,7 @@ def select(
         failpoints.point("checkpoint_removed")
         log.info("selected %s of %s documents (%s of %s tokens) -> %s", f"{written:,}", f"{len(mapped):,}",
                  f"{selected_tokens:,}", f"{source_tokens:,}", out_path)
-        log.info(_length_line(lengths))
+        log.info(_length_line(lengths, method))
         return SelectionResult(out_path, manifest_path, manifest, selected, selected_scores)
 
 

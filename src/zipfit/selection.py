@@ -170,9 +170,7 @@ def prepare(method: Any, corpus: Any, engine: Engine, seed: int, timer: Timer) -
 
 def require_documents(mapped: MapResult) -> None:
     """Report the map pass's exclusions; a clear error when no document is left to select from."""
-    summary = mapped.exclusions.summary("source")
-    if summary:
-        log.warning(summary)
+    mapped.exclusions.report(log, "source")
     if len(mapped) == 0:
         if mapped.exclusions.total:
             raise ZipfitError("no eligible source documents (see the exclusions above)")
@@ -319,8 +317,8 @@ def _cascade(method: ZipFitFast, corpus: Any, engine: Engine, counter: TokenCoun
     if len(chosen) == 0:
         raise _nothing_fits(budget, int(mapped.n_tokens[idx[order[0]]]))
     log.info("zipfit-fast: %d calibration documents (fine proxy R² %.4f); %s of %s documents passed stage 1; "
-             "%s were scored exactly on all %d targets in %d rounds", len(sample), method.r2_, f"{survivors:,}",
-             f"{len(mapped):,}", f"{rescored:,}", len(method.targets_), rounds)
+             "%s were scored exactly on all %d targets in %d round%s", len(sample), method.r2_, f"{survivors:,}",
+             f"{len(mapped):,}", f"{rescored:,}", len(method.targets_), rounds, "" if rounds == 1 else "s")
     counts = {"two_stage": True, "calibration_docs": len(sample), "stage2_docs": survivors, "rescored": rescored,
               "rescore_rounds": rounds}
     return Choice(idx[chosen], exact[chosen], mapped, counts)

@@ -120,8 +120,8 @@ def run_train_eval(args: argparse.Namespace) -> int:
         from zipfit.harness.hf import locate
 
         locate(config.model)  # a missing model fails now, before reading the training set
-    train_texts, _, _ = read_texts(args.train, train_spec, "training")
-    eval_texts, _, _ = read_texts(args.eval, eval_spec, "eval")
+    train_texts, _, _ = read_texts(args.train, train_spec, "training", "--where")
+    eval_texts, _, _ = read_texts(args.eval, eval_spec, "eval", "--eval-where")
     result = train_eval(train_texts, eval_texts, config, progress=False if args.quiet else args.progress)
     paths = write_curve(result, args.out, overwrite=args.overwrite, label=args.label)
     first, last = result.curve[0], result.final

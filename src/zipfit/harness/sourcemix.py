@@ -74,9 +74,7 @@ def _raw_documents(source: SourceSpec) -> Iterator[str]:
                                                  where=source.where), role=f"source {source.name!r}")
     for doc in corpus.documents():
         yield doc.text
-    summary = corpus.exclusions.summary(f"source {source.name!r}")
-    if summary:
-        log.warning(summary)
+    corpus.exclusions.report(log, f"source {source.name!r}", "its `where` in the experiment file")
 
 
 def _seed_for(seed: int, name: str) -> int:
@@ -133,7 +131,8 @@ def build_mix(sources: Sequence[SourceSpec], seed: int, out: Path) -> MixSummary
 def read_examples(spec: ExampleSpec, role: str) -> list[str]:
     """The example texts a target or eval spec names, in file order, after `where`, `half` and `max_examples`."""
     texts, _, _ = read_texts(list(spec.files), TextSpec(field=spec.text_field, template=spec.template,
-                                                         where=spec.where), role)
+                                                         where=spec.where), role,
+                               "its `where` in the experiment file")
     if spec.half is not None:
         texts = texts[0 if spec.half == "even" else 1 :: 2]
     if spec.max_examples is not None:

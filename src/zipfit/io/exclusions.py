@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -114,6 +115,18 @@ class Exclusions:
             else:
                 parts.append(f"filtered out {self.filtered:,}{of} {role} records by --where")
         return "; ".join(parts)
+
+    def report(self, logger: logging.Logger, role: str, filter_name: str = "--where") -> None:
+        """Log the exclusions: records that could not be used as a warning; records a filter left out, which the
+        user asked for, as information (so --quiet hides them), naming the filter they actually gave."""
+        of = f" of {self.n_records:,}" if self.n_records else ""
+        excluded = {r: n for r, n in self._counts.items() if r != FILTERED}
+        if excluded:
+            reasons = ", ".join(f"{n:,} {r} ({self._short_examples(r)})"
+                                for n, r in sorted(((n, r) for r, n in excluded.items()), key=lambda t: (-t[0], t[1])))
+            logger.warning("excluded %s%s %s records: %s", f"{self.total:,}", of, role, reasons)
+        if self.filtered:
+            logger.info("filtered out %s%s %s records by %s", f"{self.filtered:,}", of, role, filter_name)
 
     def _short_examples(self, reason: str) -> str:
         shown = [self._shorten(e) for e in self._examples[reason][:3]]

@@ -29,7 +29,8 @@ def spec_dict(spec: TextSpec) -> dict[str, Any]:
     return {"text_field": spec.field, "template": spec.template, "where": [list(p) for p in spec.where]}
 
 
-def read_texts(paths: PathsLike, spec: TextSpec, role: str) -> tuple[list[str], dict[str, Any], Corpus]:
+def read_texts(paths: PathsLike, spec: TextSpec, role: str,
+               filter_name: str | None = None) -> tuple[list[str], dict[str, Any], Corpus]:
     """Every eligible text of a small input set, in input order, read whole.
 
     Records that are skipped are counted and logged as one warning naming ``role`` ("target",
@@ -38,9 +39,7 @@ def read_texts(paths: PathsLike, spec: TextSpec, role: str) -> tuple[list[str], 
     """
     corpus = Corpus(as_paths(paths), spec, role=role)
     texts = [doc.text for doc in corpus.documents()]
-    summary = corpus.exclusions.summary(role)
-    if summary:
-        log.warning(summary)
+    corpus.exclusions.report(log, role, filter_name or (f"--{role}-where" if role != "source" else "--where"))
     info = {"files": corpus.describe(), "spec": spec_dict(spec), "count": len(texts),
             "exclusions": corpus.exclusions.as_dict()}
     return texts, info, corpus
