@@ -38,8 +38,10 @@ _CHUNK = 65_536
 def check_rejects(path: str | Any, *, overwrite: bool, inputs: Sequence[Any], others: Sequence[Path] = ()) -> Path:
     out = check_output(path, overwrite=overwrite, inputs=inputs, suffixes=OUTPUT_SUFFIXES)
     for other in others:
-        if out.resolve() == Path(other).resolve():
-            raise ZipfitError(f"--rejects {path} is another output of this run; choose another path")
+        where = Path(other).resolve()
+        if out.resolve() == where or where in out.resolve().parents:
+            raise ZipfitError(f"--rejects {path} is, or is inside, another output of this run ({other}); choose "
+                              "another path")
     return out
 
 
