@@ -54,3 +54,25 @@ def test_many_files_split_shards_exclude_and_dedup_equal_on_ray(tmp_path, mixed_
         assert local.manifest["counts"]["source_contaminated"] == on_ray.manifest["counts"]["source_contaminated"] >= 15
         assert local.manifest["decontamination"]["dropped"] == on_ray.manifest["decontamination"]["dropped"]
         assert on_ray.manifest["counts"]["duplicates_skipped"] == local.manifest["counts"]["duplicates_skipped"] > 0
+
+
+def test_directory_outputs_rejects_and_annotations_equal_on_ray(tmp_path, mixed_sources, proofnet_valid):
+    """A sharded directory, --rejects with --dedup, and score --annotate: the same bytes on both engines."""
+    src = tmp_path / "sources.jsonl"
+    lines = [json.dumps({"id": i, "text": t}) for i, t in enumerate(mixed_sources)]
+    lines[5:5] = ["{broken", json.dumps({"id": "empty", "text": " "})]
+    lines += [json.dumps({"id": "copy", "text": mixed_sources[7]})]
+    src.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    options = {"target_texts": proofnet_valid[:50], "workers": 2, "progress": False, "dedup": True}
+    out = {}
+    for engine in ("local", "ray"):
+        zipfit.select(src, out=f"{tmp_path}/{engine}/", k=30, max_rows_per_file=7, engine=engine,
+                      rejects=tmp_path / f"{engine}-rejects.jsonl", **options)
+        zipfit.score(src, out=tmp_path / f"{engine}-scores", engine=engine, shard_rows=40,
+                     annotate=tmp_path / f"{engine}-annotated", rejects=tmp_path / f"{engine}-srejects.parquet",
+                     **{k: v for k, v in options.items() if k != "dedup"})
+        files = [*sorted((tmp_path / engine).glob("part-*")), *sorted((tmp_path / f"{engine}-annotated").glob("s*")),
+                 tmp_path / f"{engine}-rejects.jsonl", tmp_path / f"{engine}-srejects.parquet"]
+        out[engine] = [p.read_bytes() for p in files]
+    assert len(out["local"]) == 8  # 5 parts of 7 or fewer records, the annotated input, 2 rejects files
+    assert out["local"] == out["ray"]

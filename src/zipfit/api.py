@@ -47,13 +47,16 @@ from zipfit.io import (
     write_table,
 )
 from zipfit.io.commit import Commit, remove_leftovers
+from zipfit.io.datasets_out import MANIFEST_NAME, check_output_dir, dataset_layout, stage_manifest, write_dataset
 from zipfit.io.lock import OutputLock
 from zipfit.io.sources import Source
 from zipfit.io.texts import read_texts, spec_dict
 from zipfit.manifest import Timer, distribution, environment, length_report, score_summary
 from zipfit.methods import CASCADE, SCORES, SET, Method, accepted_parameters, all_parameters, make_method
 from zipfit.passes import MapResult, gather, ranked_records, rescore
+from zipfit.pipeline.annotate import write_annotated
 from zipfit.pipeline.groups import parse_weights
+from zipfit.pipeline.rejects import check_rejects, write_rejects
 from zipfit.pipeline.scores import MANIFEST_FILE, ScoreDataset, ShardScores
 from zipfit.selection import Cut, choose, cut_scores, require_documents, score_all
 from zipfit.tokens import TokenCounter
@@ -339,6 +342,10 @@ def select(
     method: str | None = None,
     scores: str | os.PathLike | None = None,
     scores_out: str | os.PathLike | None = None,
+    out_format: str | None = None,
+    max_rows_per_file: int | None = None,
+    max_bytes_per_file: int | None = None,
+    rejects: str | os.PathLike | None = None,
     settings: Settings | None = None,
     **options: Any,
 ) -> SelectionResult:
@@ -354,11 +361,16 @@ def select(
     is kept); after a crash or kill the same call with ``resume=True`` scores only the missing shards.
     ``scores=DIR`` cuts from a saved score dataset instead of scoring: the same bytes as a direct call.
 
+    ``out="DIR/"`` (or ``out_format=``: ``parquet``, ``jsonl``, ``jsonl.gz``, ``jsonl.zst``, ``hf``) writes a
+    directory of parts, ``max_rows_per_file``/``max_bytes_per_file`` each, with ``_manifest.json`` inside,
+    renamed into place whole. ``rejects=PATH`` also writes every record that was not eligible, with its reason.
+
     ``options`` are the keyword shortcuts of ``zipfit.config.Settings`` (``text_field``, ``target_template``,
     ``where``, ``workers``, ``engine``, ``exclude``, ``dedup``, ``order``, ``sampling``, ``seed``, ...) and the
     method's parameters (``level``, ``num_buckets``, ...; ``params={...}`` also works).
     """
     s = _settings(settings, options, "select")
+    layout = dataset_layout(out, out_format, max_rows_per_file, max_bytes_per_file)
     cut = Cut(Budget(k=k, tokens=tokens, fraction=fraction, min_score=min_score), s.sampling, s.seed, s.group_by,
               parse_weights(s.group_weights))
     saved = ScoreDataset.open(scores) if scores is not None else None
@@ -374,11 +386,19 @@ def select(
         with timer.phase("read_targets"):
             # with --resume an existing output may be the interrupted run's own: checked once its key is known
             replace = s.run.overwrite or s.run.resume
-            out_path = check_output(out, overwrite=replace, inputs=st.inputs)
-            manifest_path = _manifest_path(out_path, replace, st.inputs)
+            if layout is None:
+                out_path = check_output(out, overwrite=replace, inputs=st.inputs)
+                manifest_path = _manifest_path(out_path, replace, st.inputs)
+            else:
+                out_path = check_output_dir(out, overwrite=replace, inputs=st.inputs)
+                manifest_path = out_path / MANIFEST_NAME
+            rejects_path = None if rejects is None else check_rejects(rejects, overwrite=replace, inputs=st.inputs,
+                                                                       others=[out_path, manifest_path])
             if scores_out is not None:
                 _check_dataset_dir(scores_out, st.inputs)
             _claim(held, out_path, manifest_path)
+            if rejects_path is not None:
+                _claim(held, rejects_path)
             if scores_out is not None:
                 _claim(held, Path(scores_out))
             failpoints.point("locked")
@@ -387,6 +407,9 @@ def select(
                 target_hashes = set(_text_hashes(targets))
                 scorer = _method(method, s)
                 kind = scorer.kind
+                if rejects is not None and kind == SET:
+                    raise ZipfitError(f"--rejects: --method {method} selects a set and writes no score dataset to "
+                                      "read the rejected records from; use a method that scores every document")
             else:
                 target_info = saved.manifest["inputs"]["target"]
                 target_hashes = set(saved.manifest["target_sha256"])
@@ -406,7 +429,7 @@ def select(
                 mapped = _load_scores(saved)
             method_params = {k: v for k, v in saved.manifest["method"].items()
                              if k not in ("name", "unscorable_reason")}
-            run_key = _selection_key(saved.key, cut, s, out_path)
+            run_key = _selection_key(saved.key, cut, s, out_path, layout)
             _check_replaced(out_path, manifest_path, run_key, s)
             choice = cut_scores(mapped, corpus, runner, cut, name=method,
                                 unscorable_reason=saved.manifest["method"]["unscorable_reason"], timer=timer,
@@ -422,7 +445,7 @@ def select(
             contamination, exclude_info = st.decontamination()
             filters = st.filters(contamination)
             run = _run_parts(corpus, scorer, targets, s, runner, exclude_info)
-            run_key = _selection_key(fingerprint(run), cut, s, out_path)
+            run_key = _selection_key(fingerprint(run), cut, s, out_path, layout)
             _check_replaced(out_path, manifest_path, run_key, s)
             dataset = None
             if kind != SET:
@@ -461,9 +484,21 @@ def select(
             corpus.check_unchanged()
             records = ranked_records(corpus, selected, selected_scores, target_hashes=target_hashes,
                                      copies=target_copies)
-            written = write_ranked(out_path, records, n=len(selected), order=s.order,
-                                   schema=_with_score_fields(corpus.arrow_schema()), commit=commit)
-            output_sha256 = file_sha256(commit.staged(out_path))
+            schema = _with_score_fields(corpus.arrow_schema())
+            if layout is None:
+                written = write_ranked(out_path, records, n=len(selected), order=s.order, schema=schema,
+                                       commit=commit)
+                output_sha256 = file_sha256(commit.staged(out_path))
+            else:
+                parts = write_dataset(out_path, records, n=len(selected), order=s.order, schema=schema,
+                                      layout=layout, commit=commit)
+                written, output_sha256 = len(selected), parts["sha256"]
+            if rejects_path is not None:
+                rejected_from = saved if saved is not None else dataset
+                assert rejected_from is not None  # set methods are refused above
+                keys = saved.manifest["parts"] if saved is not None else rejected_from.part_keys()
+                rejects_info = write_rejects(rejects_path, rejected_from, keys, corpus.files, choice.duplicates,
+                                             commit)
         failpoints.point("output_staged")
         source_tokens = int(mapped.n_tokens.sum())
         selected_tokens = int(mapped.n_tokens[selected].sum())
@@ -482,8 +517,15 @@ def select(
             scores_from=None if saved is None else str(saved.directory), scores_out=scores_out,
             saved_filters=None if saved is None else saved.manifest.get("filters", []))
         manifest["fingerprint"] = run_key
+        if layout is not None:
+            manifest["output"].update(parts)
+        if rejects_path is not None:
+            manifest["rejects"] = rejects_info
         with reported(f"writing {manifest_path}"):
-            write_json(manifest_path, manifest, commit)
+            if layout is None:
+                write_json(manifest_path, manifest, commit)
+            else:
+                stage_manifest(commit, out_path, manifest)
         failpoints.point("manifest_staged")
         commit.publish()  # the output and its manifest appear together
         failpoints.point("output_published")
@@ -496,10 +538,13 @@ def select(
         return SelectionResult(out_path, manifest_path, manifest, selected, selected_scores)
 
 
-def _selection_key(scores_key: str, cut: Cut, s: Settings, out_path: Path) -> str:
+def _selection_key(scores_key: str, cut: Cut, s: Settings, out_path: Path, layout: Any = None) -> str:
     """What a selection's bytes depend on beyond its scores: a --resume may replace only an output with this key."""
-    return fingerprint({"scores": scores_key, "budget": cut.budget.describe(), "cut": cut.describe(), "seed": s.seed,
-                        "order": s.order, "dedup": s.dedup, "tokenizer": s.tokenizer, "output": out_path.name})
+    key = {"scores": scores_key, "budget": cut.budget.describe(), "cut": cut.describe(), "seed": s.seed,
+           "order": s.order, "dedup": s.dedup, "tokenizer": s.tokenizer, "output": out_path.name}
+    if layout is not None:
+        key["layout"] = layout.describe()
+    return fingerprint(key)
 
 
 def _check_replaced(out_path: Path, manifest_path: Path, run_key: str, s: Settings) -> None:
@@ -621,6 +666,8 @@ def score(
     *,
     out: str | os.PathLike,
     method: str = "zipfit",
+    annotate: str | os.PathLike | None = None,
+    rejects: str | os.PathLike | None = None,
     settings: Settings | None = None,
     **options: Any,
 ) -> ScoreResult:
@@ -629,6 +676,10 @@ def score(
     ``_manifest.json``. ``pandas.read_parquet(out)`` reads it; ``select(scores=out)`` cuts selections from it.
 
     Shards are written as they finish: an interrupted run continues with ``resume=True``.
+
+    ``annotate=DIR`` also writes every input record with ``zipfit_score``, ``zipfit_rank``, ``zipfit_status`` and
+    ``zipfit_reason``, in input order, one file per input file; ``rejects=PATH`` every record that was not scored,
+    with its reason (``zipfit.pipeline.annotate``, ``zipfit.pipeline.rejects``).
     """
     s = _settings(settings, options, "score")
     with contextlib.ExitStack() as held, \
@@ -637,6 +688,7 @@ def score(
         timer, corpus = st.timer, st.corpus
         out_path = _check_dataset_dir(out, st.inputs)
         _claim(held, out_path)
+        extras = _score_outputs(held, s, st.inputs, out_path, annotate, rejects)
         failpoints.point("locked")
         scorer = _method(method, s)
         if scorer.kind != SCORES:
@@ -664,8 +716,46 @@ def score(
         manifest = _finish_dataset(dataset, st, runner, scorer, mapped, targets, target_info, sources_info,
                                    exclude_info, "score")
         failpoints.point("score_manifest_written")
+        if extras:
+            _write_score_outputs(extras, dataset, corpus, mapped, sources_info)
         log.info("scored %s documents -> %s", f"{len(mapped):,}", out_path)
         return ScoreResult(out_path, out_path / MANIFEST_FILE, manifest, mapped.scores)
+
+
+def _score_outputs(held: contextlib.ExitStack, s: Settings, inputs: Sequence[Path], out_path: Path,
+                   annotate: str | os.PathLike | None, rejects: str | os.PathLike | None) -> dict[str, Path]:
+    """``score``'s optional outputs, checked and locked before any work."""
+    replace = s.run.overwrite or s.run.resume
+    extras: dict[str, Path] = {}
+    if annotate is not None:
+        extras["annotate"] = check_output_dir(annotate, overwrite=replace, inputs=inputs)
+        where = extras["annotate"].resolve()
+        if where == out_path.resolve() or out_path.resolve() in where.parents:
+            raise ZipfitError(f"--annotate {annotate} is the score dataset's directory; choose another")
+    if rejects is not None:
+        extras["rejects"] = check_rejects(rejects, overwrite=replace, inputs=inputs, others=list(extras.values()))
+        if out_path.resolve() in extras["rejects"].resolve().parents:
+            raise ZipfitError(f"--rejects {rejects} is inside the score dataset's directory; choose another path")
+    for path in extras.values():
+        _claim(held, path)
+    return extras
+
+
+def _write_score_outputs(extras: dict[str, Path], dataset: ScoreDataset, corpus: Corpus, mapped: MapResult,
+                         sources_info: list[dict]) -> None:
+    """The annotated inputs and the rejects of a finished score dataset, published together."""
+    keys = dataset.manifest["parts"]
+    with Commit(extras.get("annotate") or extras["rejects"]) as commit:
+        if "rejects" in extras:
+            with reported(f"writing {extras['rejects']}"):
+                info = write_rejects(extras["rejects"], dataset, keys, corpus.files, [], commit)
+            log.info("wrote %s rejected records -> %s", f"{info['records']:,}", extras["rejects"])
+        if "annotate" in extras:
+            with reported(f"writing {extras['annotate']}"):
+                write_annotated(extras["annotate"], dataset, keys, corpus.files, mapped.scores, commit,
+                                {"command": "score --annotate", "scores": str(dataset.directory),
+                                 "fingerprint": dataset.key, "inputs": sources_info})
+        commit.publish()
 
 
 # ---- align ------------------------------------------------------------------------------------------------------

@@ -184,7 +184,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="JSONL(.gz/.zst), Parquet, save_to_disk dirs; globs allowed (with --scores: optional, the "
                         "scored inputs by default)")
     _add_budget_options(p)
-    p.add_argument("--out", required=True, help="output .jsonl, .jsonl.gz, .jsonl.zst or .parquet")
+    p.add_argument("--out", required=True,
+                   help="output .jsonl, .jsonl.gz, .jsonl.zst or .parquet; or DIR/ for a directory of parts")
+    out = p.add_argument_group("sharded and other outputs")
+    out.add_argument("--format", dest="out_format", choices=("parquet", "jsonl", "jsonl.gz", "jsonl.zst", "hf"),
+                     help="write --out as a directory of parts in this format (default for DIR/: parquet); hf: a "
+                          "directory datasets.load_from_disk opens")
+    out.add_argument("--max-rows-per-file", type=int, metavar="N", help="directory output: at most N records a part")
+    out.add_argument("--max-bytes-per-file", type=int, metavar="B",
+                     help="directory output: a part's records add up to at most B bytes as JSON Lines")
+    out.add_argument("--rejects", metavar="PATH",
+                     help="also write every record that was not eligible (.jsonl(.gz/.zst) or .parquet), with its "
+                          "status, reason and where it came from")
     p.add_argument("--method", choices=method_names(),
                    help="zipfit (default), zipfit-fast (same result, less work) or a baseline")
     p.add_argument("--sampling", default="top-k", choices=SAMPLING,
@@ -225,6 +236,12 @@ def build_parser() -> argparse.ArgumentParser:
                                    "and _manifest.json. `zipfit select --scores DIR` cuts selections from it.")
     p.add_argument("sources", nargs="*", metavar="SOURCE")
     p.add_argument("--out", required=True, metavar="DIR", help="the score dataset directory")
+    p.add_argument("--annotate", metavar="DIR",
+                   help="also write every input record with zipfit_score, zipfit_rank, zipfit_status and "
+                        "zipfit_reason, in input order, one file per input file")
+    p.add_argument("--rejects", metavar="PATH",
+                   help="also write every record that was not scored (.jsonl(.gz/.zst) or .parquet), with its status, "
+                        "reason and where it came from")
     p.add_argument("--tokenizer", help="token unit for n_tokens (default: whitespace)")
     scorers = [m for m in method_names() if method_class(m).kind == SCORES]
     p.add_argument("--method", default="zipfit", choices=scorers,
@@ -328,11 +345,14 @@ def run(args: argparse.Namespace) -> int:
             extra["sampling"] = args.sampling
         zipfit.select(_sources(args) or None, args.target, out=args.out, k=args.k, tokens=args.tokens,
                       fraction=args.fraction, min_score=args.min_score, method=args.method, scores=args.scores,
-                      scores_out=args.scores_out, order=args.order, params=params, **extra,
+                      scores_out=args.scores_out, order=args.order, params=params, out_format=args.out_format,
+                      max_rows_per_file=args.max_rows_per_file, max_bytes_per_file=args.max_bytes_per_file,
+                      rejects=args.rejects, **extra,
                       **_exclude_options(args), **_common(args))
     elif args.command == "score":
         params = check_params(args.method, _user_params(args))
         zipfit.score(_required_sources(args), args.target, out=args.out, method=args.method, params=params,
+                     annotate=args.annotate, rejects=args.rejects,
                      **_exclude_options(args), **_common(args))
     elif args.command == "compare":
         names = [m.strip() for m in args.methods.split(",") if m.strip()]

@@ -29,6 +29,8 @@ class DedupResult:
     skipped: Exclusions = field(default_factory=Exclusions)  # by reason, with "file:row" examples
     duplicates_of: list[dict[str, str]] = field(default_factory=list)  # first examples: copy -> kept document
     reached: int = 0  # documents whose keys were computed
+    # every skipped document, in walk order: (its index, reason, "file:row" of the kept document it copies)
+    skipped_at: list[tuple[int, str, str]] = field(default_factory=list)
 
 
 class _KeysJob:
@@ -72,6 +74,7 @@ def deduplicated_cut(corpus: Corpus, engine: Engine, keys: np.ndarray, budget: B
             if twin is not None:
                 assert reason is not None
                 result.skipped.add(reason, corpus.files[doc.file].path, doc.row)
+                result.skipped_at.append((index, reason, where[twin]))
                 if len(result.duplicates_of) < 5:
                     result.duplicates_of.append({"copy": here, "of": where[twin], "reason": reason})
                 continue

@@ -81,6 +81,8 @@ class Choice:
     mapped: MapResult  # per-document numbers from the pass over every document (tokens, characters, ...)
     counts: dict[str, Any] = field(default_factory=dict)  # method-specific, for the manifest
     unscorable: dict[str, int] = field(default_factory=dict)  # documents the method could not score, by reason
+    # documents --dedup skipped: (index, reason, "file:row" of the kept document they copy), for --rejects
+    duplicates: list[tuple[int, str, str]] = field(default_factory=list)
 
 
 class SourceStatsJob:
@@ -255,7 +257,8 @@ def cut_scores(mapped: MapResult, corpus: Any, engine: Engine, cut_: Cut, *, nam
         log.warning("--min-score %s: only %s documents reach it, fewer than --k %s", budget.min_score,
                     f"{len(selected):,}", f"{budget.k:,}")
     counts["sampling"] = cut_.sampling
-    return Choice(selected, mapped.scores[selected], mapped, counts, unscorable)
+    return Choice(selected, mapped.scores[selected], mapped, counts, unscorable,
+                  walk.skipped_at if dedup is not None else [])
 
 
 def _cascade(method: ZipFitFast, corpus: Any, engine: Engine, counter: TokenCounter, budget: Budget, seed: int,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,6 +32,13 @@ def file_mode() -> int:
     umask = os.umask(0o022)
     os.umask(umask)
     return 0o666 & ~umask
+
+
+@functools.cache
+def dir_mode() -> int:
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o777 & ~umask
 
 
 def fsync_dir(directory: Path) -> None:
@@ -81,6 +89,26 @@ class Commit:
             yield tmp
         self._staged[out] = tmp
 
+    @contextmanager
+    def stage_dir(self, out: str | os.PathLike) -> Iterator[Path]:
+        """A temp directory beside ``out`` (``.NAME.tmp-*``), for an output that is a directory: filled in the
+        block, then published whole by one rename, so a reader never sees half of it."""
+        out = Path(out)
+        tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
+        try:
+            yield tmp
+            for path in sorted(tmp.rglob("*")):
+                if path.is_file():
+                    with open(path, "rb+") as fh:
+                        os.fsync(fh.fileno())
+                    os.chmod(path, file_mode())
+            fsync_dir(tmp)
+            os.chmod(tmp, dir_mode())
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        self._staged[out] = tmp
+
     def staged(self, out: str | os.PathLike) -> Path:
         """Where ``out`` is, until it is published."""
         return self._staged[Path(out)]
@@ -90,7 +118,7 @@ class Commit:
             raise ValueError(f"{self.primary} was not staged")
         order = [p for p in self._staged if p != self.primary] + [self.primary]
         try:
-            self.primary.unlink(missing_ok=True)  # never an old output beside the new manifest
+            _remove(self.primary)  # never an old output beside the new manifest
             failpoints.point("old_output_removed")
             for out in order:
                 if out == self.primary:
@@ -104,7 +132,10 @@ class Commit:
 
     def abort(self) -> None:
         for tmp in self._staged.values():
-            tmp.unlink(missing_ok=True)
+            if tmp.is_dir() and not tmp.is_symlink():
+                shutil.rmtree(tmp, ignore_errors=True)
+            else:
+                tmp.unlink(missing_ok=True)
         self._staged.clear()
 
     def __enter__(self) -> Commit:
@@ -125,11 +156,26 @@ def remove_leftovers(*outputs: str | os.PathLike) -> int:
         for mark in LEFTOVER_MARKS:
             for path in out.parent.glob(f".{_glob_escape(out.name)}{mark}*"):
                 try:
-                    path.unlink()
+                    if path.is_dir() and not path.is_symlink():
+                        shutil.rmtree(path)
+                    else:
+                        path.unlink()
                     removed += 1
                 except OSError:
                     pass
     return removed
+
+
+def _remove(path: Path) -> None:
+    """Remove an output, a file or a whole directory. A directory is first renamed aside (``.NAME.tmp-old-*``), so
+    it disappears at once rather than file by file; a kill before it is deleted leaves a leftover that the next run
+    holding the lock removes."""
+    if path.is_dir() and not path.is_symlink():
+        aside = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.tmp-old-"))
+        os.replace(path, aside / "old")
+        shutil.rmtree(aside, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def _glob_escape(name: str) -> str:
