@@ -359,3 +359,32 @@ def test_an_input_appended_to_during_a_run_is_refused(command, data, tmp_path):
     proc = subprocess.CompletedProcess(args, run.returncode, "", stderr)
     assert "changed" in _one_error_line(proc)
     assert not (tmp_path / "out" / "_manifest.json").exists() and not (tmp_path / "out.jsonl").exists()
+
+
+# ---- directory outputs and rejects --------------------------------------------------------------------------------
+
+
+def _tree(directory: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(directory.iterdir())}
+
+
+@pytest.mark.parametrize("moment", ["part_saved@3", "records_spilled", "manifest_staged", "old_output_removed",
+                                    "manifest_published", "output_published"])
+def test_a_sharded_output_with_rejects_killed_at_any_moment_finishes_with_resume(moment, data, tmp_path):
+    def args(out: Path, rejects: Path, *extra) -> list:
+        return _select_args(data, f"{out}/", "--max-rows-per-file", "15", "--rejects", rejects, *extra)
+
+    reference, out = tmp_path / "reference", tmp_path / "out"
+    assert _zipfit(*args(reference, tmp_path / "reference.rejects.jsonl")).returncode == 0
+    name, _, nth = moment.partition("@")
+    killed = _zipfit(*args(out, tmp_path / "rejects.jsonl"), env={"ZIPFIT_FAILPOINT": f"{name}:kill@{nth or 1}"})
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    if out.exists():  # a directory output appears whole, with its manifest
+        assert (out / "_manifest.json").exists()
+    again = _zipfit(*args(out, tmp_path / "rejects.jsonl", "--resume"))
+    assert again.returncode == 0, again.stderr
+    parts = {n: b for n, b in _tree(out).items() if n.startswith("part-")}
+    assert list(parts) == [f"part-0000{i}-of-00003.parquet" for i in range(3)]
+    assert parts == {n: b for n, b in _tree(reference).items() if n.startswith("part-")}
+    assert (tmp_path / "rejects.jsonl").read_bytes() == (tmp_path / "reference.rejects.jsonl").read_bytes()
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp dirs, spills or locks
