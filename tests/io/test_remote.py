@@ -32,7 +32,9 @@ MBPP = ROOT.parent / "shared" / "data" / "mbpp" / "mbpp.jsonl"
 BUCKET = "zipfit-test"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                "AWS_DEFAULT_REGION": "us-east-1"}
+TEMPLATE = "{nl_statement}\n{formal_statement}"
 RUN = {"workers": 1, "progress": False}
+T = {"target_template": TEMPLATE}
 
 
 def _free_port() -> int:
@@ -72,16 +74,25 @@ def url(key: str) -> str:
     return f"s3://{BUCKET}/{key}"
 
 
-def _local(tmp_path: Path, name: str, **kwargs) -> bytes:
+_LOCAL: dict[tuple[str, str], tuple[bytes, bytes]] = {}
+
+
+def _local(tmp_path: Path, name: str, sources: str | Path = SOURCE) -> bytes:
+    """The same selection on local files (run once per output type and source, then copied)."""
     out = tmp_path / name
-    zipfit.select(kwargs.pop("sources", SOURCE), kwargs.pop("target", TARGET), out=out, k=40, **RUN, **kwargs)
-    return out.read_bytes()
+    key = (Path(name).suffix, str(sources) if sources == SOURCE else f"{sources}:{tmp_path}")
+    if key not in _LOCAL:
+        zipfit.select(sources, TARGET, out=out, k=40, target_template=TEMPLATE, **RUN)
+        _LOCAL[key] = out.read_bytes(), Path(f"{out}.manifest.json").read_bytes()
+    out.write_bytes(_LOCAL[key][0])
+    Path(f"{out}.manifest.json").write_bytes(_LOCAL[key][1])
+    return _LOCAL[key][0]
 
 
 def test_select_from_a_bucket_to_a_bucket_gives_the_local_bytes(s3, tmp_path):
     expected = _local(tmp_path, "local.jsonl")
     result = zipfit.select(url(f"in/{SOURCE.name}"), url(f"in/{TARGET.name}"), out=url("out/selected.jsonl"), k=40,
-                           storage_options=s3["options"], **RUN)
+                           storage_options=s3["options"], **T, **RUN)
     fs = s3["fs"]
     assert fs.cat_file(f"{BUCKET}/out/selected.jsonl") == expected
     manifest = json.loads(fs.cat_file(f"{BUCKET}/out/selected.jsonl.manifest.json"))
@@ -98,26 +109,26 @@ def test_select_from_a_bucket_to_a_bucket_gives_the_local_bytes(s3, tmp_path):
     # an existing output is refused without --overwrite, and replaced with it
     with pytest.raises(ZipfitError, match="exists; pass --overwrite"):
         zipfit.select(url(f"in/{SOURCE.name}"), url(f"in/{TARGET.name}"), out=url("out/selected.jsonl"), k=40,
-                      storage_options=s3["options"], **RUN)
+                      storage_options=s3["options"], **T, **RUN)
     zipfit.select(url(f"in/{SOURCE.name}"), url(f"in/{TARGET.name}"), out=url("out/selected.jsonl"), k=40,
-                  storage_options=s3["options"], overwrite=True, **RUN)
+                  storage_options=s3["options"], overwrite=True, **T, **RUN)
     assert fs.cat_file(f"{BUCKET}/out/selected.jsonl") == expected
 
 
 def test_parquet_output_and_a_local_output_from_remote_inputs(s3, tmp_path):
     expected = _local(tmp_path, "local.parquet")
     zipfit.select(url(f"in/{SOURCE.name}"), url(f"in/{TARGET.name}"), out=url("pq/selected.parquet"), k=40,
-                  storage_options=s3["options"], **RUN)
+                  storage_options=s3["options"], **T, **RUN)
     assert s3["fs"].cat_file(f"{BUCKET}/pq/selected.parquet") == expected
     zipfit.select(url(f"in/{SOURCE.name}"), url(f"in/{TARGET.name}"), out=tmp_path / "mixed.parquet", k=40,
-                  storage_options=s3["options"], **RUN)
+                  storage_options=s3["options"], **T, **RUN)
     assert (tmp_path / "mixed.parquet").read_bytes() == expected
 
 
 def test_score_to_a_bucket_then_select_from_it(s3, tmp_path):
     expected = _local(tmp_path, "local.jsonl")
     zipfit.score(url(f"in/{SOURCE.name}"), url(f"in/{TARGET.name}"), out=url("scores"), shard_rows=100,
-                 storage_options=s3["options"], **RUN)
+                 storage_options=s3["options"], **T, **RUN)
     fs = s3["fs"]
     names = sorted(p.rsplit("/", 1)[-1] for p in fs.ls(f"{BUCKET}/scores", detail=False, refresh=True))
     assert names[0] == "_manifest.json" and "_run.json" in names and len(names) > 5
@@ -143,9 +154,9 @@ def test_a_glob_over_many_objects(s3, tmp_path):
     found = resolve_inputs([url("many/**/*.jsonl")])
     assert [f.path.name for f in found] == [f"part-{i:02d}.jsonl" for i in range(50)]
     assert all(f.etag for f in found)
-    expected = _local(tmp_path, "local.jsonl", sources=str(local / "*.jsonl"), target=TARGET)
+    expected = _local(tmp_path, "local.jsonl", sources=str(local / "*.jsonl"))
     zipfit.select(url("many/sub/*.jsonl"), url(f"in/{TARGET.name}"), out=url("glob/selected.jsonl"), k=40,
-                  storage_options=s3["options"], **RUN)
+                  storage_options=s3["options"], **T, **RUN)
     assert s3["fs"].cat_file(f"{BUCKET}/glob/selected.jsonl") == expected
     with pytest.raises(ZipfitError, match="no files match"):
         resolve_inputs([url("many/*.parquet")])
@@ -162,14 +173,15 @@ def _cli(s3: dict, *args: str, failpoint: str | None = None, env_endpoint: bool 
         options: tuple[str, ...] = ()
     else:
         options = ("--storage-options", json.dumps(s3["options"]))
-    return subprocess.run([sys.executable, "-m", "zipfit", *args, *options], env=env, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "zipfit", *args, "--target-template", "{nl_statement}\\n{formal_statement}",
+                           *options], env=env, capture_output=True,
                           text=True, timeout=300)
 
 
 def test_a_run_killed_mid_scoring_resumes_with_everything_remote(s3, tmp_path):
     expected = _local(tmp_path, "local.jsonl")
     args = ["select", url(f"in/{SOURCE.name}"), "--target", url(f"in/{TARGET.name}"), "--out", url("kill/sel.jsonl"),
-            "-k", "40", "--workers", "1", "--shard-rows", "100", "--quiet"]
+            "--k", "40", "--workers", "1", "--shard-rows", "100", "--quiet"]
     first = _cli(s3, *args, failpoint="part_saved:kill@3")
     assert first.returncode == -signal.SIGKILL, first.stderr
     fs = s3["fs"]
@@ -191,10 +203,10 @@ def test_a_changed_remote_input_is_not_resumed_and_refused_by_scores(s3, tmp_pat
     fs = s3["fs"]
     fs.put_file(str(SOURCE), f"{BUCKET}/change/source.jsonl.gz")
     source = url("change/source.jsonl.gz")
-    args = ["select", source, "--target", url(f"in/{TARGET.name}"), "--out", url("change/sel.jsonl"), "-k", "40",
+    args = ["select", source, "--target", url(f"in/{TARGET.name}"), "--out", url("change/sel.jsonl"), "--k", "40",
             "--workers", "1", "--shard-rows", "100"]
     assert _cli(s3, *args, failpoint="part_saved:kill@2").returncode == -signal.SIGKILL
-    zipfit.score(source, url(f"in/{TARGET.name}"), out=url("change/scores"), storage_options=s3["options"], **RUN)
+    zipfit.score(source, url(f"in/{TARGET.name}"), out=url("change/scores"), storage_options=s3["options"], **T, **RUN)
     # the same name, other content: a store's ETag and size change, though the name does not
     records = [json.loads(line) for line in gzip.decompress(SOURCE.read_bytes()).splitlines()]
     changed = tmp_path / "changed.jsonl.gz"
@@ -213,14 +225,14 @@ def test_a_changed_remote_input_is_not_resumed_and_refused_by_scores(s3, tmp_pat
 
 def test_file_urls_are_local_paths(tmp_path):
     expected = _local(tmp_path, "local.jsonl")
-    zipfit.select(SOURCE.as_uri(), TARGET.as_uri(), out=(tmp_path / "via-url.jsonl").as_uri(), k=40, **RUN)
+    zipfit.select(SOURCE.as_uri(), TARGET.as_uri(), out=(tmp_path / "via-url.jsonl").as_uri(), k=40, **T, **RUN)
     assert (tmp_path / "via-url.jsonl").read_bytes() == expected
     assert storage.as_path("file:///a%20b/c.jsonl") == Path("/a b/c.jsonl")
 
 
 def test_a_missing_object_is_one_line(s3):
     done = _cli(s3, "select", url("in/nothing.jsonl"), "--target", url(f"in/{TARGET.name}"), "--out",
-                url("x/sel.jsonl"), "-k", "4")
+                url("x/sel.jsonl"), "--k", "4")
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [f"zipfit: error: no such file: {url('in/nothing.jsonl')}"]
 
@@ -228,7 +240,7 @@ def test_a_missing_object_is_one_line(s3):
 def test_without_s3fs_an_s3_url_is_one_line(tmp_path):
     code = ("import sys; sys.modules['s3fs'] = None; from zipfit.cli import main; "
             f"sys.exit(main(['select', 's3://b/x.jsonl', '--target', {str(TARGET)!r}, '--out', "
-            f"{str(tmp_path / 'o.jsonl')!r}, '-k', '4']))")
+            f"{str(tmp_path / 'o.jsonl')!r}, '--k', '4']))")
     done = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
@@ -238,7 +250,7 @@ def test_without_s3fs_an_s3_url_is_one_line(tmp_path):
 
 def test_bad_storage_options_are_one_line(tmp_path):
     done = subprocess.run([sys.executable, "-m", "zipfit", "select", str(SOURCE), "--target", str(TARGET),
-                           "--out", str(tmp_path / "o.jsonl"), "-k", "4", "--storage-options", "[1]"],
+                           "--out", str(tmp_path / "o.jsonl"), "--k", "4", "--storage-options", "[1]"],
                           env={**os.environ, "PYTHONPATH": str(ROOT / "src")}, capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 2 and "--storage-options" in done.stderr
