@@ -173,8 +173,8 @@ def _cli(s3: dict, *args: str, failpoint: str | None = None, env_endpoint: bool 
         options: tuple[str, ...] = ()
     else:
         options = ("--storage-options", json.dumps(s3["options"]))
-    return subprocess.run([sys.executable, "-m", "zipfit", *args, "--target-template", "{nl_statement}\\n{formal_statement}",
-                           *options], env=env, capture_output=True,
+    template = ("--target-template", "{nl_statement}\\n{formal_statement}")
+    return subprocess.run([sys.executable, "-m", "zipfit", *args, *template, *options], env=env, capture_output=True,
                           text=True, timeout=300)
 
 
