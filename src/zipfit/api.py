@@ -42,6 +42,7 @@ from zipfit.io import (
     TextSpec,
     check_output,
     file_sha256,
+    storage,
     write_json,
     write_ranked,
     write_table,
@@ -93,7 +94,9 @@ class ScoreResult:
 
 
 def _settings(settings: Settings | None, options: Mapping[str, Any], function: str) -> Settings:
-    return settings_from(settings, options, function=function, method_parameters=frozenset(all_parameters()))
+    s = settings_from(settings, options, function=function, method_parameters=frozenset(all_parameters()))
+    storage.set_options(s.run.storage_options)  # what URLs (s3://...) named by this call are opened with
+    return s
 
 
 def _method(name: str, s: Settings, *, params: Mapping[str, Any] | None = None) -> Method:
@@ -139,15 +142,15 @@ def _input_paths(*corpora: Corpus | None) -> list[Path]:
 
 def _check_dataset_dir(out: str | os.PathLike, inputs: Sequence[Path]) -> Path:
     """A score dataset directory can be written here, and replacing it can never touch an input."""
-    path = Path(out)
+    path = storage.as_path(out)
     resolved = path.resolve()
     if path.exists() and not path.is_dir():
         raise ZipfitError(f"{out} exists and is not a directory: a score dataset is a directory")
     for inp in inputs:
-        r = Path(inp).resolve()
+        r = inp.resolve() if storage.is_remote(inp) else Path(inp).resolve()
         if r == resolved or resolved in r.parents or r in resolved.parents:
             raise ZipfitError(f"{out} holds or is an input ({inp}); choose another directory for the scores")
-    if not path.parent.is_dir():
+    if not storage.is_remote(path) and not path.parent.is_dir():  # a store's prefixes need no creating
         raise ZipfitError(f"{out}: directory {path.parent} does not exist")
     return path
 
@@ -194,7 +197,7 @@ def _run_parts(corpus: Corpus, scorer: Any, targets: Sequence[str], s: Settings,
         "targets": texts_digest(targets),
         "source": spec_dict(corpus.spec),
         **_per_source(corpus),
-        "inputs": [[str(f.path.resolve()), f.size, f.mtime_ns] for f in corpus.files],
+        "inputs": [f.identity() for f in corpus.files],
         "tokenizer": s.tokenizer,
         "seed": s.seed,
         "shard_rows": s.run.shard_rows,
@@ -400,7 +403,7 @@ def select(
             if rejects_path is not None:
                 _claim(held, rejects_path)
             if scores_out is not None:
-                _claim(held, Path(scores_out))
+                _claim(held, storage.as_path(scores_out))
             failpoints.point("locked")
             if saved is None:
                 targets, target_info = st.targets()

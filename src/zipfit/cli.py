@@ -152,6 +152,15 @@ def _add_checkpoint_options(p: argparse.ArgumentParser) -> None:
                         f"(default: {ROWS_PER_SHARD})")
 
 
+def _storage_options(text: str) -> dict[str, Any]:
+    from zipfit.io.storage import parse_options
+
+    try:
+        return parse_options(text)
+    except ZipfitError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--storage-options: ")) from None
+
+
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("running")
     g.add_argument("--workers", type=int, help="worker processes (default: all cores; with Ray, all cluster CPUs)")
@@ -160,6 +169,10 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--ray-address", help="join a running Ray cluster: auto, HOST:6379 or ray://HOST:10001 "
                                          "(default: start a local one, or use RAY_ADDRESS)")
     g.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    g.add_argument("--storage-options", type=_storage_options, metavar="JSON",
+                   help="fsspec options for URL inputs and outputs (s3://, gs://, ...), e.g. "
+                        "'{\"endpoint_url\": \"http://localhost:9000\"}'; credentials also come from the usual "
+                        "environment variables (AWS_ACCESS_KEY_ID, AWS_ENDPOINT_URL, ...)")
     g.add_argument("--quiet", "-q", action="store_true", help="only warnings and errors on stderr")
     g.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar (default: on when stderr is a terminal)")
@@ -304,6 +317,7 @@ def _common(args: argparse.Namespace) -> dict[str, Any]:
         "seed": getattr(args, "seed", None),
         "resume": getattr(args, "resume", None) or None,
         "shard_rows": getattr(args, "shard_rows", None),
+        "storage_options": getattr(args, "storage_options", None),
     }
     return {k: v for k, v in options.items() if v is not None and v != []}
 

@@ -80,8 +80,12 @@ class Run:
     shard_rows: int = ROWS_PER_SHARD
     resume: bool = False
     overwrite: bool = False
+    # for URL inputs and outputs (s3://...): fsspec storage options, e.g. {"endpoint_url": ...}; never recorded
+    storage_options: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        if self.storage_options is not None and not isinstance(self.storage_options, dict):
+            raise ZipfitError("storage_options must be a dict (--storage-options: a JSON object)")
         if self.engine not in engine_names():
             raise ZipfitError(f"unknown engine {self.engine!r}; choose one of {', '.join(engine_names())}")
         if self.workers is not None and self.workers < 1:

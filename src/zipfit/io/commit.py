@@ -23,6 +23,7 @@ from types import TracebackType
 
 from zipfit import failpoints
 from zipfit.errors import from_os_error
+from zipfit.io.storage import RemotePath, as_path, local_temp
 
 LEFTOVER_MARKS = (".tmp-", ".spill-")
 
@@ -54,14 +55,16 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def temp_beside(out: Path, mark: str = ".tmp-") -> Path:
+def temp_beside(out: Path | RemotePath, mark: str = ".tmp-") -> Path:
+    if isinstance(out, RemotePath):  # a store has no rename: staged locally, uploaded when published
+        return local_temp(out, mark)
     fd, name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}{mark}")
     os.close(fd)
     return Path(name)
 
 
 @contextmanager
-def staged_file(out: Path) -> Iterator[Path]:
+def staged_file(out: Path | RemotePath) -> Iterator[Path]:
     """A temp path beside ``out``, synced to disk when the block ends; removed if the block fails."""
     tmp = temp_beside(out)
     try:
@@ -79,12 +82,12 @@ class Commit:
     without ``publish``) removes every staged temp file."""
 
     def __init__(self, primary: str | os.PathLike) -> None:
-        self.primary = Path(primary)
-        self._staged: dict[Path, Path] = {}  # final path -> temp path
+        self.primary = as_path(primary)
+        self._staged: dict[Path | RemotePath, Path] = {}  # final path -> temp path
 
     @contextmanager
     def stage(self, out: str | os.PathLike) -> Iterator[Path]:
-        out = Path(out)
+        out = as_path(out)
         with staged_file(out) as tmp:
             yield tmp
         self._staged[out] = tmp
@@ -111,7 +114,7 @@ class Commit:
 
     def staged(self, out: str | os.PathLike) -> Path:
         """Where ``out`` is, until it is published."""
-        return self._staged[Path(out)]
+        return self._staged[as_path(out)]
 
     def publish(self) -> None:
         if self.primary not in self._staged:
@@ -123,11 +126,15 @@ class Commit:
             for out in order:
                 if out == self.primary:
                     failpoints.point("manifest_published")
-                os.replace(self._staged[out], out)
-                del self._staged[out]
+                if isinstance(out, RemotePath):  # one upload: the object appears whole, or not at all
+                    out.upload(self._staged[out])
+                    self._staged.pop(out).unlink(missing_ok=True)
+                else:
+                    os.replace(self._staged[out], out)
+                    del self._staged[out]
         except OSError as exc:
             raise from_os_error(exc, f"publishing {self.primary}") from None
-        for directory in {p.parent for p in order}:
+        for directory in {p.parent for p in order if isinstance(p, Path)}:
             fsync_dir(directory)
 
     def abort(self) -> None:
@@ -150,7 +157,9 @@ def remove_leftovers(*outputs: str | os.PathLike) -> int:
     """Remove the temp and spill files that killed runs left beside ``outputs``; the caller holds their lock, so
     no live run is writing them. Returns how many were removed."""
     removed = 0
-    for out in map(Path, outputs):
+    for out in map(as_path, outputs):
+        if isinstance(out, RemotePath):  # nothing is staged on a store: temp files are local, in the temp dir
+            continue
         if not out.parent.is_dir():
             continue
         for mark in LEFTOVER_MARKS:

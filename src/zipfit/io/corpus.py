@@ -232,7 +232,7 @@ class Corpus:
     def check_unchanged(self) -> None:
         """Raise if an input changed since construction: the output would not match what was recorded."""
         for f in self.files:
-            if current_stat(f) != (f.size, f.mtime_ns):
+            if current_stat(f) != f.stat_key:
                 raise ZipfitError(f"{f.path} changed while zipfit was reading it")
 
     # ---- metadata ------------------------------------------------------------------------------------------

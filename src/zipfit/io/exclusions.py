@@ -45,10 +45,10 @@ class Exclusions:
             raise ValueError(f"unknown exclusion reason {reason!r}")  # a filter's own reasons are snake_case names
         self._counts[reason] = self._counts.get(reason, 0) + 1
         if self.log is not None:
-            self.log.append((os.fspath(file), row, reason, detail))
+            self.log.append((str(file), row, reason, detail))
         examples = self._examples.setdefault(reason, [])
         if len(examples) < MAX_EXAMPLES:
-            examples.append(f"{os.fspath(file)}:{row}")
+            examples.append(f"{file!s}:{row}")
             self._details.setdefault(reason, []).append(detail)
 
     def to_dict(self) -> dict[str, Any]:

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from zipfit.errors import CorruptFileError, ZipfitError, from_os_error
+from zipfit.io.storage import RemotePath, as_path, open_input
+from zipfit.io.storage import glob as remote_glob
 from zipfit.io.writers import file_sha256
 
 # Longest suffixes first so ".jsonl.gz" wins over ".gz"-less matches.
@@ -33,17 +35,28 @@ HF_MARKERS = ("state.json", "dataset_info.json")
 
 @dataclass(frozen=True)
 class InputFile:
-    path: Path
+    path: Path | RemotePath  # a RemotePath for a URL (s3://...): picklable, each worker opens its own connection
     format: str  # "jsonl", "jsonl.gz", "jsonl.zst", "parquet", "hf"
     size: int  # bytes; for "hf" the sum over the directory's files
     mtime_ns: int  # for "hf" the newest file's
+    etag: str = ""  # a remote input's ETag or checksum, as its store reports it (for "hf": over its files)
 
     @property
     def is_arrow(self) -> bool:
         return self.format in ("parquet", "hf")
 
+    @property
+    def stat_key(self) -> tuple[int, int, str]:
+        """What ``current_stat`` must still return for the input to count as unchanged."""
+        return self.size, self.mtime_ns, self.etag
 
-def format_for(path: Path) -> str | None:
+    def identity(self) -> list:
+        """The input in a run's fingerprint: where it is and what its file system says about it."""
+        key = [str(self.path.resolve()), self.size, self.mtime_ns]
+        return [*key, self.etag] if isinstance(self.path, RemotePath) else key
+
+
+def format_for(path: Path | RemotePath) -> str | None:
     name = path.name.lower()
     for suffix, fmt in SUFFIX_FORMATS:
         if name.endswith(suffix):
@@ -116,9 +129,9 @@ def _hf_member_files(directory: Path) -> list[Path]:
     return sorted([*hf_data_files(directory), *(directory / m for m in HF_MARKERS)])
 
 
-def _check_readable(path: Path) -> None:
+def _check_readable(path: Path | RemotePath) -> None:
     try:
-        with open(path, "rb") as fh:
+        with open_input(path) as fh:
             fh.read(1)
     except PermissionError:
         raise ZipfitError(f"{path}: permission denied") from None
@@ -133,7 +146,8 @@ def _stat_input(path: Path) -> InputFile:
             for m in members:
                 _check_readable(m)
             stats = [m.stat() for m in members]
-            return InputFile(path, "hf", sum(s.st_size for s in stats), max(s.st_mtime_ns for s in stats))
+            return InputFile(path, "hf", sum(s.st_size for s in stats), max(s.st_mtime_ns for s in stats),
+                             _etags(stats))
         if (path / "dataset_dict.json").is_file():
             try:
                 splits = json.loads((path / "dataset_dict.json").read_text(encoding="utf-8"))["splits"]
@@ -152,7 +166,15 @@ def _stat_input(path: Path) -> InputFile:
         raise ZipfitError(f"{path}: unsupported file type; supported: {SUPPORTED}")
     _check_readable(path)
     st = path.stat()
-    return InputFile(path, fmt, st.st_size, st.st_mtime_ns)
+    return InputFile(path, fmt, st.st_size, st.st_mtime_ns, getattr(st, "etag", ""))
+
+
+def _etags(stats: Sequence[object]) -> str:
+    """One tag for a remote dataset directory: over its files' ETags ("" for a local one)."""
+    tags = [getattr(s, "etag", None) for s in stats]
+    if any(t is None for t in tags):
+        return ""
+    return hashlib.sha256("\n".join(map(str, tags)).encode()).hexdigest()
 
 
 def resolve_inputs(inputs: Sequence[str | os.PathLike], role: str = "source") -> list[InputFile]:
@@ -161,9 +183,13 @@ def resolve_inputs(inputs: Sequence[str | os.PathLike], role: str = "source") ->
         inputs = [inputs]
     if not inputs:
         raise ZipfitError(f"no {role} inputs given")
-    paths: list[Path] = []
+    paths: list[Path | RemotePath] = []
     for item in inputs:
-        text = os.fspath(item)
+        where = as_path(item)
+        if isinstance(where, RemotePath):
+            paths.extend(_remote_inputs(where, role))
+            continue
+        text = os.fspath(where)
         if any(c in GLOB_CHARS for c in text) and not Path(text).exists():
             matches = sorted(glob.glob(text, recursive=True))
             if not matches:
@@ -175,7 +201,7 @@ def resolve_inputs(inputs: Sequence[str | os.PathLike], role: str = "source") ->
                 raise ZipfitError(f"no such file: {text}")
             paths.append(p)
     files: list[InputFile] = []
-    seen: dict[Path, Path] = {}
+    seen: dict[Path | RemotePath, Path | RemotePath] = {}
     for p in paths:
         key = p.resolve()
         if key in seen:
@@ -185,24 +211,53 @@ def resolve_inputs(inputs: Sequence[str | os.PathLike], role: str = "source") ->
     return files
 
 
-def current_stat(f: InputFile) -> tuple[int, int] | None:
-    """(size, mtime_ns) now, or None if gone; compared against the values taken at construction."""
+def _remote_inputs(where: RemotePath, role: str) -> list[RemotePath]:
+    """A URL's objects: a glob over the store (sorted), or the one object, which must exist."""
+    try:
+        if any(c in GLOB_CHARS for c in where.path) and not where.exists():
+            matches = remote_glob(where)
+            if not matches:
+                raise ZipfitError(f"no files match {str(where)!r}")
+            return matches
+        if not where.exists():
+            raise ZipfitError(f"no such file: {where}")
+    except OSError as exc:
+        raise ZipfitError(f"{where}: cannot read the {role} input ({exc.strerror or exc})") from None
+    return [where]
+
+
+def current_stat(f: InputFile) -> tuple[int, int, str] | None:
+    """(size, mtime_ns, etag) now, or None if gone; compared against ``f.stat_key``, taken at construction."""
     try:
         if f.format == "hf":
             stats = [m.stat() for m in _hf_member_files(f.path)]
-            return sum(s.st_size for s in stats), max(s.st_mtime_ns for s in stats)
+            return sum(s.st_size for s in stats), max(s.st_mtime_ns for s in stats), _etags(stats)
         st = f.path.stat()
-        return st.st_size, st.st_mtime_ns
+        return st.st_size, st.st_mtime_ns, getattr(st, "etag", "")
     except (OSError, ZipfitError):
         return None
 
 
+def _sha256(path: Path | RemotePath) -> str:
+    if not isinstance(path, RemotePath):
+        return file_sha256(path)
+    h = hashlib.sha256()
+    try:
+        with path.open("rb") as fh:
+            while chunk := fh.read(1 << 20):
+                h.update(chunk)
+    except OSError as exc:
+        raise from_os_error(exc, f"reading {path}") from None
+    return h.hexdigest()
+
+
 def input_sha256(f: InputFile) -> str:
-    """Content hash; for a dataset directory, a hash over its (relative path, file hash) pairs."""
+    """Content hash; for a dataset directory, a hash over its (relative path, file hash) pairs. A remote input
+    is streamed once for it (the manifest records what was read); changes are noticed by ``stat_key``."""
     if f.format != "hf":
-        return file_sha256(f.path)
+        return _sha256(f.path)
     h = hashlib.sha256()
     for member in _hf_member_files(f.path):
         rel = member.relative_to(f.path).as_posix()
-        h.update(f"{rel}\0{file_sha256(member)}\n".encode())
+        h.update(f"{rel}\0{_sha256(member)}\n".encode())
     return h.hexdigest()

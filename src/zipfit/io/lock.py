@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from zipfit.errors import BusyError, from_os_error
+from zipfit.io.storage import RemotePath, as_path
 
 log = logging.getLogger("zipfit")
 
@@ -51,11 +52,16 @@ class OutputLock:
     needed: one run writes one set of outputs."""
 
     def __init__(self, out: str | os.PathLike) -> None:
-        self.out = Path(out)
-        self.path = lock_path(self.out)
+        self.out = as_path(out)
+        self.remote = isinstance(self.out, RemotePath)
+        self.path = None if self.remote else lock_path(self.out)
         self._fd: int | None = None
 
     def acquire(self) -> OutputLock:
+        if self.remote:
+            # an object store has no flock: the one-run-per-output promise is local-only (docs/reliability.md)
+            log.debug("%s: outputs on a store are not locked", self.out)
+            return self
         while True:
             try:
                 fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)

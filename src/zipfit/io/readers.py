@@ -19,6 +19,7 @@ import zstandard
 
 from zipfit.errors import CorruptFileError, ZipfitError
 from zipfit.io.inputs import InputFile, hf_data_files
+from zipfit.io.storage import RemotePath
 
 ARROW_BATCH_ROWS = 1024
 _READ_CHUNK = 1 << 16
@@ -87,7 +88,26 @@ def _open_binary(f: InputFile) -> BinaryIO:
         raise ZipfitError(f"{f.path}: cannot read ({exc.strerror or exc})") from None
 
 
+class _OwningGzip(gzip.GzipFile):
+    """A GzipFile over a file object that it closes too (a GzipFile never closes a fileobj it is given)."""
+
+    def close(self) -> None:
+        owned = self.fileobj
+        try:
+            super().close()
+        finally:
+            if owned is not None:
+                owned.close()
+
+
 def _open_stream(f: InputFile) -> BinaryIO:
+    if isinstance(f.path, RemotePath):
+        remote = f.path.open("rb")
+        if f.format == "jsonl.gz":
+            return _OwningGzip(fileobj=remote, mode="rb")  # type: ignore[return-value]
+        if f.format == "jsonl.zst":
+            return io.BufferedReader(_ZstdReader(remote), buffer_size=_READ_CHUNK)  # type: ignore[return-value]
+        return remote
     if f.format == "jsonl.gz":
         # Opened by name, so closing the stream closes the file: a GzipFile never closes a fileobj it is given
         return gzip.GzipFile(f.path, mode="rb")  # type: ignore[return-value]
@@ -188,9 +208,18 @@ def iter_jsonl(
 
 def _open_parquet(f: InputFile) -> pq.ParquetFile:
     try:
+        if isinstance(f.path, RemotePath):  # a seekable, buffered file of the store's: only the footer and the
+            return pq.ParquetFile(f.path.open("rb"))  # column chunks asked for are read
         return pq.ParquetFile(f.path)
     except (pa.ArrowException, OSError) as exc:
         raise ZipfitError(f"{f.path}: not a readable Parquet file ({exc})") from None
+
+
+def _arrow_source(path: Any) -> pa.NativeFile:
+    """A save_to_disk data file: memory-mapped when local, streamed from the store when remote."""
+    if isinstance(path, RemotePath):
+        return pa.PythonFile(path.open("rb"), mode="r")
+    return pa.memory_map(str(path))
 
 
 def _open_ipc(source: pa.NativeFile) -> Any:
@@ -218,7 +247,7 @@ def arrow_schema(f: InputFile) -> pa.Schema:
     if not files:
         raise CorruptFileError(f"{f.path}: state.json lists no data files")
     try:
-        with pa.memory_map(str(files[0])) as source:
+        with _arrow_source(files[0]) as source:
             return _open_ipc(source).schema
     except (pa.ArrowException, OSError) as exc:
         raise ZipfitError(f"{files[0]}: not a readable Arrow file ({exc})") from None
@@ -278,7 +307,7 @@ def _arrow_batches(
             yield batch
         return
     for shard in hf_data_files(f.path):
-        with pa.memory_map(str(shard)) as source:
+        with _arrow_source(shard) as source:
             try:
                 batches = _ipc_batches(_open_ipc(source))
             except (pa.ArrowException, OSError) as exc:

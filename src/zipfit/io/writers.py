@@ -26,6 +26,7 @@ import zstandard
 from zipfit import failpoints
 from zipfit.errors import ZipfitError
 from zipfit.io.commit import Commit, fsync_dir, staged_file, temp_beside
+from zipfit.io.storage import RemotePath, as_path, check_remote_output, remote_output
 
 OUTPUT_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".parquet")
 TABLE_SUFFIXES = (*OUTPUT_SUFFIXES, ".csv")
@@ -55,12 +56,16 @@ def check_output(
     suffixes: Sequence[str] = OUTPUT_SUFFIXES,
 ) -> Path:
     """Refuse a bad output path before any work is done, so a long run never fails at the very end."""
-    path = Path(out)
+    path = as_path(out)
     if _suffix_of(path, suffixes) is None:
         raise ZipfitError(f"{out}: unsupported output type; use one of {', '.join(suffixes)}")
+    if isinstance(path, RemotePath):
+        return check_remote_output(path, out, overwrite=overwrite, inputs=inputs)  # type: ignore[return-value]
     resolved = path.resolve()
     for item in inputs:
-        inp = Path(getattr(item, "path", item))  # also accepts InputFile
+        inp = as_path(getattr(item, "path", item))  # also accepts InputFile
+        if isinstance(inp, RemotePath):  # a local output cannot be a remote input
+            continue
         r = inp.resolve()
         same = resolved == r or (path.exists() and inp.exists() and os.path.samefile(path, inp))
         if same or r in resolved.parents:
@@ -81,9 +86,13 @@ def check_output(
 def atomic_output(out: Path, commit: Commit | None = None) -> Iterator[Path]:
     """A temp path beside `out` that replaces `out` only on success, so readers never see a partial file.
     With ``commit``, the file is only staged: it becomes visible when the commit is published."""
-    out = Path(out)
+    out = as_path(out)  # type: ignore[assignment]
     if commit is not None:
         with commit.stage(out) as tmp:
+            yield tmp
+        return
+    if isinstance(out, RemotePath):
+        with remote_output(out) as tmp:
             yield tmp
         return
     with staged_file(out) as tmp:
@@ -176,7 +185,7 @@ class _JsonLines:
 
 def write_json(out: Path, obj: Any, commit: Commit | None = None) -> None:
     text = json.dumps(obj, indent=2, sort_keys=False, ensure_ascii=False, default=_json_default) + "\n"
-    with atomic_output(Path(out), commit) as tmp:
+    with atomic_output(as_path(out), commit) as tmp:  # type: ignore[arg-type]
         tmp.write_text(text, encoding="utf-8")
 
 
@@ -241,7 +250,7 @@ class TableWriter:
     """
 
     def __init__(self, out: Path, schema: pa.Schema, chunk_rows: int = TABLE_CHUNK_ROWS) -> None:
-        self.out = Path(out)
+        self.out = as_path(out)
         self.suffix = _suffix_of(self.out, TABLE_SUFFIXES)
         if self.suffix is None:
             raise ValueError(f"{out}: tables can be written as {', '.join(TABLE_SUFFIXES)}")
@@ -321,7 +330,7 @@ def write_table(out: Path, columns: dict[str, Sequence | np.ndarray]) -> None:
     if not columns:
         raise ValueError("write_table needs at least one column")
     table = pa.table({name: _to_arrow(name, col) for name, col in columns.items()})  # checks equal lengths
-    with TableWriter(Path(out), table.schema) as writer:
+    with TableWriter(as_path(out), table.schema) as writer:  # type: ignore[arg-type]
         for batch in table.to_batches(max_chunksize=TABLE_CHUNK_ROWS):
             writer.write(dict(zip(batch.schema.names, batch.columns, strict=True)))
 
@@ -533,7 +542,7 @@ def write_ranked(
     otherwise each record is serialised once into a spill file beside `out` and read back by position. A Parquet
     output without `schema` takes one schema unified over all records before writing the first row.
     """
-    out = Path(out)
+    out = as_path(out)  # type: ignore[assignment]
     suffix = _suffix_of(out, OUTPUT_SUFFIXES)
     if suffix is None:
         raise ValueError(f"{out}: write_ranked supports {', '.join(OUTPUT_SUFFIXES)}")

@@ -40,6 +40,7 @@ from zipfit.errors import CorruptFileError, ZipfitError, from_os_error
 from zipfit.fingerprint import fingerprint
 from zipfit.io import Exclusions
 from zipfit.io.exclusions import FILTERED
+from zipfit.io.storage import RemotePath, as_path
 
 log = logging.getLogger("zipfit")
 
@@ -94,7 +95,7 @@ class ScoreDataset:
 
     def __init__(self, directory: str | os.PathLike, files: Sequence[str] = (), run: dict[str, Any] | None = None,
                  unscorable_reason: str = "unscorable") -> None:
-        self.directory = Path(directory)
+        self.directory = as_path(directory)  # a local directory, or a prefix on a store (parts uploaded whole)
         self.files = [str(f) for f in files]  # input paths, as the "file" column and exclusion examples say them
         self.run = run or {}
         self.key = fingerprint(self.run)
@@ -148,7 +149,7 @@ class ScoreDataset:
     @classmethod
     def open(cls, directory: str | os.PathLike) -> ScoreDataset:
         """A complete dataset, for selecting from it."""
-        root = Path(directory)
+        root = as_path(directory)
         if not root.is_dir():
             raise ZipfitError(f"--scores {root}: no such directory (write one with `zipfit score ... --out DIR` or "
                               "`zipfit select ... --scores-out DIR`)")
@@ -181,9 +182,15 @@ class ScoreDataset:
     def clear(self) -> None:
         """Remove the manifest first: a directory being replaced never looks complete."""
         (self.directory / MANIFEST_FILE).unlink(missing_ok=True)
-        shutil.rmtree(self.directory, ignore_errors=True)
+        self.remove()
 
     def remove(self) -> None:
+        if isinstance(self.directory, RemotePath):
+            try:
+                self.directory.rmtree()
+            except OSError as exc:
+                log.warning("%s: could not remove it (%s)", self.directory, exc)
+            return
         shutil.rmtree(self.directory, ignore_errors=True)
 
     # ---- parts ---------------------------------------------------------------------------------------------
@@ -206,7 +213,8 @@ class ScoreDataset:
         """A part's table, checked: readable, with its page checksums, and holding the rows of ``shard_key``."""
         path = self.directory / part_name(shard_key)
         try:
-            table = pq.read_table(path, page_checksum_verification=True)
+            source = pa.BufferReader(path.read_bytes()) if isinstance(path, RemotePath) else path
+            table = pq.read_table(source, page_checksum_verification=True)
             meta = table.schema.metadata or {}
             table = table.replace_schema_metadata(None).cast(SCHEMA)
         except FileNotFoundError:
@@ -332,8 +340,15 @@ class ScoreDataset:
                      json.dumps(self.manifest, indent=1, sort_keys=False, default=str).encode("utf-8"))
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """``data`` at ``path``, whole or not at all; a failed write (a full disk) leaves no temp file behind."""
+def write_atomic(path: Path | RemotePath, data: bytes) -> None:
+    """``data`` at ``path``, whole or not at all; a failed write (a full disk) leaves no temp file behind. On a
+    store, one request: the object appears whole or not at all."""
+    if isinstance(path, RemotePath):
+        try:
+            path.write_bytes(data)
+        except OSError as exc:
+            raise from_os_error(exc, f"writing {path}") from None
+        return
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")  # workers on other hosts write other shards
     try:
         with open(tmp, "wb") as fh:
