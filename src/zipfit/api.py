@@ -48,6 +48,7 @@ from zipfit.io import (
 )
 from zipfit.io.commit import Commit, remove_leftovers
 from zipfit.io.lock import OutputLock
+from zipfit.io.memory import in_memory
 from zipfit.io.texts import read_texts, spec_dict
 from zipfit.manifest import Timer, distribution, environment, length_report, score_summary
 from zipfit.methods import CASCADE, SCORES, SET, Method, accepted_parameters, all_parameters, make_method
@@ -68,21 +69,25 @@ CHECKPOINT_SUFFIX = ".zipfit-checkpoint"  # where select keeps its score dataset
 class SelectionResult:
     """What ``select`` did: where it wrote, the manifest it wrote, and the selection in rank order."""
 
-    out: Path
-    manifest_path: Path
+    out: Path | None  # None with out=None (the result is in ``table``)
+    manifest_path: Path | None
     manifest: dict[str, Any]
     indices: np.ndarray  # eligible-document indices, best first
     scores: np.ndarray  # their scores
+    table: Any = None  # with out=None: the selected records, best first, with zipfit_score and zipfit_rank
+    dataset: Any = None  # with out=None and a datasets.Dataset (or IterableDataset) source: the table as one
 
 
 @dataclass
 class ScoreResult:
     """What ``score`` wrote: the score dataset directory, its manifest, and every eligible document's score."""
 
-    out: Path
-    manifest_path: Path
+    out: Path | None  # None with out=None (the result is in ``table``)
+    manifest_path: Path | None
     manifest: dict[str, Any]
     scores: np.ndarray
+    table: Any = None  # with out=None: the score dataset as one pyarrow Table (a row per record, in input order)
+    dataset: Any = None  # with out=None and a datasets.Dataset (or IterableDataset) source: the table as one
 
 
 # ---- set-up, shared by every call ------------------------------------------------------------------------------
@@ -316,11 +321,12 @@ def _check_saved_inputs(dataset: ScoreDataset, sources_info: list[dict]) -> None
 # ---- select -----------------------------------------------------------------------------------------------------
 
 
+@in_memory("select")
 def select(
     sources: PathsLike | None = None,
     target: PathsLike | None = None,
     *,
-    out: str | os.PathLike,
+    out: str | os.PathLike | None = None,
     k: int | None = None,
     tokens: int | None = None,
     fraction: float | None = None,
@@ -414,7 +420,7 @@ def select(
             if kind != SET:
                 dataset = ScoreDataset.create(
                     scores_out if scores_out is not None else out_path.with_name(out_path.name + CHECKPOINT_SUFFIX),
-                    [str(f.path) for f in corpus.files], run,
+                    [f.label for f in corpus.files], run,
                     resume=s.run.resume, overwrite=s.run.overwrite,
                     unscorable_reason=scorer.unscorable_reason, keep=scores_out is not None)
             try:
@@ -535,6 +541,9 @@ def _from_saved(saved: ScoreDataset, s: Settings, method: str | None,
     tokenizer = recorded["parameters"]["tokenizer"]
     if "tokenizer" in s.given and s.tokenizer != tokenizer:
         raise ZipfitError(f"--scores {saved.directory} counted tokens with {tokenizer!r}, not {s.tokenizer!r}")
+    if sources is None and any("name" in f for f in recorded["inputs"]["sources"]):
+        raise ZipfitError(f"--scores {saved.directory} scored in-memory data or files: inputs "
+                          f"({recorded['inputs']['sources'][0]['path']}, ...); pass the same sources again")
     texts = dataclasses.replace(s.texts, source=saved_spec)
     s = dataclasses.replace(s, texts=texts, tokenizer=tokenizer)
     return s, name, sources if sources is not None else [f["path"] for f in recorded["inputs"]["sources"]]
@@ -595,11 +604,12 @@ def _selection_manifest(st: _Setup, runner: Engine, method: str, method_params: 
 # ---- score ------------------------------------------------------------------------------------------------------
 
 
+@in_memory("score")
 def score(
     sources: PathsLike,
     target: PathsLike | None = None,
     *,
-    out: str | os.PathLike,
+    out: str | os.PathLike | None = None,
     method: str = "zipfit",
     settings: Settings | None = None,
     **options: Any,
@@ -632,7 +642,7 @@ def score(
             scorer.fit(targets)
         contamination, exclude_info = st.decontamination()
         filters = st.filters(contamination)
-        dataset = ScoreDataset.create(out_path, [str(f.path) for f in corpus.files],
+        dataset = ScoreDataset.create(out_path, [f.label for f in corpus.files],
                                       _run_parts(corpus, scorer, targets, s, runner, exclude_info),
                                       resume=s.run.resume, overwrite=s.run.overwrite,
                                       unscorable_reason=scorer.unscorable_reason, keep=True)
@@ -716,6 +726,7 @@ def align(
 # ---- compare ----------------------------------------------------------------------------------------------------
 
 
+@in_memory("compare")
 def compare(
     sources: PathsLike,
     target: PathsLike | None = None,
@@ -787,7 +798,7 @@ def compare(
                        "lengths": {"chars": source["chars"]["source"], "tokens": source["tokens"]["source"]}},
             "methods": rows,
             "overlap": overlap,
-            "inputs": {"sources": [str(f.path) for f in corpus.files], "target": target_info},
+            "inputs": {"sources": [f.label for f in corpus.files], "target": target_info},
         }
         if out_path is not None:
             with reported(f"writing {out_path}"):

@@ -7,7 +7,7 @@ import hashlib
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from zipfit.errors import CorruptFileError, ZipfitError, from_os_error
@@ -37,10 +37,23 @@ class InputFile:
     format: str  # "jsonl", "jsonl.gz", "jsonl.zst", "parquet", "hf"
     size: int  # bytes; for "hf" the sum over the directory's files
     mtime_ns: int  # for "hf" the newest file's
+    # for a private temp file that holds in-memory data (zipfit.io.memory): the name outputs show for it
+    # ("memory:0"), and its manifest entry (what the data was, the sha256 of its bytes)
+    shown: str | None = None
+    described: dict | None = field(default=None, compare=False)
 
     @property
     def is_arrow(self) -> bool:
         return self.format in ("parquet", "hf")
+
+    @property
+    def label(self) -> str:
+        """The input's name in outputs: the score dataset's ``file`` column, ``file:row`` examples, messages."""
+        return self.shown if self.shown is not None else str(self.path)
+
+
+# private temp files holding in-memory data, by resolved path: (shown name, manifest entry); see zipfit.io.memory
+STAGED: dict[Path, tuple[str, dict]] = {}
 
 
 def format_for(path: Path) -> str | None:
@@ -181,7 +194,10 @@ def resolve_inputs(inputs: Sequence[str | os.PathLike], role: str = "source") ->
         if key in seen:
             raise ZipfitError(f"{p} is given twice (also as {seen[key]}); each input may appear only once")
         seen[key] = p
-        files.append(_stat_input(p))
+        f = _stat_input(p)
+        if key in STAGED:
+            f = replace(f, shown=STAGED[key][0], described=STAGED[key][1])
+        files.append(f)
     return files
 
 
