@@ -194,7 +194,9 @@ def _run_parts(corpus: Corpus, scorer: Any, targets: Sequence[str], s: Settings,
         "method": {"name": scorer.name, **scorer.params()},
         "targets": texts_digest(targets),
         "source": spec_dict(corpus.spec),
-        "inputs": [[str(f.path.resolve()), f.size, f.mtime_ns] for f in corpus.files],
+        # in-memory data and files: inputs by their content (their temp file's path changes with every call)
+        "inputs": [[str(f.path.resolve()), f.size, f.mtime_ns] if f.described is None
+                   else [f.label, f.described["sha256"]] for f in corpus.files],
         "tokenizer": s.tokenizer,
         "seed": s.seed,
         "shard_rows": s.run.shard_rows,

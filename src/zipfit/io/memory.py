@@ -90,7 +90,7 @@ def kind_of(value: Any) -> str | None:
     if all(isinstance(v, str) for v in items):
         named = [v for v in items if _looks_like_path(v)]
         if named:
-            raise ZipfitError(f"a list that mixes file names ({named[0]!r}) and texts ({_short(items, named)}): "
+            raise ZipfitError(f"a list that mixes file names ({_cut(named[0])!r}) and texts ({_short(items, named)}): "
                               "pass either paths or texts")
         return "strings"
     raise ZipfitError(f"cannot read a list of {type(items[0]).__name__} (item 1) ... as documents: pass file paths, "
@@ -98,8 +98,11 @@ def kind_of(value: Any) -> str | None:
 
 
 def _short(items: list[str], named: list[str]) -> str:
-    text = next(v for v in items if v not in named)
-    return repr(text if len(text) <= 40 else text[:40] + "...")
+    return repr(_cut(next(v for v in items if v not in named)))
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= 40 else text[:40] + "..."
 
 
 def _is_files(value: str | os.PathLike) -> bool:
@@ -109,10 +112,10 @@ def _is_files(value: str | os.PathLike) -> bool:
 def _looks_like_path(text: str) -> bool:
     """A string in a list is a path (not a text) when it names something that exists, a glob that matches, a
     ``files:`` spec, a URL, or looks like one (no whitespace, and a data file suffix or a path separator)."""
-    if _is_files(text) or "://" in text:
-        return True
     if any(c.isspace() for c in text) or not text:
         return False
+    if _is_files(text) or "://" in text:
+        return True
     if format_for(Path(text)) is not None or "/" in text or os.sep in text:
         return True
     try:
