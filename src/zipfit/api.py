@@ -50,6 +50,7 @@ from zipfit.io import (
 from zipfit.io.commit import Commit, remove_leftovers
 from zipfit.io.datasets_out import MANIFEST_NAME, check_output_dir, dataset_layout, stage_manifest, write_dataset
 from zipfit.io.lock import OutputLock
+from zipfit.io.memory import in_memory
 from zipfit.io.sources import Source
 from zipfit.io.texts import read_texts, spec_dict
 from zipfit.manifest import Timer, distribution, environment, length_report, score_summary
@@ -73,21 +74,25 @@ CHECKPOINT_SUFFIX = ".zipfit-checkpoint"  # where select keeps its score dataset
 class SelectionResult:
     """What ``select`` did: where it wrote, the manifest it wrote, and the selection in rank order."""
 
-    out: Path
-    manifest_path: Path
+    out: Path | None  # None with out=None (the result is in ``table``)
+    manifest_path: Path | None
     manifest: dict[str, Any]
     indices: np.ndarray  # eligible-document indices, best first
     scores: np.ndarray  # their scores
+    table: Any = None  # with out=None: the selected records, best first, with zipfit_score and zipfit_rank
+    dataset: Any = None  # with out=None and a datasets.Dataset (or IterableDataset) source: the table as one
 
 
 @dataclass
 class ScoreResult:
     """What ``score`` wrote: the score dataset directory, its manifest, and every eligible document's score."""
 
-    out: Path
-    manifest_path: Path
+    out: Path | None  # None with out=None (the result is in ``table``)
+    manifest_path: Path | None
     manifest: dict[str, Any]
     scores: np.ndarray
+    table: Any = None  # with out=None: the score dataset as one pyarrow Table (a row per record, in input order)
+    dataset: Any = None  # with out=None and a datasets.Dataset (or IterableDataset) source: the table as one
 
 
 # ---- set-up, shared by every call ------------------------------------------------------------------------------
@@ -197,7 +202,8 @@ def _run_parts(corpus: Corpus, scorer: Any, targets: Sequence[str], s: Settings,
         "targets": texts_digest(targets),
         "source": spec_dict(corpus.spec),
         **_per_source(corpus),
-        "inputs": [f.identity() for f in corpus.files],
+        # in-memory data and files: inputs by their content (their temp file's path changes with every call)
+        "inputs": [f.identity() if f.described is None else [f.label, f.described["sha256"]] for f in corpus.files],
         "tokenizer": s.tokenizer,
         "seed": s.seed,
         "shard_rows": s.run.shard_rows,
@@ -333,11 +339,12 @@ def _check_saved_inputs(dataset: ScoreDataset, sources_info: list[dict]) -> None
 # ---- select -----------------------------------------------------------------------------------------------------
 
 
+@in_memory("select")
 def select(
     sources: PathsLike | None = None,
     target: PathsLike | None = None,
     *,
-    out: str | os.PathLike,
+    out: str | os.PathLike | None = None,
     k: int | None = None,
     tokens: int | None = None,
     fraction: float | None = None,
@@ -454,7 +461,7 @@ def select(
             if kind != SET:
                 dataset = ScoreDataset.create(
                     scores_out if scores_out is not None else out_path.with_name(out_path.name + CHECKPOINT_SUFFIX),
-                    [str(f.path) for f in corpus.files], run,
+                    [f.label for f in corpus.files], run,
                     resume=s.run.resume, overwrite=s.run.overwrite,
                     unscorable_reason=scorer.unscorable_reason, keep=scores_out is not None)
             try:
@@ -597,6 +604,9 @@ def _from_saved(saved: ScoreDataset, s: Settings, method: str | None,
     tokenizer = recorded["parameters"]["tokenizer"]
     if "tokenizer" in s.given and s.tokenizer != tokenizer:
         raise ZipfitError(f"--scores {saved.directory} counted tokens with {tokenizer!r}, not {s.tokenizer!r}")
+    if sources is None and any("name" in f for f in recorded["inputs"]["sources"]):
+        raise ZipfitError(f"--scores {saved.directory} scored in-memory data or files: inputs "
+                          f"({recorded['inputs']['sources'][0]['path']}, ...); pass the same sources again")
     texts = dataclasses.replace(s.texts, source=saved_spec)
     s = dataclasses.replace(s, texts=texts, tokenizer=tokenizer)
     if sources is not None and "per_source" in recorded["parameters"]:
@@ -663,11 +673,12 @@ def _selection_manifest(st: _Setup, runner: Engine, method: str, method_params: 
 # ---- score ------------------------------------------------------------------------------------------------------
 
 
+@in_memory("score")
 def score(
     sources: PathsLike,
     target: PathsLike | None = None,
     *,
-    out: str | os.PathLike,
+    out: str | os.PathLike | None = None,
     method: str = "zipfit",
     annotate: str | os.PathLike | None = None,
     rejects: str | os.PathLike | None = None,
@@ -707,7 +718,7 @@ def score(
             scorer.fit(targets)
         contamination, exclude_info = st.decontamination()
         filters = st.filters(contamination)
-        dataset = ScoreDataset.create(out_path, [str(f.path) for f in corpus.files],
+        dataset = ScoreDataset.create(out_path, [f.label for f in corpus.files],
                                       _run_parts(corpus, scorer, targets, s, runner, exclude_info),
                                       resume=s.run.resume, overwrite=s.run.overwrite,
                                       unscorable_reason=scorer.unscorable_reason, keep=True)
@@ -829,6 +840,7 @@ def align(
 # ---- compare ----------------------------------------------------------------------------------------------------
 
 
+@in_memory("compare")
 def compare(
     sources: PathsLike,
     target: PathsLike | None = None,
@@ -900,7 +912,7 @@ def compare(
                        "lengths": {"chars": source["chars"]["source"], "tokens": source["tokens"]["source"]}},
             "methods": rows,
             "overlap": overlap,
-            "inputs": {"sources": [str(f.path) for f in corpus.files], "target": target_info},
+            "inputs": {"sources": [f.label for f in corpus.files], "target": target_info},
         }
         if out_path is not None:
             with reported(f"writing {out_path}"):

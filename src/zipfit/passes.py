@@ -135,7 +135,7 @@ class _Flagged:
             assert self.filters is not None
             self.reasons.append(self.filters.reason(int(flags[position])))
             self.statuses.append(self.filters.status(int(flags[position])))
-            self.exclusions.add(self.reasons[-1], self.corpus.files[doc.file].path, doc.row)
+            self.exclusions.add(self.reasons[-1], self.corpus.files[doc.file].label, doc.row)
 
     def take(self, contaminated: np.ndarray, exclusions: Exclusions, offset: int) -> None:
         """Append a later part's flags (a shard's), its positions shifted by ``offset``."""
@@ -233,7 +233,7 @@ def map_pass(
     log: deque = deque()
     if dataset is not None:
         corpus.exclusions.log = log  # type: ignore[assignment]
-    file_number = {str(f.path): i for i, f in enumerate(corpus.files)}
+    file_number = {f.label: i for i, f in enumerate(corpus.files)}
 
     def log_key(entry: tuple) -> str:
         return shard_key(file_number[entry[0]], shard_number(entry[1], shard_rows))

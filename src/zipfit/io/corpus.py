@@ -18,6 +18,8 @@ from zipfit.io.shards import Shard
 from zipfit.io.sources import Source
 from zipfit.io.textspec import TextSpec
 
+# a record of a materialised folder (files:DIR) standing for a file that is not text: its reason and detail
+EXCLUDED_KEY, DETAIL_KEY = "zipfit_excluded", "zipfit_detail"
 DEFAULT_SPEC = TextSpec()  # frozen, so one shared default is safe
 _MAX_LISTED_FIELDS = 25
 _FIRST_OBJECT_SCAN = 1000  # lines examined at construction to find a file's first record
@@ -124,17 +126,20 @@ class Corpus:
         for row, value, reason, detail in source:
             ex.n_records += 1
             if reason:
-                ex.add(reason, f.path, row, detail)
+                ex.add(reason, f.label, row, detail)
                 continue
             if not isinstance(value, dict):
-                ex.add("not_an_object", f.path, row, type(value).__name__)
+                ex.add("not_an_object", f.label, row, type(value).__name__)
+                continue
+            if f.described is not None and EXCLUDED_KEY in value:  # a file zipfit.io.memory could not use
+                ex.add(value[EXCLUDED_KEY], f.label, row, value.get(DETAIL_KEY, ""))
                 continue
             if not checked:
                 self._check_record_fields(f, value, spec)
                 checked = True
             text, reason, detail = self._extract(value, spec)
             if reason:
-                ex.add(reason, f.path, row, detail)
+                ex.add(reason, f.label, row, detail)
                 continue
             doc_id = value.get("id")
             yield Document(index, text, file_no, row, value if records else None,
@@ -205,7 +210,7 @@ class Corpus:
                 hint = f"it is used by {option}template {spec.template!r}; " + hint
         else:
             hint = f"it is used by {option}where"
-        return ZipfitError(f"{f.path}: no field {name!r} in {self.role} records (fields: {shown}); {hint}")
+        return ZipfitError(f"{f.label}: no field {name!r} in {self.role} records (fields: {shown}); {hint}")
 
     def _check_record_fields(self, f: InputFile, rec: Mapping[str, Any], spec: TextSpec) -> None:
         for name in spec.fields:
@@ -233,13 +238,14 @@ class Corpus:
         """Raise if an input changed since construction: the output would not match what was recorded."""
         for f in self.files:
             if current_stat(f) != f.stat_key:
-                raise ZipfitError(f"{f.path} changed while zipfit was reading it")
+                raise ZipfitError(f"{f.label} changed while zipfit was reading it")
 
     # ---- metadata ------------------------------------------------------------------------------------------
 
     def describe(self) -> list[dict]:
         """Per input: path, format, bytes, sha256 (reads every file once; meant for the run manifest)."""
         return [
+            dict(f.described) if f.described is not None else
             {"path": str(f.path), "format": f.format, "bytes": f.size, "sha256": input_sha256(f)} for f in self.files
         ]
 

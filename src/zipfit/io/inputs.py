@@ -7,7 +7,7 @@ import hashlib
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from zipfit.errors import CorruptFileError, ZipfitError, from_os_error
@@ -40,6 +40,10 @@ class InputFile:
     size: int  # bytes; for "hf" the sum over the directory's files
     mtime_ns: int  # for "hf" the newest file's
     etag: str = ""  # a remote input's ETag or checksum, as its store reports it (for "hf": over its files)
+    # for a private temp file that holds in-memory data (zipfit.io.memory): the name outputs show for it
+    # ("memory:0"), and its manifest entry (what the data was, the sha256 of its bytes)
+    shown: str | None = None
+    described: dict | None = field(default=None, compare=False)
 
     @property
     def is_arrow(self) -> bool:
@@ -50,10 +54,19 @@ class InputFile:
         """What ``current_stat`` must still return for the input to count as unchanged."""
         return self.size, self.mtime_ns, self.etag
 
+    @property
+    def label(self) -> str:
+        """The input's name in outputs: the score dataset's ``file`` column, ``file:row`` examples, messages."""
+        return self.shown if self.shown is not None else str(self.path)
+
     def identity(self) -> list:
         """The input in a run's fingerprint: where it is and what its file system says about it."""
         key = [str(self.path.resolve()), self.size, self.mtime_ns]
         return [*key, self.etag] if isinstance(self.path, RemotePath) else key
+
+
+# private temp files holding in-memory data, by resolved path: (shown name, manifest entry); see zipfit.io.memory
+STAGED: dict[Path, tuple[str, dict]] = {}
 
 
 def format_for(path: Path | RemotePath) -> str | None:
@@ -207,7 +220,10 @@ def resolve_inputs(inputs: Sequence[str | os.PathLike], role: str = "source") ->
         if key in seen:
             raise ZipfitError(f"{p} is given twice (also as {seen[key]}); each input may appear only once")
         seen[key] = p
-        files.append(_stat_input(p))
+        f = _stat_input(p)
+        if key in STAGED:
+            f = replace(f, shown=STAGED[key][0], described=STAGED[key][1])
+        files.append(f)
     return files
 
 

@@ -163,7 +163,7 @@ class ScoreDataset:
             raise CorruptFileError(f"--scores {root}: cannot read {MANIFEST_FILE} ({exc})") from None
         if manifest.get("format") != FORMAT:
             raise ZipfitError(f"--scores {root}: format {manifest.get('format')!r}, expected {FORMAT!r}")
-        dataset = cls(root, [f["path"] for f in manifest["inputs"]["sources"]], manifest["run"],
+        dataset = cls(root, [f.get("name", f["path"]) for f in manifest["inputs"]["sources"]], manifest["run"],
                       manifest["method"].get("unscorable_reason", "unscorable"))
         dataset.manifest = manifest
         return dataset
