@@ -41,6 +41,7 @@ import pyarrow.parquet as pq
 from zipfit.errors import ZipfitError, from_os_error
 from zipfit.io.corpus import DETAIL_KEY, EXCLUDED_KEY
 from zipfit.io.inputs import GLOB_CHARS, STAGED, format_for
+from zipfit.io.sources import Source
 from zipfit.io.writers import _JsonLines, file_sha256
 
 log = logging.getLogger("zipfit")
@@ -67,6 +68,8 @@ def kind_of(value: Any) -> str | None:
         return None
     if isinstance(value, (str, os.PathLike)):
         return "files" if _is_files(value) else "paths"
+    if isinstance(value, Source):
+        return "paths"
     if isinstance(value, pa.Table):
         return "pyarrow.Table"
     if _class_is(value, "pandas", "DataFrame"):
@@ -85,7 +88,7 @@ def kind_of(value: Any) -> str | None:
         return "paths"  # an empty list: the usual "no inputs given" error
     if isinstance(items[0], Mapping):
         return "records"
-    if all(isinstance(v, os.PathLike) or (isinstance(v, str) and _looks_like_path(v)) for v in items):
+    if all(isinstance(v, (os.PathLike, Source)) or (isinstance(v, str) and _looks_like_path(v)) for v in items):
         return "files" if all(_is_files(v) for v in items) else "paths"
     if all(isinstance(v, str) for v in items):
         named = [v for v in items if _looks_like_path(v)]
