@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from realdata import DATA, read_jsonl
+from stores import S3_CREDENTIALS
 
 
 @pytest.fixture(scope="session")
@@ -30,3 +34,27 @@ def mixed_sources(data_dir: Path) -> list[str]:
     texts += [r["text"][:50_000] for r in read_jsonl(data_dir / "math" / "hott_book_tex.jsonl.gz", 6)]
     texts += [r["contents"] for r in read_jsonl(data_dir / "text" / "toy_pile_1000.jsonl", 31)]
     return [t for t in texts if t.strip()]  # the Pile sample holds one empty document
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """A real S3-protocol server on 127.0.0.1 (moto's standalone server, the one s3fs is tested against), with
+    dummy credentials in the environment while it runs. Yields its endpoint URL."""
+    from moto.server import ThreadedMotoServer
+
+    saved = {k: os.environ.get(k) for k in S3_CREDENTIALS}
+    os.environ.update(S3_CREDENTIALS)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v

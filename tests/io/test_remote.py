@@ -8,21 +8,19 @@ import gzip
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import s3fs
+from stores import S3_CREDENTIALS as CREDENTIALS
 
-pytest.importorskip("s3fs")
-moto_server = pytest.importorskip("moto.server")
-
-import zipfit  # noqa: E402
-from zipfit.errors import ZipfitError  # noqa: E402
-from zipfit.io import storage  # noqa: E402
-from zipfit.io.inputs import resolve_inputs  # noqa: E402
+import zipfit
+from zipfit.errors import ZipfitError
+from zipfit.io import storage
+from zipfit.io.inputs import resolve_inputs
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -30,44 +28,20 @@ SOURCE = EXAMPLES / "source_mix.jsonl.gz"
 TARGET = EXAMPLES / "proofnet_valid.jsonl"
 MBPP = ROOT.parent / "shared" / "data" / "mbpp" / "mbpp.jsonl"
 BUCKET = "zipfit-test"
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-               "AWS_DEFAULT_REGION": "us-east-1"}
 TEMPLATE = "{nl_statement}\n{formal_statement}"
 RUN = {"workers": 1, "progress": False}
 T = {"target_template": TEMPLATE}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def s3() -> Iterator[dict]:
-    """The server, a bucket holding the example data, and the storage options that reach it."""
-    saved = {k: os.environ.get(k) for k in CREDENTIALS}
-    os.environ.update(CREDENTIALS)
-    port = _free_port()
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    options = {"endpoint_url": endpoint}
-    import s3fs
-
+def s3(s3_endpoint) -> Iterator[dict]:
+    """A bucket holding the example data on the test server, and the storage options that reach it."""
+    options = {"endpoint_url": s3_endpoint}
     fs = s3fs.S3FileSystem(**options)
     fs.mkdir(BUCKET)
     fs.put_file(str(SOURCE), f"{BUCKET}/in/{SOURCE.name}")
     fs.put_file(str(TARGET), f"{BUCKET}/in/{TARGET.name}")
-    try:
-        yield {"endpoint": endpoint, "options": options, "fs": fs}
-    finally:
-        server.stop()
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    yield {"endpoint": s3_endpoint, "options": options, "fs": fs}
 
 
 def url(key: str) -> str:
