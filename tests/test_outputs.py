@@ -88,7 +88,7 @@ def test_jsonl_gz_parts_respect_the_byte_limit_and_concatenate_to_the_single_fil
 
 
 def test_format_hf_opens_with_load_from_disk_with_the_same_rows(corpus, tmp_path):
-    datasets = pytest.importorskip("datasets")
+    import datasets
     _select(corpus, tmp_path / "single.parquet", k=30, workers=1)
     _select(corpus, tmp_path / "hf", k=30, out_format="hf", max_rows_per_file=12, workers=2)
     loaded = datasets.load_from_disk(str(tmp_path / "hf"))
