@@ -228,3 +228,21 @@ def test_bad_storage_options_are_one_line(tmp_path):
                           env={**os.environ, "PYTHONPATH": str(ROOT / "src")}, capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 2 and "--storage-options" in done.stderr
+
+
+def test_ray_with_every_path_on_the_store_gives_the_local_engines_bytes(s3, tmp_path, data_dir):
+    """Sources, targets, --exclude, the score dataset and the output all on the bucket, scored by Ray workers that
+    read their shards from the store; decontamination and dedup included."""
+    fs = s3["fs"]
+    proofnet = data_dir / "proofnet" / "proofnet_lean4_zipfit_v2.jsonl"
+    fs.put_file(str(proofnet), f"{BUCKET}/eval/{proofnet.name}")
+    options = dict(k=40, exclude_where={"split": "test"}, dedup=True, target_template=TEMPLATE, progress=False)
+    local = zipfit.select(SOURCE, TARGET, out=tmp_path / "local.jsonl", exclude=proofnet, workers=2, **options)
+    on_ray = zipfit.select(url(f"in/{SOURCE.name}"), url(f"in/{TARGET.name}"), out=url("ray/selected.jsonl"),
+                           exclude=url(f"eval/{proofnet.name}"), scores_out=url("ray/scores"), engine="ray",
+                           workers=2, storage_options=s3["options"], **options)
+    assert fs.cat_file(f"{BUCKET}/ray/selected.jsonl") == (tmp_path / "local.jsonl").read_bytes()
+    assert on_ray.manifest["parameters"]["engine"] == "ray"
+    assert on_ray.manifest["decontamination"] == local.manifest["decontamination"] | {
+        "files": on_ray.manifest["decontamination"]["files"]}  # the same counts; the paths differ
+    assert fs.exists(f"{BUCKET}/ray/scores/_manifest.json")
