@@ -235,3 +235,18 @@ def test_plain_files_as_documents(tmp_path, code_tree, data_dir, private_tmp):
     # a glob, relative to its fixed prefix
     globbed = zipfit.select(f"files:{code_tree}/pkg3/**/*.py", target_texts=targets, k=5, workers=1)
     assert all(not i.startswith("pkg3") and i.endswith(".py") for i in globbed.table.column("id").to_pylist())
+
+
+def test_plain_files_on_the_command_line(tmp_path, code_tree, data_dir):
+    import subprocess
+    import sys
+
+    target = data_dir / "humaneval" / "HumanEval.jsonl.gz"
+    options = dict(k=10, target_template="{prompt}{canonical_solution}", workers=1, progress=False)
+    zipfit.select(f"files:{code_tree}", target, out=tmp_path / "api.jsonl", **options)
+    proc = subprocess.run([sys.executable, "-m", "zipfit", "select", f"files:{code_tree}", "--target", str(target),
+                           "--target-template", "{prompt}{canonical_solution}", "--k", "10", "--workers", "2",
+                           "--out", str(tmp_path / "cli.jsonl")], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "2 binary_file" in proc.stderr  # the excluded files are counted on stderr too
+    assert (tmp_path / "cli.jsonl").read_bytes() == (tmp_path / "api.jsonl").read_bytes()
