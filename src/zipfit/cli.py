@@ -20,6 +20,7 @@ from zipfit.io.shards import ROWS_PER_SHARD
 from zipfit.io.sources import parse_source
 from zipfit.io.textspec import unescape
 from zipfit.methods import SCORES, all_parameters, check_params, method_class, method_names
+from zipfit.progress import LogHandler
 from zipfit.selection import SAMPLING
 
 
@@ -433,7 +434,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # scoring runs in this process: let the method tune it like a worker. Otherwise leave it unmarked: tuned,
         # it would keep the copies left behind by its growing per-document arrays (measured: +7 MB at 10^6 docs)
         mark_owned()
-    handler = logging.StreamHandler(sys.stderr)
+    handler = LogHandler()  # through the progress bars, which it would otherwise break
     handler.setFormatter(logging.Formatter("zipfit: %(message)s"))
     logger = logging.getLogger("zipfit")
     logger.handlers[:] = [handler]
