@@ -388,3 +388,26 @@ def test_a_sharded_output_with_rejects_killed_at_any_moment_finishes_with_resume
     assert parts == {n: b for n, b in _tree(reference).items() if n.startswith("part-")}
     assert (tmp_path / "rejects.jsonl").read_bytes() == (tmp_path / "reference.rejects.jsonl").read_bytes()
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp dirs, spills or locks
+
+
+def test_a_full_disk_while_writing_a_sharded_output_and_rejects(reference, small_disk, tmp_path):
+    def args(out: Path, rejects: Path) -> list:
+        return ["select", "--scores", reference["scores_dir"], "--k", "40", "--out", f"{out}/", "--max-rows-per-file",
+                "15", "--rejects", rejects, "--quiet"]
+
+    assert _zipfit(*args(tmp_path / "expected", tmp_path / "expected.rejects.jsonl")).returncode == 0
+    expected = {n: b for n, b in _tree(tmp_path / "expected").items() if n.startswith("part-")}
+    outcomes = []
+    for free in range(0, 96 << 10, 8 << 10):
+        work = small_disk(free)
+        proc = _zipfit(*args(work / "d", work / "rejects.jsonl"))
+        if proc.returncode == 0:
+            assert {n: b for n, b in _tree(work / "d").items() if n.startswith("part-")} == expected
+            outcomes.append(False)
+            break
+        assert proc.returncode == 4, proc.stderr
+        assert "No space left on device" in _one_error_line(proc)
+        assert not (work / "d").exists() and not (work / "rejects.jsonl").exists()
+        assert not [p.name for p in work.iterdir()]  # no temp directory, spill or lock left behind
+        outcomes.append(True)
+    assert outcomes[0] and outcomes[-1] is False

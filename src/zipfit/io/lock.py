@@ -95,7 +95,9 @@ class OutputLock:
         try:
             os.ftruncate(fd, 0)
             os.pwrite(fd, json.dumps(me).encode("utf-8"), 0)
-        except OSError as exc:
+        except OSError as exc:  # a full disk: remove the lock we hold, or it would outlive this failed run
+            with contextlib.suppress(OSError):
+                self.path.unlink()
             os.close(fd)
             raise from_os_error(exc, f"{self.out}: writing the lock {self.path}") from None
         self._fd = fd
