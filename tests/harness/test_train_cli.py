@@ -45,6 +45,7 @@ def test_train_eval_end_to_end(tmp_path, train_file, proofnet_file, capsys):
     assert proc.returncode == 0, proc.stderr
     assert "tok/s" in proc.stderr  # the progress bar, asked for although stderr is a pipe
     assert "4,096 tokens: target CE" in proc.stderr and "wrote" in proc.stderr
+    assert "filtered out 185 of 371 eval records by --eval-where" in proc.stderr  # the option actually given
     csv_path, json_path, png_path = (tmp_path / f"run.{ext}" for ext in ("csv", "json", "png"))
     rows = list(csv.DictReader(csv_path.read_text(encoding="utf-8").splitlines()))
     assert [int(r["tokens"]) for r in rows] == [0, 2048, 4096]
@@ -62,8 +63,8 @@ def test_train_eval_end_to_end(tmp_path, train_file, proofnet_file, capsys):
     assert csv_path.read_text(encoding="utf-8") == before
     assert main([*argv, "--quiet", "--overwrite", "--seed", "1"]) == 0
     err = capsys.readouterr().err
-    assert "target CE" not in err and "tok/s" not in err  # --quiet: warnings only, no progress bar
-    assert "filtered out 185 of 371 eval records by --where" in err
+    # --quiet: warnings only: no progress bar, and no word on the records --eval-where left out, as asked
+    assert "target CE" not in err and "tok/s" not in err and "filtered out" not in err
     assert csv_path.read_text(encoding="utf-8") != before
 
 
