@@ -18,29 +18,10 @@ from zipfit.engines import engine_names
 from zipfit.errors import ZipfitError
 from zipfit.io.shards import ROWS_PER_SHARD
 from zipfit.io.sources import Source
-from zipfit.io.textspec import TextSpec
+from zipfit.io.textspec import TextSpec, parse_where
 
 PathsLike = str | os.PathLike | Source | Sequence[str | os.PathLike | Source]
-WhereLike = Mapping[str, Any] | Sequence[str] | Sequence[tuple[str, Any]] | None
 ORDERS = ("rank", "input")
-
-
-def parse_where(where: WhereLike) -> tuple[tuple[str, str], ...]:
-    """``{"split": "valid"}``, ``["split=valid"]`` or ``[("split", "valid")]`` -> (("split", "valid"),)."""
-    if not where:
-        return ()
-    items = where.items() if isinstance(where, Mapping) else where
-    pairs = []
-    for item in items:
-        if isinstance(item, str):
-            name, sep, value = item.partition("=")
-            if not sep or not name:
-                raise ZipfitError(f"--where takes FIELD=VALUE, got {item!r}")
-            pairs.append((name, value))
-        else:
-            name, value = item
-            pairs.append((str(name), str(value)))
-    return tuple(pairs)
 
 
 def paths(value: PathsLike) -> list[str | os.PathLike | Source]:

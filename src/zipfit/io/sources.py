@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from zipfit.errors import ZipfitError
-from zipfit.io.textspec import TextSpec, unescape
+from zipfit.io.textspec import TextSpec, parse_where, unescape
 
 KEYS = ("text_field", "template", "where")
 
@@ -35,8 +35,6 @@ class Source:
         if self.text_field is not None and self.template is not None:
             raise ZipfitError(f"source {os.fspath(self.path)}: give text_field or template, not both")
         if self.where is not None:
-            from zipfit.config import parse_where
-
             object.__setattr__(self, "where", parse_where(self.where))
         self.spec(TextSpec())  # a bad template or filter is an error now, not when the source is read
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import string
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from zipfit.errors import ZipfitError
 
+WhereLike = Mapping[str, Any] | Sequence[str] | Sequence[tuple[str, Any]] | None
 _ESCAPES = {"\\n": "\n", "\\t": "\t", "\\\\": "\\"}
 
 
@@ -65,6 +66,24 @@ def template_fields(template: str) -> tuple[str, ...]:
     if not names:
         raise ZipfitError(f"invalid --template {template!r}: it uses no {{field}}, so every text would be the same")
     return tuple(names)
+
+
+def parse_where(where: WhereLike) -> tuple[tuple[str, str], ...]:
+    """``{"split": "valid"}``, ``["split=valid"]`` or ``[("split", "valid")]`` -> (("split", "valid"),)."""
+    if not where:
+        return ()
+    items = where.items() if isinstance(where, Mapping) else where
+    pairs = []
+    for item in items:
+        if isinstance(item, str):
+            name, sep, value = item.partition("=")
+            if not sep or not name:
+                raise ZipfitError(f"--where takes FIELD=VALUE, got {item!r}")
+            pairs.append((name, value))
+        else:
+            name, value = item
+            pairs.append((str(name), str(value)))
+    return tuple(pairs)
 
 
 @dataclass(frozen=True)
