@@ -246,3 +246,12 @@ def test_ray_with_every_path_on_the_store_gives_the_local_engines_bytes(s3, tmp_
     assert on_ray.manifest["decontamination"] == local.manifest["decontamination"] | {
         "files": on_ray.manifest["decontamination"]["files"]}  # the same counts; the paths differ
     assert fs.exists(f"{BUCKET}/ray/scores/_manifest.json")
+
+
+def test_an_output_in_a_missing_bucket_is_refused_before_any_work(s3, tmp_path):
+    with pytest.raises(ZipfitError, match=r"no bucket .*s3://no-such-bucket; create it first"):
+        zipfit.select(url(f"in/{SOURCE.name}"), url(f"in/{TARGET.name}"), out="s3://no-such-bucket/out/a.jsonl",
+                      k=5, storage_options=s3["options"], **T, **RUN)
+    with pytest.raises(ZipfitError, match="no bucket"):
+        zipfit.compare(url(f"in/{SOURCE.name}"), url(f"in/{TARGET.name}"), k=5, out="s3://no-such-bucket/c.json",
+                       storage_options=s3["options"], **T, **RUN)

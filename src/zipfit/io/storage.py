@@ -347,6 +347,9 @@ def check_remote_output(path: RemotePath, out: str | os.PathLike, *, overwrite: 
         raise ZipfitError(f"{out} is a directory; give a file name such as {path / 'selected.jsonl'}")
     if info is not None and not overwrite:
         raise ZipfitError(f"{out} exists; pass --overwrite to replace it")
+    root = path._with_path(path.path.split("/", 1)[0])
+    if info is None and "/" in path.path and not root.exists():  # found now, not at the first upload
+        raise ZipfitError(f"{out}: the store has no bucket (or top-level directory) {root}; create it first")
     return path
 
 
