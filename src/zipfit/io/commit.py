@@ -29,17 +29,18 @@ LEFTOVER_MARKS = (".tmp-", ".spill-")
 
 
 @functools.cache
+def _umask() -> int:
+    umask = os.umask(0o022)  # the only way to read it is to set it
+    os.umask(umask)
+    return umask
+
+
 def file_mode() -> int:
-    umask = os.umask(0o022)
-    os.umask(umask)
-    return 0o666 & ~umask
+    return 0o666 & ~_umask()
 
 
-@functools.cache
 def dir_mode() -> int:
-    umask = os.umask(0o022)
-    os.umask(umask)
-    return 0o777 & ~umask
+    return 0o777 & ~_umask()
 
 
 def fsync_dir(directory: Path) -> None:

@@ -36,9 +36,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from zipfit import failpoints
-from zipfit.errors import CorruptFileError, ZipfitError, from_os_error
+from zipfit.errors import CorruptFileError, ZipfitError, reported
 from zipfit.fingerprint import fingerprint
-from zipfit.io import Exclusions
+from zipfit.io import Exclusions, atomic_output
 from zipfit.io.exclusions import FILTERED
 from zipfit.io.storage import RemotePath, as_path
 
@@ -341,21 +341,7 @@ class ScoreDataset:
 
 
 def write_atomic(path: Path | RemotePath, data: bytes) -> None:
-    """``data`` at ``path``, whole or not at all; a failed write (a full disk) leaves no temp file behind. On a
-    store, one request: the object appears whole or not at all."""
-    if isinstance(path, RemotePath):
-        try:
-            path.write_bytes(data)
-        except OSError as exc:
-            raise from_os_error(exc, f"writing {path}") from None
-        return
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")  # workers on other hosts write other shards
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise from_os_error(exc, f"writing {path}") from None
+    """``data`` at ``path``, whole or not at all (on a store: one upload); a failed write (a full disk) leaves no
+    temp file behind."""
+    with reported(f"writing {path}"), atomic_output(path) as tmp:
+        tmp.write_bytes(data)
