@@ -15,6 +15,7 @@ root, as CI does).
 
 from __future__ import annotations
 
+import errno
 import gzip
 import json
 import os
@@ -190,10 +191,28 @@ def small_disk(tmp_path_factory):
         if filler > 0:
             with open(mount / "filler", "wb") as f:
                 os.posix_fallocate(f.fileno(), 0, filler)
+        if free == 0:
+            _top_up(mount / "filler-rest")
         return work
 
     yield fill
     subprocess.run(["umount", "-l", str(mount)], check=True)
+
+
+def _top_up(path: Path) -> None:
+    """Writes pages until the disk refuses one: statvfs and fallocate alone once left a page free (CI, stop 19)."""
+    with open(path, "wb", buffering=0) as f:
+        try:
+            while True:
+                f.write(b"\0" * 4096)
+                os.fsync(f.fileno())
+        except OSError as err:
+            assert err.errno == errno.ENOSPC, err
+    with pytest.raises(OSError) as probe, open(path.parent / "probe", "wb", buffering=0) as f:
+        f.write(b"x")
+        os.fsync(f.fileno())
+    assert probe.value.errno == errno.ENOSPC
+    (path.parent / "probe").unlink(missing_ok=True)
 
 
 def _check_full_disk_run(proc, work: Path, out_name: str) -> bool:
