@@ -162,6 +162,13 @@ class Corpus:
             return n, [None] * -(-n // every)
         return readers.jsonl_row_starts(f, every)
 
+    def text_of(self, file_no: int, record: Any) -> str | None:
+        """The text of a raw record of input ``file_no`` as this corpus reads it; None for a record it excludes."""
+        if not isinstance(record, dict):
+            return None
+        text, reason, _ = self._extract(record, self.specs[file_no])
+        return None if reason else text
+
     def _extract(self, rec: dict, spec: TextSpec) -> tuple[str, str, str]:
         """(text, "", "") for an eligible record, else ("", reason, detail)."""
         for name, _ in spec.where:
