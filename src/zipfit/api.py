@@ -360,6 +360,7 @@ def select(
     max_bytes_per_file: int | None = None,
     rejects: str | os.PathLike | None = None,
     report: str | os.PathLike | None = None,
+    report_by: str | None = None,
     settings: Settings | None = None,
     **options: Any,
 ) -> SelectionResult:
@@ -378,7 +379,8 @@ def select(
     ``out="DIR/"`` (or ``out_format=``: ``parquet``, ``jsonl``, ``jsonl.gz``, ``jsonl.zst``, ``hf``) writes a
     directory of parts, ``max_rows_per_file``/``max_bytes_per_file`` each, with ``_manifest.json`` inside,
     renamed into place whole. ``rejects=PATH`` also writes every record that was not eligible, with its reason.
-    ``report=PAGE.html`` also writes the run's report page, and its plots beside it (``zipfit.reporting``).
+    ``report=PAGE.html`` also writes the run's report page, and its plots beside it (``zipfit.reporting``), its
+    mix shown by the source field ``report_by`` (default: ``group_by``, else the source file).
 
     ``options`` are the keyword shortcuts of ``zipfit.config.Settings`` (``text_field``, ``target_template``,
     ``where``, ``workers``, ``engine``, ``exclude``, ``dedup``, ``order``, ``sampling``, ``seed``, ...) and the
@@ -563,7 +565,7 @@ def select(
                 write_run_report(report_path, scored,
                                  saved.manifest["parts"] if saved is not None else scored.part_keys(), manifest,
                                  selected, corpus, targets if saved is None else recorded_targets(saved.manifest),
-                                 s.group_by)
+                                 report_by or s.group_by)
         finally:
             if dataset is not None and scores_out is None:
                 dataset.remove()
@@ -706,6 +708,7 @@ def score(
     annotate: str | os.PathLike | None = None,
     rejects: str | os.PathLike | None = None,
     report: str | os.PathLike | None = None,
+    report_by: str | None = None,
     settings: Settings | None = None,
     **options: Any,
 ) -> ScoreResult:
@@ -718,7 +721,7 @@ def score(
     ``annotate=DIR`` also writes every input record with ``zipfit_score``, ``zipfit_rank``, ``zipfit_status`` and
     ``zipfit_reason``, in input order, one file per input file; ``rejects=PATH`` every record that was not scored,
     with its reason (``zipfit.pipeline.annotate``, ``zipfit.pipeline.rejects``); ``report=PAGE.html`` the run's
-    report page (``zipfit.reporting``).
+    report page (``zipfit.reporting``), its mix by the source field ``report_by`` (default: the source file).
     """
     s = _settings(settings, options, "score")
     with contextlib.ExitStack() as held, \
@@ -758,7 +761,7 @@ def score(
         if set(extras) - {"report"}:
             _write_score_outputs(extras, dataset, corpus, mapped, sources_info)
         if "report" in extras:
-            write_run_report(extras["report"], dataset, manifest["parts"], manifest, None, corpus, targets)
+            write_run_report(extras["report"], dataset, manifest["parts"], manifest, None, corpus, targets, report_by)
         log.info("scored %s documents -> %s", f"{len(mapped):,}", out_path)
         return ScoreResult(out_path, out_path / MANIFEST_FILE, manifest, mapped.scores)
 
@@ -884,14 +887,16 @@ def compare(
     fraction: float | None = None,
     out: str | os.PathLike | None = None,
     report: str | os.PathLike | None = None,
+    report_by: str | None = None,
     settings: Settings | None = None,
     **options: Any,
 ) -> dict[str, Any]:
     """Run several methods on the same sources and target; report their overlaps, mixes, lengths and times.
 
     Method parameters go in ``params={method: {...}}`` (or, for every method that takes it, as a keyword).
-    Nothing is written but the optional JSON report (and, with ``report=PAGE.html``, its report page): this is for
-    choosing a method, not for training.
+    Each method's mix counts its documents by source file, or by the source field ``report_by``. Nothing is written
+    but the optional JSON report (and, with ``report=PAGE.html``, its report page): this is for choosing a method,
+    not for training.
     """
     per_method = options.pop("method_options", None) or options.pop("params", None) or {}
     s = _settings(settings, options, "compare")
@@ -931,7 +936,7 @@ def compare(
             picked = choice.selected
             chosen[name] = set(picked.tolist())
             if groups is None:
-                groups = document_groups(corpus, s.group_by)
+                groups = document_groups(corpus, report_by)
             lengths = length_report(choice.mapped.n_chars, choice.mapped.n_tokens, picked)
             rows.append({
                 "method": name,

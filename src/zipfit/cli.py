@@ -213,6 +213,8 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--report", metavar="PAGE.html",
                      help="also write the run's report page (plots, mix, examples, target coverage) and its plots "
                           "as PNG beside it")
+    out.add_argument("--report-by", metavar="FIELD",
+                     help="show the report's mix by this source field (default: --group-by, else the source file)")
     p.add_argument("--method", choices=method_names(),
                    help="zipfit (default), zipfit-fast (same result, less work) or a baseline")
     p.add_argument("--sampling", default="top-k", choices=SAMPLING,
@@ -245,7 +247,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="also write the report as JSON")
     p.add_argument("--report", metavar="PAGE.html",
                    help="also write a report page: the selections' overlap as a heat map and their mixes side by side")
-    p.add_argument("--group-by", metavar="FIELD", help="show each method's mix by this source field (default: by file)")
+    p.add_argument("--report-by", metavar="FIELD",
+                   help="count each method's mix (in the JSON and the page) by this source field (default: by file)")
     _add_text_options(p)
     _add_method_options(p, method_names(), _METHOD_OPTIONS)
     _add_run_options(p)
@@ -265,6 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report", metavar="PAGE.html",
                    help="also write the run's report page (score and length distributions, mix, examples, target "
                         "coverage) and its plots as PNG beside it")
+    p.add_argument("--report-by", metavar="FIELD", help="show the report's mix by this source field (default: file)")
     p.add_argument("--tokenizer", help="token unit for n_tokens (default: whitespace)")
     scorers = [m for m in method_names() if method_class(m).kind == SCORES]
     p.add_argument("--method", default="zipfit", choices=scorers,
@@ -385,19 +389,20 @@ def run(args: argparse.Namespace) -> int:
                       fraction=args.fraction, min_score=args.min_score, method=args.method, scores=args.scores,
                       scores_out=args.scores_out, order=args.order, params=params, out_format=args.out_format,
                       max_rows_per_file=args.max_rows_per_file, max_bytes_per_file=args.max_bytes_per_file,
-                      rejects=args.rejects, report=args.report, **extra,
+                      rejects=args.rejects, report=args.report,
+                      report_by=args.report_by, **extra,
                       **_exclude_options(args), **_common(args))
     elif args.command == "score":
         params = check_params(args.method, _user_params(args))
         zipfit.score(_required_sources(args), args.target, out=args.out, method=args.method, params=params,
-                     annotate=args.annotate, rejects=args.rejects, report=args.report,
+                     annotate=args.annotate, rejects=args.rejects, report=args.report, report_by=args.report_by,
                      **_exclude_options(args), **_common(args))
     elif args.command == "compare":
         names = [m.strip() for m in args.methods.split(",") if m.strip()]
         per_method = _compare_params(names, _user_params(args))
-        extra = {} if args.group_by is None else {"group_by": args.group_by}
         report = zipfit.compare(_required_sources(args), args.target, methods=names, params=per_method, k=args.k,
-                                tokens=args.tokens, out=args.out, report=args.report, **extra, **_common(args))
+                                tokens=args.tokens, out=args.out, report=args.report, report_by=args.report_by,
+                                **_common(args))
         print(format_comparison(report))
     elif args.command == "report":
         zipfit.report(args.run, args.out, scores=args.scores, group_by=args.group_by, examples=args.examples,

@@ -105,7 +105,7 @@ def test_score_and_compare_write_their_pages_from_the_cli(run, tmp_path):
     assert scored.returncode == 0, scored.stderr
     assert _sections(tmp_path / "s.html") == list(SECTIONS)
     compared = _zipfit("compare", *args, "--k", "20", "--methods", "zipfit,zipfit-debiased,random",
-                       "--group-by", "domain", "--out", tmp_path / "c.json", "--report", tmp_path / "c.html")
+                       "--report-by", "domain", "--out", tmp_path / "c.json", "--report", tmp_path / "c.html")
     assert compared.returncode == 0, compared.stderr
     assert _sections(tmp_path / "c.html") == ["overlap", "mixes", "methods", "parameters"]
     result = json.loads((tmp_path / "c.json").read_text())

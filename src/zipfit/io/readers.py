@@ -10,7 +10,7 @@ import gzip
 import io
 import json
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, BinaryIO
 
 import pyarrow as pa
@@ -206,6 +206,24 @@ def iter_jsonl(
             yield row, value, "", ""
 
 
+def lines_at(f: InputFile, rows: Iterable[int]) -> Iterator[tuple[int, bytes]]:
+    """(row, raw line) of each 1-based row in ``rows`` (ascending) of a JSON Lines input: one pass that decodes
+    nothing but those lines and stops at the last of them."""
+    codec = _CODECS.get(f.format)
+    with _open_binary(f) as stream:
+        lines, at, line = iter(stream), 0, b""
+        for want in rows:
+            try:
+                while at < want:
+                    line = next(lines)
+                    at += 1
+            except StopIteration:
+                raise ValueError(f"{f.path} has no row {want}: the input changed since it was scored") from None
+            except _STREAM_ERRORS as exc:
+                raise _stream_error(f, codec, at, exc) from None
+            yield want, line
+
+
 def _open_parquet(f: InputFile) -> pq.ParquetFile:
     try:
         if isinstance(f.path, RemotePath):  # a seekable, buffered file of the store's: only the footer and the
@@ -286,6 +304,22 @@ def iter_arrow_batches(
         position = end
         if stop is not None and position >= stop:
             return
+
+
+def arrow_rows_at(f: InputFile, rows: Iterable[int]) -> Iterator[dict]:
+    """The record (a dict) of each 1-based row in ``rows`` (ascending) of a Parquet or Arrow input, converting
+    only those rows."""
+    batches = iter_arrow_batches(f, None)
+    batch: pa.RecordBatch | None = None
+    base = 0
+    for want in rows:
+        while batch is None or want > base + batch.num_rows:
+            if batch is not None:
+                base += batch.num_rows
+            batch = next(batches, None)
+            if batch is None:
+                raise ValueError(f"{f.path} has no row {want}: the input changed since it was scored")
+        yield batch.slice(want - 1 - base, 1).to_pylist()[0]
 
 
 def _arrow_batches(

@@ -19,7 +19,7 @@ from zipfit.io.exclusions import FILTERED
 from zipfit.io.inputs import InputFile
 from zipfit.ncd import GzipPairLengths, ncd_values
 from zipfit.pipeline.groups import encode
-from zipfit.pipeline.records import raw_records, records_at
+from zipfit.pipeline.records import records_at
 from zipfit.pipeline.scores import EXCLUDED, SCORED, ScoreDataset
 
 SHOWN_CHARS = 400  # an example's text is cut to this many characters
@@ -169,8 +169,9 @@ def score_histogram(view: RunView, bins: int = 40) -> Histogram:
 def length_histogram(values: np.ndarray, chosen: np.ndarray, bins: int = 40) -> Histogram:
     """Lengths on log-spaced bins: documents span orders of magnitude."""
     positive = np.maximum(values, 1)
-    hi = max(2.0, float(positive.max())) if len(positive) else 2.0
-    edges = np.geomspace(1.0, hi * 1.0001, bins + 1)
+    lo = float(positive.min()) if len(positive) else 1.0
+    hi = max(lo * 2.0, float(positive.max())) if len(positive) else 2.0
+    edges = np.geomspace(lo * 0.9999, hi * 1.0001, bins + 1)
     return Histogram(edges, np.histogram(positive, edges)[0], np.histogram(positive[chosen], edges)[0], None)
 
 
@@ -250,27 +251,19 @@ def example(view: RunView, position: int, rank: int | None, text: str | None, li
 
 
 def read_rejected_records(view: RunView, inputs: Sequence[InputFile] | None) -> dict[tuple[str, int], str]:
-    """The raw line or record of each rejected example shown, shortened, keyed by (file, row)."""
+    """The raw record of each rejected example shown, shortened, keyed by (file, row); a line that is not JSON has
+    none."""
     if inputs is None:
         return {}
     by_label = {f.label: i for i, f in enumerate(inputs)}
     wanted = sorted({(by_label[r.file], r.row) for items in view.rejected.values() for r in items
                      if r.file in by_label})
-    out: dict[tuple[str, int], str] = {}
-    current, stream = -1, iter(())
     try:
-        for file_no, row in wanted:
-            if file_no != current:
-                current, stream = file_no, raw_records(inputs[file_no])
-            for at, value in stream:
-                if at == row:
-                    if value is not None:
-                        out[(inputs[file_no].label, row)] = shorten(repr(value) if not isinstance(value, dict)
-                                                                    else _record_text(value))
-                    break
+        values = list(records_at(inputs, iter(wanted)))
     except (OSError, ValueError):
-        return out
-    return out
+        return {}
+    return {(inputs[file_no].label, row): shorten(_record_text(value) if isinstance(value, dict) else repr(value))
+            for (file_no, row), value in zip(wanted, values, strict=True) if value is not None}
 
 
 def _record_text(record: dict) -> str:
