@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -205,3 +206,17 @@ def test_the_wording_of_a_fit_follows_its_p_value() -> None:
     # the report's sentence is the same: two datasets give a line but no p-value, so no direction is claimed
     text = render_report(summary([[9.0, 6.0, 5.0]]))
     assert "too few points (n = 2) to test the slope" in text and "as in the paper" not in text
+
+
+def test_redraw_rewrites_the_report_and_plots_from_experiment_json(tmp_path: Path, capsys) -> None:
+    from zipfit.cli import main
+
+    s = summary([[9.0, 6.0, 5.0], [9.0, 6.5, 5.5]])
+    (tmp_path / "experiment.json").write_text(json.dumps(s), encoding="utf-8")
+    assert main(["experiment", "--redraw", str(tmp_path)]) == 0
+    assert (tmp_path / "report.md").read_text(encoding="utf-8") == render_report(
+        s, plots={"curves-100": "plots/curves-100.png", "alignment": "plots/alignment.png"})
+    assert (tmp_path / "plots" / "curves-100.png").read_bytes()[:4] == b"\x89PNG"
+    assert main(["experiment", "--redraw", str(tmp_path / "nothing")]) == 2
+    err = capsys.readouterr().err
+    assert "experiment.json: not found" in err and "Traceback" not in err

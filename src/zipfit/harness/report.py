@@ -497,3 +497,20 @@ def write_report(summary: Mapping[str, Any], out_dir: str | Path) -> Path:
     with atomic_output(path) as tmp:
         tmp.write_text(render_report(summary, analysis, plots), encoding="utf-8")
     return path
+
+
+def redraw(out_dir: str | Path) -> Path:
+    """Rewrite ``report.md`` and ``plots/`` of a finished experiment from its ``experiment.json``, training nothing:
+    how a change to the report or its plots reaches results that took an hour to compute."""
+    import json
+
+    from zipfit.errors import ZipfitError
+
+    path = Path(out_dir) / "experiment.json"
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ZipfitError(f"{path}: not found; --redraw takes the output directory of a finished experiment") from None
+    except (OSError, ValueError) as exc:
+        raise ZipfitError(f"{path}: cannot read it ({exc})") from None
+    return write_report(summary, out_dir)
