@@ -55,15 +55,20 @@ def test_rows_a_filter_leaves_out_are_counted_so_the_bar_ends_at_its_total(tmp_p
     # read, eligible or not, and must still reach 600/600
     proc = _cli("select", EXAMPLE / "source_mix.jsonl.gz", "--target", EXAMPLE / "proofnet_valid.jsonl",
                 "--target-template", TEMPLATE, "--where", "domain=lean4-mathlib", "--method", "dsir",
-                "--k", 10, "--out", tmp_path / "s.jsonl", "--progress", "--workers", 1)
+                "--group-by", "domain", "--k", 10, "--out", tmp_path / "s.jsonl", "--progress", "--workers", 1)
     assert proc.returncode == 0, proc.stderr
     counts = json.loads((tmp_path / "s.jsonl.manifest.json").read_text())["counts"]
     assert counts["source_records"] == 600 and counts["source_eligible"] < 600
-    for desc in ("source statistics", "scoring"):
+    for desc in ("source statistics", "scoring", "reading domain"):
         bars = _bars(proc.stderr, desc)
         assert bars and bars[-1]["done"] == bars[-1]["total"] == "600", (desc, proc.stderr)
     writing = _bars(proc.stderr, "writing")
     assert writing[-1]["done"] == writing[-1]["total"] == "10"
+    # the rows were counted once, before the first pass, with a bar of their own in bytes of the file
+    counting = [line for line in proc.stderr.replace("\r", "\n").split("\n") if line.startswith("counting rows")]
+    assert counting and "100%" in counting[-1]
+    assert len([line for line in counting if "100%" in line]) <= 2  # tqdm draws its last state twice: one count
+
 
 
 def test_quiet_draws_no_bar_and_says_nothing_but_warnings(tmp_path):
