@@ -17,7 +17,8 @@ def _value(point: Any, name: str) -> float:
     return point[name] if isinstance(point, dict) else getattr(point, name)
 
 
-def _tokens_label(x: float, _pos: Any = None) -> str:
+def tokens_label(x: float, _pos: Any = None) -> str:
+    """A tick label for a token count: 12.5k, 3M."""
     for scale, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
         if abs(x) >= scale:
             return f"{x / scale:g}{suffix}"
@@ -57,7 +58,7 @@ def curves_figure(curves: Sequence[tuple[str, Sequence[Any]]], *, title: str | N
         ax.set_xlabel("training tokens")
         ax.set_ylabel(ylabel)
         ax.grid(True, alpha=0.3)
-        ax.xaxis.set_major_formatter(FuncFormatter(_tokens_label))
+        ax.xaxis.set_major_formatter(FuncFormatter(tokens_label))
     axes[0].legend(fontsize="small")
     if title:
         fig.suptitle(title)

@@ -428,7 +428,12 @@ def budget_figure(b: Mapping[str, Any]) -> Any:
     if b["bar"] is not None:
         ax.axhline(b["bar"], color="grey", linewidth=0.8, linestyle=":",
                    label=f"bar: {b['bar_method']} final {b['bar']:.3f}")
+    from matplotlib.ticker import FuncFormatter
+
+    from zipfit.harness.plot import tokens_label
+
     ax.set_xlim(left=0)
+    ax.xaxis.set_major_formatter(FuncFormatter(tokens_label))
     ax.set_xlabel("training tokens")
     ax.set_ylabel("eval cross-entropy (nats/token)")
     ax.set_title(band_title(b["budget"], [len(s["seeds"]) for s in b["methods"].values()]))
