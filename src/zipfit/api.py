@@ -509,7 +509,7 @@ def select(
         with timer.phase("write"), reported(f"writing {out_path}"):
             corpus.check_unchanged()
             records = ranked_records(corpus, selected, selected_scores, target_hashes=target_hashes,
-                                     copies=target_copies)
+                                     copies=target_copies, progress=s.run.progress)
             schema = _with_score_fields(corpus.arrow_schema())
             if layout is None:
                 written = write_ranked(out_path, records, n=len(selected), order=s.order, schema=schema,

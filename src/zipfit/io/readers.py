@@ -10,7 +10,7 @@ import gzip
 import io
 import json
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, BinaryIO
 
 import pyarrow as pa
@@ -144,6 +144,33 @@ def jsonl_row_starts(f: InputFile, every: int) -> tuple[int, list[int | None]]:
         except _STREAM_ERRORS as exc:
             raise _stream_error(f, codec, rows, exc) from None
     return rows, starts
+
+
+def jsonl_rows(f: InputFile, on_bytes: Callable[[int], None] | None = None) -> int | None:
+    """Rows in a local JSON Lines file, counted as ``iter_jsonl`` counts them (every line, a last one without a
+    newline too) by one read in large chunks, without parsing: a progress bar's total. ``on_bytes(n)`` hears of
+    every ``n`` bytes of the file read (compressed bytes for a compressed file). None for a remote file: counting
+    would download it once more."""
+    if isinstance(f.path, RemotePath):
+        return None
+    codec = _CODECS.get(f.format)
+    rows, last, told = 0, b"\n", 0
+    with open(f.path, "rb") as raw:
+        stream: BinaryIO = raw
+        if codec == "gz":
+            stream = gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[assignment]
+        elif codec == "zst":
+            stream = io.BufferedReader(_ZstdReader(raw), buffer_size=_READ_CHUNK)  # type: ignore[assignment]
+        try:
+            while chunk := stream.read(1 << 20):
+                rows += chunk.count(b"\n")
+                last = chunk[-1:]
+                if on_bytes is not None and raw.tell() > told:
+                    on_bytes(raw.tell() - told)
+                    told = raw.tell()
+        except _STREAM_ERRORS as exc:
+            raise _stream_error(f, codec, rows, exc) from None
+    return rows + (last != b"\n")
 
 
 def iter_jsonl(
