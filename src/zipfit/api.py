@@ -62,7 +62,7 @@ from zipfit.pipeline.rejects import check_rejects, write_rejects
 from zipfit.pipeline.scores import MANIFEST_FILE, ScoreDataset, ShardScores
 from zipfit.reporting import check_report_path, compare_report, write_run_report
 from zipfit.reporting import publish as publish_report
-from zipfit.reporting.saved import recorded_targets
+from zipfit.reporting.inputs import recorded_targets
 from zipfit.selection import Cut, choose, cut_scores, require_documents, score_all
 from zipfit.tokens import TokenCounter
 from zipfit.topk import Budget

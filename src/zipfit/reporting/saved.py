@@ -15,11 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from zipfit.errors import CorruptFileError, ZipfitError
-from zipfit.io.corpus import Corpus
-from zipfit.io.sources import Source
-from zipfit.io.textspec import TextSpec
 from zipfit.pipeline.scores import FORMAT, MANIFEST_FILE, ScoreDataset
 from zipfit.reporting import check_report_path, compare_report, publish, run_report
+from zipfit.reporting.inputs import recorded_targets, source_corpus
 from zipfit.reporting.view import read_view
 
 log = logging.getLogger("zipfit")
@@ -33,45 +31,6 @@ def _json(path: Path) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ZipfitError(f"{path}: not a zipfit manifest or report")
     return value
-
-
-def _spec(block: dict[str, Any]) -> TextSpec:
-    return TextSpec(field=block.get("text_field") or "text", template=block.get("template"),
-                    where=tuple(tuple(p) for p in block.get("where", [])))
-
-
-def source_corpus(manifest: dict[str, Any]) -> Corpus | None:
-    """The run's sources, read as it read them; None where they cannot be (in memory, moved, changed)."""
-    sources = manifest["inputs"]["sources"]
-    if any("name" in f for f in sources):
-        return None
-    params = manifest["parameters"]
-    if "per_source" in params:
-        inputs: list[Any] = [Source(p["path"], text_field=p["text_field"] if p["template"] is None else None,
-                                    template=p["template"], where=p["where"]) for p in params["per_source"]]
-    else:
-        inputs = [f["path"] for f in sources]
-    try:
-        return Corpus(inputs, _spec(params["source"]), role="source")
-    except (ZipfitError, OSError) as exc:
-        log.warning("report: the sources cannot be read (%s); the examples are shown without their text", exc)
-        return None
-
-
-def recorded_targets(manifest: dict[str, Any]) -> list[str] | None:
-    """The run's target examples, read again from the files its manifest names; None where they cannot be."""
-    from zipfit.api import load_targets
-
-    target = manifest["inputs"].get("target") or {}
-    files = [f["path"] for f in target.get("files", []) if "name" not in f]
-    if not files or len(files) != len(target.get("files", [])):
-        return None
-    try:
-        texts, _, _ = load_targets(files, None, _spec(target.get("spec", {})))
-    except (ZipfitError, OSError) as exc:
-        log.warning("report: the targets cannot be read (%s); no target coverage", exc)
-        return None
-    return texts
 
 
 def _manifest_of(run: Path) -> Path:
