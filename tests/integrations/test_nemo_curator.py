@@ -84,7 +84,8 @@ def test_zipfit_filter_in_score_filter_keeps_what_min_score_keeps(work):
     stage = ScoreFilter(zipfit_filter, text_field="text", score_field="zipfit_score")
     assert stage.ray_stage_spec() == {"is_actor_stage": True}  # load_model: set up once per worker
     stage.setup()
-    records = [json.loads(line) for line in gzip.open(SOURCE, "rt", encoding="utf-8")]
+    with gzip.open(SOURCE, "rt", encoding="utf-8") as f:
+        records = [json.loads(line) for line in f]
     kept = stage.process(DocumentBatch(dataset_name="demo", data=pa.Table.from_pylist(records)))
     zipfit_cli("select", "--scores", work / "cli-scores", "--min-score", 0.19, "--out", work / "min.jsonl")
     wanted = {r["id"]: r["zipfit_score"] for r in jsonl(work / "min.jsonl")}
