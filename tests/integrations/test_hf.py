@@ -11,6 +11,7 @@ import gzip
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -128,3 +129,16 @@ def test_user_errors_are_zipfit_errors(ds, files):
         select_dataset(ds, files["target"], target_template=TEMPLATE, method="zipfit-fast", k=3)
     with pytest.raises(ZipfitError, match="--k 1,000 but only 200 eligible"):
         select_dataset(ds, files["target"], target_template=TEMPLATE, k=1000)
+
+
+def test_the_recipe_in_the_docs_runs_as_written(tmp_path):
+    """The first Python block of docs/integrations.md, run from a directory that has the examples."""
+    block = re.findall(r"```python\n(.*?)```", (ROOT / "docs" / "integrations.md").read_text(encoding="utf-8"),
+                       re.S)[0]
+    (tmp_path / "examples").symlink_to(ROOT / "examples")
+    (tmp_path / "recipe.py").write_text(block, encoding="utf-8")
+    proc = subprocess.run([sys.executable, "recipe.py"], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "HF_DATASETS_CACHE": str(tmp_path / "cache")})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("1 0.2") and len(lines) == 4
