@@ -87,10 +87,15 @@ def same_scores(scored: list[dict], score_dataset_dir: Path) -> None:
 @pytest.mark.parametrize("method", METHODS)
 def test_score_dataset_gives_the_scores_of_zipfit_score(ds, files, cli, method):
     scored = score_dataset(ds, files["target"], target_template=TEMPLATE, method=method, num_proc=2)
-    assert scored.column_names == [*ds.column_names, "zipfit_score", "zipfit_status", "zipfit_reason"]
+    assert scored.column_names == [*ds.column_names, "zipfit_score", "zipfit_status", "zipfit_reason",
+                                   "zipfit_n_tokens"]
     rows = scored.to_list()
     same_scores(rows, cli[method]["scores"])
     assert [r["zipfit_reason"] for r in rows if r["zipfit_status"] == "excluded"] == ["empty_text", "missing_field"]
+    tokens = pq.read_table(cli[method]["scores"], columns=["n_tokens"]).column(0).to_pylist()
+    assert [r["zipfit_n_tokens"] for r in rows] == tokens
+    # score once, select many: the cut from the columns, nothing scored again
+    assert select_dataset(scored, k=K).to_list() == cli_rows(cli[method]["selected"])
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -127,6 +132,8 @@ def test_user_errors_are_zipfit_errors(ds, files):
         score_dataset(datasets.DatasetDict({"train": ds}), files["target"], target_template=TEMPLATE)
     with pytest.raises(ZipfitError, match="zipfit-fast selects the same documents"):
         select_dataset(ds, files["target"], target_template=TEMPLATE, method="zipfit-fast", k=3)
+    with pytest.raises(ZipfitError, match="give the target, or a dataset score_dataset scored"):
+        select_dataset(ds, k=3)
     with pytest.raises(ZipfitError, match="--k 1,000 but only 200 eligible"):
         select_dataset(ds, files["target"], target_template=TEMPLATE, k=1000)
 

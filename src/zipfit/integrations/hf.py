@@ -29,8 +29,9 @@ from zipfit.io.textspec import TextSpec, parse_where
 
 __all__ = ["score_dataset", "select_dataset"]
 
-STATUS, REASON = "zipfit_status", "zipfit_reason"
+STATUS, REASON, TOKENS = "zipfit_status", "zipfit_reason", "zipfit_n_tokens"
 RANK = "zipfit_rank"
+SCORE_COLUMNS = ("zipfit_score", STATUS, REASON, TOKENS)  # what score_dataset adds; select_dataset reads them back
 # the columns select_dataset scores into, dropped before it returns: a user's own columns are never touched
 _SCORE, _STATUS, _REASON, _TOKENS = "__zipfit_score", "__zipfit_status", "__zipfit_reason", "__zipfit_n_tokens"
 READ_ROWS = 1000  # rows per batch when this module reads a dataset itself
@@ -142,8 +143,9 @@ def score_dataset(
     batch_size: int = 256,
 ) -> Any:
     """``ds`` with the column ``column`` (every record's score: None for a record that is not a document, NaN for
-    one the method could not score), ``zipfit_status`` (``scored``, ``unscorable``, ``excluded``, ``filtered``) and
-    ``zipfit_reason``.
+    one the method could not score), ``zipfit_status`` (``scored``, ``unscorable``, ``excluded``, ``filtered``),
+    ``zipfit_reason`` and ``zipfit_n_tokens`` (by ``tokenizer``): what ``select_dataset`` cuts from without scoring
+    again.
 
     ``target``: target files (paths, globs), a list of texts, or in-memory records (a Dataset, a list of dicts, ...)
     read with ``target_text_field`` or ``target_template``. ``params``: the method's parameters (``level``,
@@ -153,13 +155,14 @@ def score_dataset(
     streaming = _kind(ds) == "datasets.IterableDataset"
     scorer = _scorer(ds, target, _options(method, params, seed, tokenizer, text_field, template, where,
                                           target_text_field, target_template))
-    job = ScoreBatch(scorer, column, STATUS, REASON)
-    return _map(ds, job, {column: "float64", STATUS: "string", REASON: "string"}, num_proc, batch_size, streaming)
+    job = ScoreBatch(scorer, column, STATUS, REASON, TOKENS)
+    added = {column: "float64", STATUS: "string", REASON: "string", TOKENS: "int64"}
+    return _map(ds, job, added, num_proc, batch_size, streaming)
 
 
 def select_dataset(
     ds: Any,
-    target: Any,
+    target: Any = None,
     *,
     k: int | None = None,
     tokens: int | None = None,
@@ -186,17 +189,29 @@ def select_dataset(
     ``tokenizer``), ``fraction`` of the eligible rows; ``min_score`` keeps only rows scoring at least that (alone:
     all of them). Every row is scored first (``num_proc`` processes for a ``Dataset``); an ``IterableDataset`` is
     read twice, once to score it and once to take the selected rows.
+
+    Without ``target``, ``ds`` is what ``score_dataset`` returned: the cut is made from its columns, nothing is
+    scored again (score once, select many), and the output drops them for ``zipfit_score`` and ``zipfit_rank``.
     """
     if order not in ("rank", "input"):
         raise ZipfitError(f"order must be 'rank' or 'input', got {order!r}")
     streaming = _kind(ds) == "datasets.IterableDataset"
-    options = _options(method, params, seed, tokenizer, text_field, template, where, target_text_field,
-                       target_template)
-    scorer = _scorer(ds, target, options)
-    job = ScoreBatch(scorer, _SCORE, _STATUS, _REASON, _TOKENS)
-    added = {_SCORE: "float64", _STATUS: "string", _REASON: "string", _TOKENS: "int64"}
-    scored = _map(ds, job, added, num_proc, batch_size, streaming)
-    statuses, reasons, scores, n_tokens = _columns(scored)
+    if target is None:
+        missing = [c for c in SCORE_COLUMNS if c not in (ds.column_names or ())]
+        if missing:
+            raise ZipfitError(f"select_dataset: give the target, or a dataset score_dataset scored (this one has no "
+                              f"{', '.join(missing)})")
+        unscorable_reason = "unscorable"
+        scored, names, dropped = ds, SCORE_COLUMNS, SCORE_COLUMNS
+    else:
+        options = _options(method, params, seed, tokenizer, text_field, template, where, target_text_field,
+                           target_template)
+        scorer = _scorer(ds, target, options)
+        unscorable_reason = scorer.unscorable_reason
+        job = ScoreBatch(scorer, _SCORE, _STATUS, _REASON, _TOKENS)
+        added = {_SCORE: "float64", _STATUS: "string", _REASON: "string", _TOKENS: "int64"}
+        scored, names, dropped = _map(ds, job, added, num_proc, batch_size, streaming), added, ("zipfit_score",)
+    statuses, reasons, scores, n_tokens = _columns(scored, tuple(names))
     eligible = ~np.isin(statuses, NOT_ELIGIBLE)
     rows = np.flatnonzero(eligible)
     exclusions = Exclusions()
@@ -204,36 +219,38 @@ def select_dataset(
     for row in np.flatnonzero(~eligible).tolist():
         exclusions.add(reasons[row], "dataset", row + 1)
     selection = exact_cut(scores[rows], n_tokens[rows], k=k, tokens=tokens, fraction=fraction, min_score=min_score,
-                          sampling=sampling, seed=seed, method=method, unscorable_reason=scorer.unscorable_reason,
+                          sampling=sampling, seed=seed, method=method, unscorable_reason=unscorable_reason,
                           n_records=len(statuses), exclusions=exclusions)
     picked = rows[selection.positions]  # dataset rows, best first
     ranks = np.arange(1, len(picked) + 1)
     take = np.argsort(picked, kind="stable") if order == "input" else np.arange(len(picked))
     if streaming:
-        return _streamed_rows(ds, picked[take], selection.scores[take], ranks[take])
+        return _streamed_rows(ds, picked[take], selection.scores[take], ranks[take], (*dropped, RANK))
     out = ds.select(picked[take].tolist()).flatten_indices()
-    out = out.remove_columns([c for c in ("zipfit_score", RANK) if c in out.column_names])
+    out = out.remove_columns([c for c in (*dropped, RANK) if c in out.column_names])
     out = out.add_column("zipfit_score", selection.scores[take].tolist())
     return out.add_column(RANK, ranks[take].tolist())
 
 
-def _columns(scored: Any) -> tuple[np.ndarray, list[str | None], np.ndarray, np.ndarray]:
-    """Per row: status, reason, score (NaN when none) and tokens (0 when none), in row order."""
+def _columns(scored: Any, names: tuple[str, ...]) -> tuple[np.ndarray, list[str | None], np.ndarray, np.ndarray]:
+    """Per row: status, reason, score (NaN when none) and tokens (0 when none), in row order, from the columns
+    ``names`` (score, status, reason, tokens)."""
+    score, status, reason, tokens = names
     statuses: list[str] = []
     reasons: list[str | None] = []
     scores: list[float | None] = []
     n_tokens: list[int | None] = []
-    for batch in scored.select_columns([_STATUS, _REASON, _SCORE, _TOKENS]).iter(batch_size=READ_ROWS * 10):
-        statuses.extend(batch[_STATUS])
-        reasons.extend(batch[_REASON])
-        scores.extend(batch[_SCORE])
-        n_tokens.extend(batch[_TOKENS])
+    for batch in scored.select_columns(list(names)).iter(batch_size=READ_ROWS * 10):
+        statuses.extend(batch[status])
+        reasons.extend(batch[reason])
+        scores.extend(batch[score])
+        n_tokens.extend(batch[tokens])
     as_float = np.array([np.nan if s is None else s for s in scores], dtype=np.float64)
     as_int = np.array([0 if t is None else t for t in n_tokens], dtype=np.int64)
     return np.array(statuses, dtype=object), reasons, as_float, as_int
 
 
-def _streamed_rows(ds: Any, rows: np.ndarray, scores: np.ndarray, ranks: np.ndarray) -> Any:
+def _streamed_rows(ds: Any, rows: np.ndarray, scores: np.ndarray, ranks: np.ndarray, dropped: tuple[str, ...]) -> Any:
     """The rows at ``rows`` (0-based) of a stream, read again, in the order given, with their score and rank."""
     from datasets import Dataset
 
@@ -242,9 +259,13 @@ def _streamed_rows(ds: Any, rows: np.ndarray, scores: np.ndarray, ranks: np.ndar
     for row, record in enumerate(ds):
         at = wanted.get(row)
         if at is not None:
-            found[at] = {**{k: v for k, v in record.items() if k not in ("zipfit_score", RANK)},
+            found[at] = {**{k: v for k, v in record.items() if k not in dropped},
                          "zipfit_score": float(scores[at]), RANK: int(ranks[at])}
     if any(r is None for r in found):
         raise ZipfitError("the stream changed between its two reads (fewer rows the second time)")
     features = _features(ds, {"zipfit_score": "float64", RANK: "int64"})
+    if features is not None:
+        for name in dropped:
+            if name in features and name not in ("zipfit_score", RANK):
+                del features[name]
     return Dataset.from_list(found, features=features)  # type: ignore[arg-type]
