@@ -1,4 +1,4 @@
-"""The README's Python example runs as written, saved as a script, from the repository's examples."""
+"""The README: its set-up commands and its Python example run as written, from the repository's examples."""
 
 from __future__ import annotations
 
@@ -37,3 +37,32 @@ def test_python_example_runs(tmp_path, s3_endpoint):
     zipfit.select(ROOT / "examples" / "source_mix.jsonl.gz", ROOT / "examples" / "proofnet_valid.jsonl", k=50,
                   target_template="{nl_statement}\n{formal_statement}", out=local, progress=False)
     assert store.cat_file("zipfit-examples/selected.jsonl") == local.read_bytes()
+
+
+def _setup_commands() -> list[str]:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    setup = text[text.index("## Set up"):text.index("\n## ", text.index("## Set up") + 1)]
+    return re.findall(r"```bash\n(.*?)\n```", setup, re.S)
+
+
+def test_the_readme_has_two_set_up_commands_and_ci_runs_the_test_one():
+    commands = _setup_commands()
+    assert len(commands) == 2 and all("\n" not in c for c in commands)
+    assert commands[0].startswith("pip install '.[report]' && zipfit select ")
+    assert "pytest" in commands[1]
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    assert commands[1] in ci  # the very line, not a variant of it
+
+
+def test_the_main_command_selects_and_draws_its_report(tmp_path):
+    """The first set-up command after its install, as written, in a copy of the repository's examples."""
+    command = _setup_commands()[0].split(" && ", 1)[1]
+    (tmp_path / "examples").symlink_to(ROOT / "examples")
+    proc = subprocess.run(command, shell=True, cwd=tmp_path, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert len((tmp_path / "selected.jsonl").read_text(encoding="utf-8").splitlines()) == 50
+    page = (tmp_path / "selected.html").read_text(encoding="utf-8")
+    assert '<section id="coverage">' in page and "<th>domain</th>" in page
+    assert sorted(p.name for p in tmp_path.glob("selected.*.png")) == [
+        "selected.coverage.png", "selected.lengths.png", "selected.mix.png", "selected.scores.png"]

@@ -13,6 +13,7 @@ _EXPORTS = {
     "score": "zipfit.api",
     "align": "zipfit.api",
     "compare": "zipfit.api",
+    "report": "zipfit.reporting.saved",
     "SelectionResult": "zipfit.api",
     "ScoreResult": "zipfit.api",
     "ZipfitError": "zipfit.errors",

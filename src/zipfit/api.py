@@ -57,9 +57,12 @@ from zipfit.manifest import Timer, distribution, environment, length_report, sco
 from zipfit.methods import CASCADE, SCORES, SET, Method, accepted_parameters, all_parameters, make_method
 from zipfit.passes import MapResult, gather, ranked_records, rescore
 from zipfit.pipeline.annotate import write_annotated
-from zipfit.pipeline.groups import parse_weights
+from zipfit.pipeline.groups import document_groups, group_mix, parse_weights
 from zipfit.pipeline.rejects import check_rejects, write_rejects
 from zipfit.pipeline.scores import MANIFEST_FILE, ScoreDataset, ShardScores
+from zipfit.reporting import check_report_path, compare_report, write_run_report
+from zipfit.reporting import publish as publish_report
+from zipfit.reporting.saved import recorded_targets
 from zipfit.selection import Cut, choose, cut_scores, require_documents, score_all
 from zipfit.tokens import TokenCounter
 from zipfit.topk import Budget
@@ -356,6 +359,8 @@ def select(
     max_rows_per_file: int | None = None,
     max_bytes_per_file: int | None = None,
     rejects: str | os.PathLike | None = None,
+    report: str | os.PathLike | None = None,
+    report_by: str | None = None,
     settings: Settings | None = None,
     **options: Any,
 ) -> SelectionResult:
@@ -374,6 +379,8 @@ def select(
     ``out="DIR/"`` (or ``out_format=``: ``parquet``, ``jsonl``, ``jsonl.gz``, ``jsonl.zst``, ``hf``) writes a
     directory of parts, ``max_rows_per_file``/``max_bytes_per_file`` each, with ``_manifest.json`` inside,
     renamed into place whole. ``rejects=PATH`` also writes every record that was not eligible, with its reason.
+    ``report=PAGE.html`` also writes the run's report page, and its plots beside it (``zipfit.reporting``), its
+    mix shown by the source field ``report_by`` (default: ``group_by``, else the source file).
 
     ``options`` are the keyword shortcuts of ``zipfit.config.Settings`` (``text_field``, ``target_template``,
     ``where``, ``workers``, ``engine``, ``exclude``, ``dedup``, ``order``, ``sampling``, ``seed``, ...) and the
@@ -406,9 +413,13 @@ def select(
                                                                        others=[out_path, manifest_path])
             if scores_out is not None:
                 _check_dataset_dir(scores_out, st.inputs)
+            report_path = None if report is None else check_report_path(
+                report, overwrite=replace, inputs=st.inputs,
+                others=[p for p in (out_path, manifest_path, rejects_path) if p is not None])
             _claim(held, out_path, manifest_path)
-            if rejects_path is not None:
-                _claim(held, rejects_path)
+            for extra in (rejects_path, report_path):
+                if extra is not None:
+                    _claim(held, extra)
             if scores_out is not None:
                 _claim(held, storage.as_path(scores_out))
             failpoints.point("locked")
@@ -420,6 +431,11 @@ def select(
                 if rejects is not None and kind == SET:
                     raise ZipfitError(f"--rejects: --method {method} selects a set and writes no score dataset to "
                                       "read the rejected records from; use a method that scores every document")
+                if report is not None and kind != SCORES:
+                    raise ZipfitError(f"--report: --method {method} does not give every document an exact score, "
+                                      "and the report shows them all" + ("; use --method zipfit (zipfit-fast "
+                                                                         "selects the same documents)"
+                                                                         if kind == CASCADE else ""))
             else:
                 target_info = saved.manifest["inputs"]["target"]
                 target_hashes = set(saved.manifest["target_sha256"])
@@ -493,7 +509,7 @@ def select(
         with timer.phase("write"), reported(f"writing {out_path}"):
             corpus.check_unchanged()
             records = ranked_records(corpus, selected, selected_scores, target_hashes=target_hashes,
-                                     copies=target_copies)
+                                     copies=target_copies, progress=s.run.progress)
             schema = _with_score_fields(corpus.arrow_schema())
             if layout is None:
                 written = write_ranked(out_path, records, n=len(selected), order=s.order, schema=schema,
@@ -539,12 +555,21 @@ def select(
         failpoints.point("manifest_staged")
         commit.publish()  # the output and its manifest appear together
         failpoints.point("output_published")
-        if dataset is not None and scores_out is None:
-            dataset.remove()
-        failpoints.point("checkpoint_removed")
         log.info("selected %s of %s documents (%s of %s tokens) -> %s", f"{written:,}", f"{len(mapped):,}",
                  f"{selected_tokens:,}", f"{source_tokens:,}", out_path)
         log.info(_length_line(lengths, method))
+        try:
+            if report_path is not None:
+                scored = saved if saved is not None else dataset
+                assert scored is not None  # methods without a score per document are refused above
+                write_run_report(report_path, scored,
+                                 saved.manifest["parts"] if saved is not None else scored.part_keys(), manifest,
+                                 selected, corpus, targets if saved is None else recorded_targets(saved.manifest),
+                                 report_by or s.group_by)
+        finally:
+            if dataset is not None and scores_out is None:
+                dataset.remove()
+        failpoints.point("checkpoint_removed")
         return SelectionResult(out_path, manifest_path, manifest, selected, selected_scores)
 
 
@@ -682,6 +707,8 @@ def score(
     method: str = "zipfit",
     annotate: str | os.PathLike | None = None,
     rejects: str | os.PathLike | None = None,
+    report: str | os.PathLike | None = None,
+    report_by: str | None = None,
     settings: Settings | None = None,
     **options: Any,
 ) -> ScoreResult:
@@ -693,7 +720,8 @@ def score(
 
     ``annotate=DIR`` also writes every input record with ``zipfit_score``, ``zipfit_rank``, ``zipfit_status`` and
     ``zipfit_reason``, in input order, one file per input file; ``rejects=PATH`` every record that was not scored,
-    with its reason (``zipfit.pipeline.annotate``, ``zipfit.pipeline.rejects``).
+    with its reason (``zipfit.pipeline.annotate``, ``zipfit.pipeline.rejects``); ``report=PAGE.html`` the run's
+    report page (``zipfit.reporting``), its mix by the source field ``report_by`` (default: the source file).
     """
     s = _settings(settings, options, "score")
     with contextlib.ExitStack() as held, \
@@ -702,7 +730,7 @@ def score(
         timer, corpus = st.timer, st.corpus
         out_path = _check_dataset_dir(out, st.inputs)
         _claim(held, out_path)
-        extras = _score_outputs(held, s, st.inputs, out_path, annotate, rejects)
+        extras = _score_outputs(held, s, st.inputs, out_path, annotate, rejects, report)
         failpoints.point("locked")
         scorer = _method(method, s)
         if scorer.kind != SCORES:
@@ -730,14 +758,17 @@ def score(
         manifest = _finish_dataset(dataset, st, runner, scorer, mapped, targets, target_info, sources_info,
                                    exclude_info, "score")
         failpoints.point("score_manifest_written")
-        if extras:
+        if set(extras) - {"report"}:
             _write_score_outputs(extras, dataset, corpus, mapped, sources_info)
+        if "report" in extras:
+            write_run_report(extras["report"], dataset, manifest["parts"], manifest, None, corpus, targets, report_by)
         log.info("scored %s documents -> %s", f"{len(mapped):,}", out_path)
         return ScoreResult(out_path, out_path / MANIFEST_FILE, manifest, mapped.scores)
 
 
 def _score_outputs(held: contextlib.ExitStack, s: Settings, inputs: Sequence[Path], out_path: Path,
-                   annotate: str | os.PathLike | None, rejects: str | os.PathLike | None) -> dict[str, Path]:
+                   annotate: str | os.PathLike | None, rejects: str | os.PathLike | None,
+                   report: str | os.PathLike | None) -> dict[str, Path]:
     """``score``'s optional outputs, checked and locked before any work."""
     replace = s.run.overwrite or s.run.resume
     extras: dict[str, Path] = {}
@@ -750,6 +781,11 @@ def _score_outputs(held: contextlib.ExitStack, s: Settings, inputs: Sequence[Pat
         extras["rejects"] = check_rejects(rejects, overwrite=replace, inputs=inputs, others=list(extras.values()))
         if out_path.resolve() in extras["rejects"].resolve().parents:
             raise ZipfitError(f"--rejects {rejects} is inside the score dataset's directory; choose another path")
+    if report is not None:
+        extras["report"] = check_report_path(report, overwrite=replace, inputs=inputs,
+                                             others=list(extras.values()))
+        if out_path.resolve() in extras["report"].resolve().parents:
+            raise ZipfitError(f"--report {report} is inside the score dataset's directory; choose another path")
     for path in extras.values():
         _claim(held, path)
     return extras
@@ -850,13 +886,17 @@ def compare(
     tokens: int | None = None,
     fraction: float | None = None,
     out: str | os.PathLike | None = None,
+    report: str | os.PathLike | None = None,
+    report_by: str | None = None,
     settings: Settings | None = None,
     **options: Any,
 ) -> dict[str, Any]:
-    """Run several methods on the same sources and target; report their overlaps, lengths and times.
+    """Run several methods on the same sources and target; report their overlaps, mixes, lengths and times.
 
     Method parameters go in ``params={method: {...}}`` (or, for every method that takes it, as a keyword).
-    Nothing is written but the optional JSON report: this is for choosing a method, not for training.
+    Each method's mix counts its documents by source file, or by the source field ``report_by``. Nothing is written
+    but the optional JSON report (and, with ``report=PAGE.html``, its report page): this is for choosing a method,
+    not for training.
     """
     per_method = options.pop("method_options", None) or options.pop("params", None) or {}
     s = _settings(settings, options, "compare")
@@ -880,8 +920,14 @@ def compare(
         if out is not None:
             out_path = check_output(out, overwrite=s.run.overwrite, inputs=st.inputs, suffixes=(".json",))
             _claim(held, out_path)
+        report_path = None
+        if report is not None:
+            report_path = check_report_path(report, overwrite=s.run.overwrite, inputs=st.inputs,
+                                            others=[] if out_path is None else [out_path])
+            _claim(held, report_path)
         targets, target_info = st.targets()
         rows, chosen = [], {}
+        groups: tuple[np.ndarray, list[str], str] | None = None
         for name, scorer in scorers.items():
             timer = Timer()
             with timer.phase("fit"):
@@ -889,6 +935,8 @@ def compare(
             choice = choose(scorer, corpus, runner, counter, cut, timer=timer)
             picked = choice.selected
             chosen[name] = set(picked.tolist())
+            if groups is None:
+                groups = document_groups(corpus, report_by)
             lengths = length_report(choice.mapped.n_chars, choice.mapped.n_tokens, picked)
             rows.append({
                 "method": name,
@@ -900,11 +948,12 @@ def compare(
                 "seconds": timer.as_dict()["total"],
                 "unscorable": choice.unscorable,
                 "counts": choice.counts,
+                "mix": group_mix(groups, picked, choice.mapped.n_tokens),
             })
         source = length_report(choice.mapped.n_chars, choice.mapped.n_tokens, picked)
         overlap = {a: {b: round(len(chosen[a] & chosen[b]) / max(1, min(len(chosen[a]), len(chosen[b]))), 4)
                        for b in chosen} for a in chosen}
-        report = {
+        result = {
             "budget": cut.budget.describe(),
             "targets": len(targets),
             "source": {"documents": len(choice.mapped), "median_chars": source["chars"]["source"]["p50"],
@@ -912,9 +961,14 @@ def compare(
                        "lengths": {"chars": source["chars"]["source"], "tokens": source["tokens"]["source"]}},
             "methods": rows,
             "overlap": overlap,
+            "mix_by": groups[2] if groups is not None else "source file",
             "inputs": {"sources": [f.label for f in corpus.files], "target": target_info},
         }
         if out_path is not None:
             with reported(f"writing {out_path}"):
-                write_json(out_path, report)
-        return report
+                write_json(out_path, result)
+        if report_path is not None:
+            html_text, pngs = compare_report(result)
+            publish_report(report_path, html_text, pngs)
+            log.info("report -> %s", report_path)
+        return result

@@ -210,6 +210,11 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--rejects", metavar="PATH",
                      help="also write every record that was not eligible (.jsonl(.gz/.zst) or .parquet), with its "
                           "status, reason and where it came from")
+    out.add_argument("--report", metavar="PAGE.html",
+                     help="also write the run's report page (plots, mix, examples, target coverage) and its plots "
+                          "as PNG beside it")
+    out.add_argument("--report-by", metavar="FIELD",
+                     help="show the report's mix by this source field (default: --group-by, else the source file)")
     p.add_argument("--method", choices=method_names(),
                    help="zipfit (default), zipfit-fast (same result, less work) or a baseline")
     p.add_argument("--sampling", default="top-k", choices=SAMPLING,
@@ -240,6 +245,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tokenizer", default="whitespace", help="token unit for --tokens and lengths")
     _add_seed_option(p, method_names())
     p.add_argument("--out", help="also write the report as JSON")
+    p.add_argument("--report", metavar="PAGE.html",
+                   help="also write a report page: the selections' overlap as a heat map and their mixes side by side")
+    p.add_argument("--report-by", metavar="FIELD",
+                   help="count each method's mix (in the JSON and the page) by this source field (default: by file)")
     _add_text_options(p)
     _add_method_options(p, method_names(), _METHOD_OPTIONS)
     _add_run_options(p)
@@ -256,6 +265,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rejects", metavar="PATH",
                    help="also write every record that was not scored (.jsonl(.gz/.zst) or .parquet), with its status, "
                         "reason and where it came from")
+    p.add_argument("--report", metavar="PAGE.html",
+                   help="also write the run's report page (score and length distributions, mix, examples, target "
+                        "coverage) and its plots as PNG beside it")
+    p.add_argument("--report-by", metavar="FIELD", help="show the report's mix by this source field (default: file)")
     p.add_argument("--tokenizer", help="token unit for n_tokens (default: whitespace)")
     scorers = [m for m in method_names() if method_class(m).kind == SCORES]
     p.add_argument("--method", default="zipfit", choices=scorers,
@@ -276,6 +289,20 @@ def build_parser() -> argparse.ArgumentParser:
     _add_text_options(p, with_sources=False)
     _add_method_options(p, ["zipfit"], "scoring")
     _add_run_options(p)
+
+    p = sub.add_parser("report", help="write the report page of a finished run",
+                       description="Write one self-contained HTML page (and its plots as PNG beside it) for a run: a "
+                                   "score dataset directory, a selection output (its manifest beside it; its scores "
+                                   "kept with --scores-out) or a compare JSON report.")
+    p.add_argument("run", metavar="RUN", help="score dataset directory, selection output, or compare .json")
+    p.add_argument("--out", metavar="PAGE.html", help="the page (default: RUN.report.html beside the run)")
+    p.add_argument("--scores", metavar="DIR", help="the score dataset a selection was cut from, if its manifest does "
+                                                   "not name one")
+    p.add_argument("--group-by", metavar="FIELD", help="show the mix by this source field (default: the run's "
+                                                       "--group-by, else the source file)")
+    p.add_argument("--examples", type=int, default=5, metavar="N", help="examples shown per section (default 5)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing page")
+    p.add_argument("-q", "--quiet", action="store_true", help="print only warnings and errors")
 
     _add_plugin_commands(sub)
     return parser
@@ -362,19 +389,24 @@ def run(args: argparse.Namespace) -> int:
                       fraction=args.fraction, min_score=args.min_score, method=args.method, scores=args.scores,
                       scores_out=args.scores_out, order=args.order, params=params, out_format=args.out_format,
                       max_rows_per_file=args.max_rows_per_file, max_bytes_per_file=args.max_bytes_per_file,
-                      rejects=args.rejects, **extra,
+                      rejects=args.rejects, report=args.report,
+                      report_by=args.report_by, **extra,
                       **_exclude_options(args), **_common(args))
     elif args.command == "score":
         params = check_params(args.method, _user_params(args))
         zipfit.score(_required_sources(args), args.target, out=args.out, method=args.method, params=params,
-                     annotate=args.annotate, rejects=args.rejects,
+                     annotate=args.annotate, rejects=args.rejects, report=args.report, report_by=args.report_by,
                      **_exclude_options(args), **_common(args))
     elif args.command == "compare":
         names = [m.strip() for m in args.methods.split(",") if m.strip()]
         per_method = _compare_params(names, _user_params(args))
         report = zipfit.compare(_required_sources(args), args.target, methods=names, params=per_method, k=args.k,
-                                tokens=args.tokens, out=args.out, **_common(args))
+                                tokens=args.tokens, out=args.out, report=args.report, report_by=args.report_by,
+                                **_common(args))
         print(format_comparison(report))
+    elif args.command == "report":
+        zipfit.report(args.run, args.out, scores=args.scores, group_by=args.group_by, examples=args.examples,
+                      overwrite=args.overwrite)
     elif args.command == "align":
         params = check_params("zipfit", _user_params(args))
         rows = zipfit.align(args.datasets, args.target, out=args.out, max_docs=args.max_docs, params=params,

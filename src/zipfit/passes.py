@@ -26,6 +26,7 @@ from zipfit.fingerprint import text_sha256
 from zipfit.io import Corpus, Document, Exclusions
 from zipfit.io.shards import ROWS_PER_SHARD, Shard, plan_shards, shard_key, shard_number
 from zipfit.pipeline.scores import ScoreDataset, ShardScores
+from zipfit.progress import bar_shown, progress_bar
 from zipfit.tokens import TokenCounter
 
 assert array("I").itemsize == 4
@@ -92,6 +93,57 @@ def document_batches(docs: Iterable[Document]) -> Iterator[list[Document]]:
 def text_batches(docs: Iterable[Document]) -> Iterator[list[str]]:
     for batch in document_batches(docs):
         yield [doc.text for doc in batch]
+
+
+class RowProgress:
+    """A full read's progress in input rows, so its bar has a total (the rows of the inputs, counted up front,
+    and only when a bar is drawn) and ends at it.
+
+    Documents are what the engine scores, but records the reader excludes (blank, malformed, filtered out) take
+    time too and are rows of no batch: each batch is charged the rows read since the one before it, and the last
+    batch the rows read after it as well, so the bar's final count is every row of the inputs.
+    """
+
+    def __init__(self, corpus: Corpus, enabled: bool | None) -> None:
+        self.corpus = corpus
+        self.shown = bar_shown(enabled)
+        self.total = planned_rows(corpus, enabled) if self.shown else None
+        self._rows: dict[int, int] = {}  # id(batch) -> its rows, until the engine asks for them
+        self._charged = 0
+
+    def batches(self, batches: Iterable[list[str]]) -> Iterable[list[str]]:
+        """``batches`` (of ``corpus.documents()``, begun just before), each held until the next one is read."""
+        return self._held(batches) if self.shown else batches
+
+    def _held(self, batches: Iterable[list[str]]) -> Iterator[list[str]]:
+        held: list[str] | None = None
+        through = 0
+        for batch in batches:
+            read = self.corpus.n_records  # rows read up to this batch's last document
+            if held is not None:
+                self._charge(held, through)
+                yield held
+            held, through = batch, read
+        if held is not None:
+            self._charge(held, self.corpus.n_records)
+            yield held
+
+    def _charge(self, batch: list[str], through: int) -> None:
+        self._rows[id(batch)] = through - self._charged
+        self._charged = through
+
+    def size(self, batch: list[str]) -> int:
+        """The rows a batch stands for: the engine's ``size`` to advance the bar by."""
+        return self._rows.pop(id(batch), 0) if self.shown else len(batch)
+
+
+def planned_rows(corpus: Corpus, enabled: bool | None) -> int | None:
+    """The rows of the corpus's inputs (see ``Corpus.total_rows``); counting JSON Lines inputs has a bar of its
+    own, in bytes of the files, since on a large compressed corpus it takes a while."""
+    counted = [f.size for f in corpus.files if not f.is_arrow]
+    with progress_bar(desc="counting rows", total=sum(counted) if counted else None, unit="B",
+                      enabled=bar_shown(enabled) and bool(counted) and not corpus.rows_counted) as bar:
+        return corpus.total_rows(bar.update)
 
 
 @dataclass
@@ -295,8 +347,10 @@ def map_pass(
             rows, ids = array("q"), []
             shard_start = len(scores)
 
-    for batch_scores, batch_tokens, *flags in engine.map(_score_job(method, counter, filters), texts(),
-                                                          desc=desc):
+    rows_read = RowProgress(corpus, engine.progress)
+    for batch_scores, batch_tokens, *flags in engine.map(_score_job(method, counter, filters),
+                                                          rows_read.batches(texts()), desc=desc,
+                                                          total=rows_read.total, size=rows_read.size, unit="row"):
         settle()
         _, batch = entries.popleft()
         if flags:
@@ -379,7 +433,22 @@ def gather(parts: Iterable[tuple[ShardScores, bool]]) -> MapResult:
                      exclusions.n_records, exclusions, resumed, joined(contaminated, np.int64), contamination)
 
 
-def sample_documents(corpus: Corpus, size: int, seed: int) -> tuple[np.ndarray, list[str], int]:
+def read_with_bar(corpus: Corpus, docs: Iterable[Document], *, desc: str, enabled: bool | None) -> Iterator[Document]:
+    """``docs`` (a ``corpus.documents()`` read, begun just before) behind a bar of the input rows read, for the
+    passes that read every input in this process without an engine (sampling, reading a field)."""
+    total = planned_rows(corpus, enabled) if bar_shown(enabled) else None
+    with progress_bar(desc=desc, total=total, unit="row", enabled=enabled) as bar:
+        told = 0
+        for doc in docs:
+            yield doc
+            if corpus.n_records - told >= 256:  # a bar update per document would cost more than the read
+                bar.update(corpus.n_records - told)
+                told = corpus.n_records
+        bar.update(corpus.n_records - told)
+
+
+def sample_documents(corpus: Corpus, size: int, seed: int, *, desc: str = "sampling",
+                     progress: bool | None = False) -> tuple[np.ndarray, list[str], int]:
     """A seeded uniform sample of ``size`` documents by one streaming read (reservoir sampling).
 
     Returns their indices (ascending), their texts in that order, and the number of documents.
@@ -387,7 +456,7 @@ def sample_documents(corpus: Corpus, size: int, seed: int) -> tuple[np.ndarray, 
     rng = random.Random(seed)
     reservoir: list[tuple[int, str]] = []
     count = 0
-    for doc in corpus.documents():
+    for doc in read_with_bar(corpus, corpus.documents(), desc=desc, enabled=progress):
         count += 1
         if len(reservoir) < size:
             reservoir.append((doc.index, doc.text))
@@ -445,6 +514,7 @@ def ranked_records(
     *,
     target_hashes: set[str] | frozenset[str] = frozenset(),
     copies: list[int] | None = None,
+    progress: bool | None = False,
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     """(rank, record + zipfit_score + zipfit_rank) for the selection, in input order.
 
@@ -454,19 +524,22 @@ def ranked_records(
     """
     by_index = np.argsort(selected, kind="stable")
     ascending = selected[by_index]
-    for position, doc in zip(by_index.tolist(), documents_at(corpus, ascending, records=True), strict=True):
-        record = dict(doc.record or {})
-        record["zipfit_score"] = float(scores[position])
-        record["zipfit_rank"] = position + 1
-        if copies is not None and target_hashes and text_sha256(doc.text) in target_hashes:
-            copies.append(position + 1)
-        yield position + 1, record
+    with progress_bar(desc="writing", total=len(selected), unit="doc", enabled=progress) as bar:
+        for position, doc in zip(by_index.tolist(), documents_at(corpus, ascending, records=True), strict=True):
+            record = dict(doc.record or {})
+            record["zipfit_score"] = float(scores[position])
+            record["zipfit_rank"] = position + 1
+            if copies is not None and target_hashes and text_sha256(doc.text) in target_hashes:
+                copies.append(position + 1)
+            yield position + 1, record
+            bar.update(1)
 
 
-def field_values(corpus: Corpus, name: str, n_documents: int) -> list[Any]:
+def field_values(corpus: Corpus, name: str, n_documents: int, *, progress: bool | None = False) -> list[Any]:
     """The value of field ``name`` of every eligible document, in input order (None where a record has none),
     by one streaming read of the records."""
-    values = [(doc.record or {}).get(name) for doc in corpus.documents(records=True)]
+    values = [(doc.record or {}).get(name) for doc in read_with_bar(corpus, corpus.documents(records=True),
+                                                                    desc=f"reading {name}", enabled=progress)]
     if len(values) != n_documents:
         raise ZipfitError("the inputs changed while zipfit was reading them")
     if all(v is None for v in values) and not corpus.has_field(name):

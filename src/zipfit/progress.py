@@ -14,16 +14,25 @@ class _Silent:
         pass
 
 
+def bar_shown(enabled: bool | None) -> bool:
+    """Whether a bar asked for with ``enabled`` is drawn: None means on a terminal only. Work done only for a
+    bar's sake (counting rows for its total) is done only when this is true."""
+    return sys.stderr.isatty() if enabled is None else enabled
+
+
 @contextmanager
 def progress_bar(*, desc: str, total: int | None, unit: str, enabled: bool | None) -> Iterator[Any]:
-    if enabled is None:
-        enabled = sys.stderr.isatty()
-    if not enabled:
+    """A bar of done/total, percentage, rate and time left. Without a ``total`` it can show only done and rate,
+    so its label says the total is unknown instead of leaving a person to wonder how long the phase takes."""
+    if not bar_shown(enabled):
         yield _Silent()
         return
     from tqdm import tqdm
 
-    with tqdm(desc=desc, total=total, unit=unit, unit_scale=True, file=sys.stderr, dynamic_ncols=True) as bar:
+    label = desc if total is not None else f"{desc} (total unknown)"
+    # 1.2M/3.4M reads better than 1234567/3456789, but 50/50 better than 50.0/50.0
+    scale = unit == "B" or total is None or total >= 100_000
+    with tqdm(desc=label, total=total, unit=unit, unit_scale=scale, file=sys.stderr, dynamic_ncols=True) as bar:
         yield bar
 
 

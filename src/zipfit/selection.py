@@ -30,6 +30,7 @@ from zipfit.methods.base import BACKGROUND, CASCADE, SCORES, SET, SOURCE_STATS
 from zipfit.methods.zipfit_fast import ZipFitFast
 from zipfit.passes import (
     MapResult,
+    RowProgress,
     ScoreJob,
     collect_rows,
     field_values,
@@ -157,13 +158,16 @@ def prepare(method: Any, corpus: Any, engine: Engine, seed: int, timer: Timer) -
     (``zipfit-debiased``) or statistics of the whole source (DSIR's raw n-gram distribution)."""
     if BACKGROUND in method.needs and getattr(method, "background_", None) is None:
         with timer.phase("background"):
-            _, background, _ = sample_documents(corpus, method.background_size(), seed)
+            _, background, _ = sample_documents(corpus, method.background_size(), seed, desc="background sample",
+                                                progress=engine.progress)
             method.fit_background(background)
     if SOURCE_STATS in method.needs:
         with timer.phase("source_stats"):
             total = None
-            for batch in engine.map(SourceStatsJob(method), text_batches(corpus.documents()),
-                                    desc="source statistics"):
+            rows_read = RowProgress(corpus, engine.progress)
+            for batch in engine.map(SourceStatsJob(method), rows_read.batches(text_batches(corpus.documents())),
+                                    desc="source statistics", total=rows_read.total, size=rows_read.size,
+                                    unit="row"):
                 total = batch if total is None else total + batch
             if total is None:
                 raise ZipfitError("no eligible source documents to estimate the source distribution from")
@@ -225,7 +229,7 @@ def cut_scores(mapped: MapResult, corpus: Any, engine: Engine, cut_: Cut, *, nam
             if dedup is not None:
                 raise ZipfitError("--group-by and --dedup cannot be combined yet: deduplicate the source first, or "
                                   "select without --group-by")
-            codes, names = encode(field_values(corpus, cut_.group_by, len(mapped)))
+            codes, names = encode(field_values(corpus, cut_.group_by, len(mapped), progress=engine.progress))
             selected, counts["groups"] = group_cut(keys, budget, mapped.n_tokens, codes, names, cut_.group_weights)
             short = {g: r["shortfall"] for g, r in counts["groups"].items() if r["shortfall"]}
             if short:
@@ -265,7 +269,8 @@ def _cascade(method: ZipFitFast, corpus: Any, engine: Engine, counter: TokenCoun
              timer: Timer, dataset: ScoreDataset | None, shard_rows: int, filters: FilterChain | None) -> Choice:
     two_stage, rounds, rescored, survivors = False, 0, 0, 0
     with timer.phase("calibrate"):
-        sample, sample_texts, n_docs = sample_documents(corpus, method.calibration_docs, seed)
+        sample, sample_texts, n_docs = sample_documents(corpus, method.calibration_docs, seed,
+                                                        desc="calibration sample", progress=engine.progress)
         two_stage = method.worthwhile(n_docs)
         if two_stage:
             batches = [sample_texts[i : i + 64] for i in range(0, len(sample_texts), 64)]

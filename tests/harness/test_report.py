@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from zipfit.harness.report import analyse, render_report, write_report
+from zipfit.harness.metrics import LinearFit
+from zipfit.harness.report import (
+    alignment_figure,
+    analyse,
+    band_title,
+    budget_figure,
+    relation_wording,
+    render_report,
+    write_report,
+)
 
 DOMAINS = ("lean", "wiki")
 
@@ -137,3 +147,76 @@ def test_no_baseline_means_no_verdict() -> None:
     s["baselines"] = []
     text = render_report(s)
     assert "nothing to compare ZIP-FIT with" in text
+
+
+# ---- plots and wording that say exactly what is true -------------------------------------------------------------
+
+
+def test_the_curve_plot_shows_the_evaluation_at_0_tokens_and_starts_its_axis_there() -> None:
+    (b,) = analyse(summary([[9.0, 6.0, 5.0], [9.0, 6.5, 5.5]]))["budgets"]
+    ax = budget_figure(b).axes[0]
+    assert ax.get_xlim()[0] == 0
+    low, high = ax.get_ylim()
+    assert low <= 5.0 and high >= 9.0  # the untrained model's CE (9.0, at 0 tokens) is in the frame
+    for line in ax.get_lines()[:3]:  # one per method; the last line is the bar
+        assert line.get_xdata()[0] == 0 and not line.get_clip_on()
+
+
+def test_a_band_is_claimed_only_where_two_seeds_or_more_drew_one() -> None:
+    (two,) = analyse(summary([[9.0, 6.0, 5.0], [9.0, 6.5, 5.5]]))["budgets"]
+    fig = budget_figure(two)
+    assert fig.axes[0].get_title().endswith("band = min-max")
+    assert len(fig.axes[0].collections) == 3  # a band for each of the three methods
+    one_seed = summary([[9.0, 6.0, 5.0]])
+    one_seed["runs"] = [r for r in one_seed["runs"] if r["seed"] == 0]
+    (one,) = analyse(one_seed)["budgets"]
+    fig = budget_figure(one)
+    assert "no band" in fig.axes[0].get_title() and "min-max" not in fig.axes[0].get_title()
+    assert len(fig.axes[0].collections) == 0
+    assert band_title(100, [1, 3]) == "budget 100 tokens: mean over seeds, band = min-max (methods with 2+ seeds)"
+
+
+def test_the_alignment_legend_shows_error_bars_only_where_they_are_drawn() -> None:
+    from matplotlib.container import ErrorbarContainer
+
+    a = analyse(summary([[9.0, 6.0, 5.0]]))["alignment"]  # one seed per dataset: no spread to draw
+    ax = alignment_figure(a).axes[0]
+    handles, labels = ax.get_legend_handles_labels()
+    assert not any(isinstance(h, ErrorbarContainer) for h in handles) and len(ax.containers) == 0
+    assert labels[0] == "datasets"
+    s = summary([[9.0, 6.0, 5.0]])
+    s["runs"].append(run("random", 1, [9.0, 7.5, 6.5], 50, "dataset", "lean"))  # lean: two seeds, a spread
+    ax = alignment_figure(analyse(s)["alignment"]).axes[0]
+    handles, labels = ax.get_legend_handles_labels()
+    bars = [label for h, label in zip(handles, labels, strict=True) if isinstance(h, ErrorbarContainer)]
+    assert bars == ["datasets (mean ± std over seeds)"] and "datasets (one seed)" in labels
+    (drawn,) = ax.containers
+    assert drawn.has_yerr
+
+
+def test_the_wording_of_a_fit_follows_its_p_value() -> None:
+    noise = relation_wording(LinearFit(slope=1.9, intercept=8.1, r2=0.0, p_value=0.997, n=7))
+    assert noise.startswith("no significant relation") and "p = 0.997" in noise
+    assert "goes with" not in noise and "HIGHER" not in noise and "opposite" not in noise
+    lower = relation_wording(LinearFit(slope=-4.0, intercept=9.0, r2=0.9, p_value=0.001, n=7))
+    assert lower.startswith("higher alignment goes with lower CE") and "p = 0.001" in lower
+    higher = relation_wording(LinearFit(slope=4.0, intercept=9.0, r2=0.9, p_value=0.001, n=7))
+    assert "HIGHER CE" in higher
+    assert "no direction" in relation_wording(LinearFit(slope=-1.0, intercept=9.0, r2=1.0, p_value=None, n=2))
+    # the report's sentence is the same: two datasets give a line but no p-value, so no direction is claimed
+    text = render_report(summary([[9.0, 6.0, 5.0]]))
+    assert "too few points (n = 2) to test the slope" in text and "as in the paper" not in text
+
+
+def test_redraw_rewrites_the_report_and_plots_from_experiment_json(tmp_path: Path, capsys) -> None:
+    from zipfit.cli import main
+
+    s = summary([[9.0, 6.0, 5.0], [9.0, 6.5, 5.5]])
+    (tmp_path / "experiment.json").write_text(json.dumps(s), encoding="utf-8")
+    assert main(["experiment", "--redraw", str(tmp_path)]) == 0
+    assert (tmp_path / "report.md").read_text(encoding="utf-8") == render_report(
+        s, plots={"curves-100": "plots/curves-100.png", "alignment": "plots/alignment.png"})
+    assert (tmp_path / "plots" / "curves-100.png").read_bytes()[:4] == b"\x89PNG"
+    assert main(["experiment", "--redraw", str(tmp_path / "nothing")]) == 2
+    err = capsys.readouterr().err
+    assert "experiment.json: not found" in err and "Traceback" not in err

@@ -438,3 +438,13 @@ def test_document_is_frozen():
     doc = Document(0, "t", 0, 1, None)
     with pytest.raises(AttributeError):
         doc.text = "u"  # type: ignore[misc]
+
+
+def test_total_rows_counts_every_record_once_from_metadata_or_a_fast_read(tmp_path, mbpp_records):
+    parquet = tmp_path / "m.parquet"
+    pq.write_table(pa.Table.from_pylist(mbpp_records), parquet)
+    corpus = Corpus([parquet, MBPP], TextSpec(field="text"))
+    assert not corpus.rows_counted
+    assert corpus.total_rows() == 2 * 974
+    list(corpus.documents())
+    assert corpus.n_records == 2 * 974 and corpus.rows_counted

@@ -19,7 +19,14 @@ from io_data import MBPP
 from zipfit.errors import ZipfitError
 from zipfit.io import Corpus
 from zipfit.io.inputs import resolve_inputs
-from zipfit.io.readers import ARROW_BATCH_ROWS, _open_binary, iter_arrow_batches, iter_jsonl
+from zipfit.io.readers import (
+    ARROW_BATCH_ROWS,
+    _open_binary,
+    iter_arrow_batches,
+    iter_jsonl,
+    jsonl_row_starts,
+    jsonl_rows,
+)
 
 
 def test_parquet_reads_only_requested_columns_in_bounded_batches(tmp_path, mbpp_records):
@@ -114,3 +121,21 @@ def test_a_closed_reader_leaves_no_descriptor_on_its_file(tmp_path, suffix):
         assert len(docs) == 974 and _descriptors_on(path) == 0
         gc.collect()
     assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".jsonl.gz", ".jsonl.zst"])
+@pytest.mark.parametrize("last_newline", [True, False])
+def test_the_fast_row_count_is_the_count_the_reader_makes(tmp_path, suffix, last_newline):
+    # real MBPP lines with a blank line and a broken one among them: a bar's total must be what reading counts
+    lines = MBPP.read_bytes().splitlines(keepends=True)[:300]
+    body = b"".join(lines[:100]) + b"\n" + b"{broken\n" + b"".join(lines[100:])
+    if not last_newline:
+        body = body.rstrip(b"\n")
+    path = tmp_path / f"m{suffix}"
+    packed = {".jsonl": body, ".jsonl.gz": gzip.compress(body),
+              ".jsonl.zst": zstandard.ZstdCompressor().compress(body)}[suffix]
+    path.write_bytes(packed)
+    (f,) = resolve_inputs([path])
+    heard: list[int] = []
+    assert jsonl_rows(f, heard.append) == len(list(iter_jsonl(f))) == jsonl_row_starts(f, 4096)[0] == 302
+    assert sum(heard) == len(packed)  # the bytes a bar in file bytes was told of: the whole file

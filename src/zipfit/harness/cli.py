@@ -20,7 +20,11 @@ def add_experiment_command(sub: Any) -> None:
                        description="Run the experiment a TOML config describes (see docs/experiments.md): source "
                                    "mix, tokenizer, selections, training runs per seed, per-dataset runs, report.md. "
                                    "A rerun reuses every finished step.")
-    p.add_argument("config", metavar="CONFIG.toml", help="experiment config (relative paths are relative to it)")
+    p.add_argument("config", metavar="CONFIG.toml", nargs="?",
+                   help="experiment config (relative paths are relative to it)")
+    p.add_argument("--redraw", metavar="DIR",
+                   help="run nothing: rewrite DIR/report.md and DIR/plots/ from DIR/experiment.json (the output "
+                        "directory of a finished experiment)")
     p.add_argument("--out", help="output directory (default: runs/<config name>)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace the outputs of steps whose parameters changed (otherwise that is an error)")
@@ -33,8 +37,18 @@ def add_experiment_command(sub: Any) -> None:
 def run_experiment_command(args: Any) -> int:
     from pathlib import Path
 
+    from zipfit.errors import ZipfitError
     from zipfit.harness.experiment import run_experiment
 
+    if args.redraw is not None:
+        if args.config is not None:
+            raise ZipfitError("--redraw DIR takes no config: it redraws what DIR/experiment.json holds")
+        from zipfit.harness.report import redraw
+
+        print(redraw(args.redraw))
+        return 0
+    if args.config is None:
+        raise ZipfitError("experiment needs a CONFIG.toml (or --redraw DIR)")
     out = args.out or str(Path("runs") / Path(args.config).stem)
     result = run_experiment(args.config, out, overwrite=args.overwrite,
                             progress=False if args.quiet else args.progress)

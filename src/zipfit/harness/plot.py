@@ -17,7 +17,8 @@ def _value(point: Any, name: str) -> float:
     return point[name] if isinstance(point, dict) else getattr(point, name)
 
 
-def _tokens_label(x: float, _pos: Any = None) -> str:
+def tokens_label(x: float, _pos: Any = None) -> str:
+    """A tick label for a token count: 12.5k, 3M."""
     for scale, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
         if abs(x) >= scale:
             return f"{x / scale:g}{suffix}"
@@ -30,6 +31,16 @@ def plot_curves(curves: Sequence[tuple[str, Sequence[Any]]], out: str | os.PathL
 
     Points are EvalPoints or dicts with ``tokens``, ``ce_nats`` and ``bits_per_byte``. Writes a PNG.
     """
+    fig = curves_figure(curves, title=title)
+    out = Path(out)
+    with atomic_output(out) as tmp:
+        # no Software/date metadata, so the same curve gives the same bytes
+        fig.savefig(tmp, format="png", dpi=110, metadata={"Software": None})
+    return out
+
+
+def curves_figure(curves: Sequence[tuple[str, Sequence[Any]]], *, title: str | None = None) -> Any:
+    """The figure ``plot_curves`` saves: every evaluation in the frame, the one at 0 tokens too."""
     need("matplotlib", "plotting curves")
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -41,16 +52,14 @@ def plot_curves(curves: Sequence[tuple[str, Sequence[Any]]], out: str | os.PathL
     for ax, (name, ylabel) in zip(axes, METRICS, strict=True):
         for label, points in curves:
             xs = [_value(p, "tokens") for p in points]
-            ax.plot(xs, [_value(p, name) for p in points], marker="o", markersize=3, label=label)
+            # clip_on off: the evaluation at 0 tokens sits on the axis and is drawn whole
+            ax.plot(xs, [_value(p, name) for p in points], marker="o", markersize=3, label=label, clip_on=False)
+        ax.set_xlim(left=0)  # training starts at 0 tokens, and so does the axis
         ax.set_xlabel("training tokens")
         ax.set_ylabel(ylabel)
         ax.grid(True, alpha=0.3)
-        ax.xaxis.set_major_formatter(FuncFormatter(_tokens_label))
+        ax.xaxis.set_major_formatter(FuncFormatter(tokens_label))
     axes[0].legend(fontsize="small")
     if title:
         fig.suptitle(title)
-    out = Path(out)
-    with atomic_output(out) as tmp:
-        # no Software/date metadata, so the same curve gives the same bytes
-        fig.savefig(tmp, format="png", dpi=110, metadata={"Software": None})
-    return out
+    return fig

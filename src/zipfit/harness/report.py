@@ -7,7 +7,6 @@ best baseline, the report says so.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -144,14 +143,28 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 60:.1f} min"
 
 
+SIGNIFICANCE = 0.05  # below it, a slope's p-value lets a report name the direction of the relation
+
+
+def relation_wording(fit: LinearFit) -> str:
+    """What a fitted slope says about alignment and CE, no more than its p-value allows: a direction only when
+    p < SIGNIFICANCE; with a large p (or too few points for one) the sign of the slope is noise."""
+    if fit.p_value is None:
+        return f"too few points (n = {fit.n}) to test the slope, so no direction can be claimed"
+    if fit.p_value >= SIGNIFICANCE:
+        return (f"no significant relation between alignment and CE (p = {fit.p_value:.3g} ≥ {SIGNIFICANCE}): "
+                "the sign of the slope may be chance")
+    if fit.slope < 0:
+        return f"higher alignment goes with lower CE (p = {fit.p_value:.3g}), as in the paper"
+    return (f"higher alignment goes with HIGHER CE here (p = {fit.p_value:.3g}), the opposite of the paper's "
+            "finding")
+
+
 def _fit_sentence(fit: LinearFit | None, what: str) -> str:
     if fit is None:
         return f"{what}: too few points (or no spread in alignment) to fit a line."
-    p = f", p = {fit.p_value:.3g}" if fit.p_value is not None else ""
-    direction = ("higher alignment goes with lower CE, as in the paper" if fit.slope < 0 else
-                 "higher alignment goes with HIGHER CE here, the opposite of the paper's finding")
     return (f"{what}: CE = {fit.slope:.2f} × alignment + {fit.intercept:.2f}, R² = {fit.r2:.2f} "
-            f"(n = {fit.n}{p}); {direction}.")
+            f"(n = {fit.n}); {relation_wording(fit)}.")
 
 
 def _setup(summary: Mapping[str, Any]) -> list[str]:
@@ -381,43 +394,77 @@ def _save(fig: Any, out: Path) -> Path:
     return out
 
 
+def band_title(budget: int, seeds: Sequence[int]) -> str:
+    """The curve plot's title: it claims a min-max band only for methods trained with two seeds or more, the
+    only ones that have one."""
+    head = f"budget {budget:,} tokens"
+    if not seeds or max(seeds) < 2:
+        return f"{head}: one seed per method, no band"
+    if min(seeds) < 2:
+        return f"{head}: mean over seeds, band = min-max (methods with 2+ seeds)"
+    return f"{head}: mean over seeds, band = min-max"
+
+
 def plot_budget(b: Mapping[str, Any], out: Path) -> Path:
-    """Mean eval CE over seeds against training tokens, one line per method, min-max band, the bar dashed."""
+    """Mean eval CE over seeds against training tokens, one line per method (a min-max band where there are two
+    seeds or more), the bar dotted. Every evaluation is in the frame, the one at 0 tokens (the untrained model)
+    too, and the tokens axis starts at 0."""
+    return _save(budget_figure(b), out)
+
+
+def budget_figure(b: Mapping[str, Any]) -> Any:
+    """The figure ``plot_budget`` saves (for tests to look at)."""
     fig = _figure((7.5, 4.6))
     ax = fig.subplots()
     for method, s in b["methods"].items():
         c = s["curve"]
         style = "-" if method in ZIPFIT_METHODS else "--"
-        (line,) = ax.plot(c.tokens, c.mean, style, marker="o", markersize=3,
-                          label=f"{method} ({len(s['seeds'])} seed{'s' if len(s['seeds']) > 1 else ''})")
+        n = len(s["seeds"])
+        # clip_on off: the points at 0 tokens sit on the axis and are drawn whole
+        (line,) = ax.plot(c.tokens, c.mean, style, marker="o", markersize=3, clip_on=False,
+                          label=f"{method} ({n} seed{'s' if n > 1 else ''}): final {s['ce']:.3f}")
         if c.runs > 1:
             ax.fill_between(c.tokens, c.low, c.high, color=line.get_color(), alpha=0.18, linewidth=0)
     if b["bar"] is not None:
         ax.axhline(b["bar"], color="grey", linewidth=0.8, linestyle=":",
                    label=f"bar: {b['bar_method']} final {b['bar']:.3f}")
+    from matplotlib.ticker import FuncFormatter
+
+    from zipfit.harness.plot import tokens_label
+
+    ax.set_xlim(left=0)
+    ax.xaxis.set_major_formatter(FuncFormatter(tokens_label))
     ax.set_xlabel("training tokens")
     ax.set_ylabel("eval cross-entropy (nats/token)")
-    ax.set_title(f"budget {b['budget']:,} tokens: mean over seeds, band = min-max")
+    ax.set_title(band_title(b["budget"], [len(s["seeds"]) for s in b["methods"].values()]))
     ax.grid(True, alpha=0.3)
-    finals = [s["ce_min"] for s in b["methods"].values()] + [s["ce_max"] for s in b["methods"].values()]
-    lo, hi = min(finals), max(s["curve"].mean[min(1, len(s["curve"].mean) - 1)] for s in b["methods"].values())
-    if math.isfinite(lo) and math.isfinite(hi) and hi > lo:
-        # the first evaluation (an untrained model) would squash the part of the curves that differs
-        ax.set_ylim(lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo))
     ax.legend(fontsize="small")
-    return _save(fig, out)
+    return fig
 
 
 def plot_alignment(a: Mapping[str, Any], out: Path) -> Path:
     """Alignment vs final CE: datasets (circles), selections (triangles), least-squares lines with R²."""
+    return _save(alignment_figure(a), out)
+
+
+def alignment_figure(a: Mapping[str, Any]) -> Any:
+    """The figure ``plot_alignment`` saves. Error bars (± one standard deviation over seeds) are drawn, and shown
+    in the legend, only for points with two seeds or more: a legend never shows what is not drawn."""
     fig = _figure((7.0, 4.8))
     ax = fig.subplots()
     for points, marker, kind in ((a["datasets"], "o", "dataset"), (a["selections"], "^", "selection")):
         if not points:
             continue
-        xs, ys = [p["alignment"] for p in points], [p["ce"] for p in points]
-        errs = [p["ce_std"] or 0.0 for p in points]
-        ax.errorbar(xs, ys, yerr=errs, fmt=marker, capsize=3, label=f"{kind}s")
+        spread = [p for p in points if p.get("seeds", 1) > 1 and p["ce_std"]]
+        single = [p for p in points if p not in spread]
+        if spread:
+            ax.errorbar([p["alignment"] for p in spread], [p["ce"] for p in spread],
+                        yerr=[p["ce_std"] for p in spread], fmt=marker, capsize=3, color="C0" if kind == "dataset"
+                        else "C1", label=f"{kind}s (mean ± std over seeds)")
+        if single:
+            ax.plot([p["alignment"] for p in single], [p["ce"] for p in single], marker, linestyle="none",
+                    color="C0" if kind == "dataset" else "C1",
+                    label=f"{kind}s" + (" (one seed)" if spread else ""))
         for p in points:
             ax.annotate(p["label"], (p["alignment"], p["ce"]), textcoords="offset points", xytext=(4, 4),
                         fontsize="x-small")
@@ -426,14 +473,15 @@ def plot_alignment(a: Mapping[str, Any], out: Path) -> Path:
         if fit is None or (what == "all points" and not a["selections"]):
             continue
         x0, x1 = min(all_x), max(all_x)
+        p = f", p = {fit.p_value:.2g}" if fit.p_value is not None else ""
         ax.plot([x0, x1], [fit.slope * x0 + fit.intercept, fit.slope * x1 + fit.intercept], style, color="black",
-                linewidth=1, label=f"fit, {what}: R² = {fit.r2:.2f}")
+                linewidth=1, label=f"fit, {what}: R² = {fit.r2:.2f}{p}")
     ax.set_xlabel("mean ZIP-FIT alignment to the target")
     ax.set_ylabel("eval cross-entropy after training (nats/token)")
     ax.set_title(f"alignment vs CE ({a['budget']:,} training tokens each)")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize="small")
-    return _save(fig, out)
+    return fig
 
 
 def write_report(summary: Mapping[str, Any], out_dir: str | Path) -> Path:
@@ -454,3 +502,20 @@ def write_report(summary: Mapping[str, Any], out_dir: str | Path) -> Path:
     with atomic_output(path) as tmp:
         tmp.write_text(render_report(summary, analysis, plots), encoding="utf-8")
     return path
+
+
+def redraw(out_dir: str | Path) -> Path:
+    """Rewrite ``report.md`` and ``plots/`` of a finished experiment from its ``experiment.json``, training nothing:
+    how a change to the report or its plots reaches results that took an hour to compute."""
+    import json
+
+    from zipfit.errors import ZipfitError
+
+    path = Path(out_dir) / "experiment.json"
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ZipfitError(f"{path}: not found; --redraw takes the output directory of a finished experiment") from None
+    except (OSError, ValueError) as exc:
+        raise ZipfitError(f"{path}: cannot read it ({exc})") from None
+    return write_report(summary, out_dir)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
@@ -105,6 +105,7 @@ class Corpus:
         self.role = role
         self.files, self.specs = _resolve(inputs, spec, role)
         self.exclusions = Exclusions()
+        self._total_rows: int | None = None
         self._first_fields: list[list[str]] = [self._check_fields(f, s) for f, s in zip(self.files, self.specs,
                                                                                          strict=True)]
         # columns read from Arrow inputs: the text's, and "id" where there is one (cheap, and the score dataset
@@ -194,6 +195,32 @@ class Corpus:
             n = readers.arrow_rows(f)
             return n, [None] * -(-n // every)
         return readers.jsonl_row_starts(f, every)
+
+    def text_of(self, file_no: int, record: Any) -> str | None:
+        """The text of a raw record of input ``file_no`` as this corpus reads it; None for a record it excludes."""
+        if not isinstance(record, dict):
+            return None
+        text, reason, _ = extract_text(record, self.specs[file_no])
+        return None if reason else text
+
+    @property
+    def rows_counted(self) -> bool:
+        """Whether ``total_rows`` has counted already (a second call costs nothing)."""
+        return self._total_rows is not None
+
+    def total_rows(self, on_bytes: Callable[[int], None] | None = None) -> int | None:
+        """Rows of all inputs (records, eligible or not), counted once and remembered: a progress bar's total.
+        Arrow inputs say it in their metadata; JSON Lines inputs are read once, fast (``on_bytes`` hears of the
+        bytes read). None when an input is a remote JSON Lines file, which would have to be downloaded to count."""
+        if self._total_rows is None:
+            total = 0
+            for f in self.files:
+                n = readers.arrow_rows(f) if f.is_arrow else readers.jsonl_rows(f, on_bytes)
+                if n is None:
+                    return None
+                total += n
+            self._total_rows = total
+        return self._total_rows
 
     # ---- checks --------------------------------------------------------------------------------------------
 

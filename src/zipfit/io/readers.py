@@ -10,7 +10,7 @@ import gzip
 import io
 import json
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, BinaryIO
 
 import pyarrow as pa
@@ -146,6 +146,33 @@ def jsonl_row_starts(f: InputFile, every: int) -> tuple[int, list[int | None]]:
     return rows, starts
 
 
+def jsonl_rows(f: InputFile, on_bytes: Callable[[int], None] | None = None) -> int | None:
+    """Rows in a local JSON Lines file, counted as ``iter_jsonl`` counts them (every line, a last one without a
+    newline too) by one read in large chunks, without parsing: a progress bar's total. ``on_bytes(n)`` hears of
+    every ``n`` bytes of the file read (compressed bytes for a compressed file). None for a remote file: counting
+    would download it once more."""
+    if isinstance(f.path, RemotePath):
+        return None
+    codec = _CODECS.get(f.format)
+    rows, last, told = 0, b"\n", 0
+    with open(f.path, "rb") as raw:
+        stream: BinaryIO = raw
+        if codec == "gz":
+            stream = gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[assignment]
+        elif codec == "zst":
+            stream = io.BufferedReader(_ZstdReader(raw), buffer_size=_READ_CHUNK)  # type: ignore[assignment]
+        try:
+            while chunk := stream.read(1 << 20):
+                rows += chunk.count(b"\n")
+                last = chunk[-1:]
+                if on_bytes is not None and raw.tell() > told:
+                    on_bytes(raw.tell() - told)
+                    told = raw.tell()
+        except _STREAM_ERRORS as exc:
+            raise _stream_error(f, codec, rows, exc) from None
+    return rows + (last != b"\n")
+
+
 def iter_jsonl(
     f: InputFile, start: int = 0, stop: int | None = None, offset: int | None = None
 ) -> Iterator[tuple[int, Any, str, str]]:
@@ -204,6 +231,24 @@ def iter_jsonl(
                 yield row, None, "malformed_json", str(exc)
                 continue
             yield row, value, "", ""
+
+
+def lines_at(f: InputFile, rows: Iterable[int]) -> Iterator[tuple[int, bytes]]:
+    """(row, raw line) of each 1-based row in ``rows`` (ascending) of a JSON Lines input: one pass that decodes
+    nothing but those lines and stops at the last of them."""
+    codec = _CODECS.get(f.format)
+    with _open_binary(f) as stream:
+        lines, at, line = iter(stream), 0, b""
+        for want in rows:
+            try:
+                while at < want:
+                    line = next(lines)
+                    at += 1
+            except StopIteration:
+                raise ValueError(f"{f.path} has no row {want}: the input changed since it was scored") from None
+            except _STREAM_ERRORS as exc:
+                raise _stream_error(f, codec, at, exc) from None
+            yield want, line
 
 
 def _open_parquet(f: InputFile) -> pq.ParquetFile:
@@ -286,6 +331,22 @@ def iter_arrow_batches(
         position = end
         if stop is not None and position >= stop:
             return
+
+
+def arrow_rows_at(f: InputFile, rows: Iterable[int]) -> Iterator[dict]:
+    """The record (a dict) of each 1-based row in ``rows`` (ascending) of a Parquet or Arrow input, converting
+    only those rows."""
+    batches = iter_arrow_batches(f, None)
+    batch: pa.RecordBatch | None = None
+    base = 0
+    for want in rows:
+        while batch is None or want > base + batch.num_rows:
+            if batch is not None:
+                base += batch.num_rows
+            batch = next(batches, None)
+            if batch is None:
+                raise ValueError(f"{f.path} has no row {want}: the input changed since it was scored")
+        yield batch.slice(want - 1 - base, 1).to_pylist()[0]
 
 
 def _arrow_batches(

@@ -121,3 +121,22 @@ def group_cut(keys: np.ndarray, budget: Budget, n_tokens: np.ndarray, codes: np.
                         "selected_tokens": int(tokens[members[:take]].sum()), "shortfall": short}
     positions = np.sort(np.concatenate(chosen)) if chosen else np.zeros(0, dtype=np.int64)
     return ranked[positions], report
+
+
+def document_groups(corpus: Any, field: str | None) -> tuple[np.ndarray, list[str], str]:
+    """A group code per eligible document (input order), the groups' names, and what they are: the values of
+    ``field`` (one read of the records), or the source files."""
+    if field is None:
+        codes = np.fromiter((d.file for d in corpus.documents()), dtype=np.int32)
+        return codes, [f.label for f in corpus.files], "source file"
+    codes, names = encode(d.record.get(field) for d in corpus.documents(records=True))
+    return codes, names, field
+
+
+def group_mix(groups: tuple[np.ndarray, list[str], str], picked: np.ndarray,
+              n_tokens: np.ndarray) -> dict[str, dict[str, int]]:
+    """Documents and tokens of a selection (eligible positions) per group; groups it took nothing from left out."""
+    codes, names, _ = groups
+    docs = np.bincount(codes[picked], minlength=len(names))
+    tokens = np.bincount(codes[picked], weights=n_tokens[picked], minlength=len(names))
+    return {names[i]: {"documents": int(docs[i]), "tokens": int(tokens[i])} for i in np.flatnonzero(docs).tolist()}

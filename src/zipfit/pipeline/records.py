@@ -7,13 +7,15 @@ the inputs hold the records themselves. ``dataset_rows`` walks the first, ``raw_
 
 from __future__ import annotations
 
+import itertools
+import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from zipfit.io.exclusions import FILTERED
 from zipfit.io.inputs import InputFile
-from zipfit.io.readers import iter_arrow_batches, iter_jsonl
+from zipfit.io.readers import arrow_rows_at, iter_arrow_batches, iter_jsonl, lines_at
 from zipfit.pipeline.scores import EXCLUDED, ScoreDataset
 
 
@@ -58,16 +60,23 @@ def raw_records(f: InputFile) -> Iterator[tuple[int, Any]]:
 
 
 def records_at(files: Sequence[InputFile], wanted: Iterator[tuple[int, int]]) -> Iterator[Any]:
-    """The value of each (file_no, row) in ``wanted`` (ascending), by one streaming read of the files named."""
-    stream: Iterator[tuple[int, Any]] | None = None
-    current = -1
-    for file_no, row in wanted:
-        if file_no != current:
-            stream, current = raw_records(files[file_no]), file_no
-        assert stream is not None
-        for at, value in stream:
-            if at == row:
-                yield value
-                break
+    """The value of each (file_no, row) in ``wanted`` (ascending), as ``raw_records`` gives it, by one streaming
+    read of the files named that decodes only the rows wanted."""
+    for file_no, group in itertools.groupby(wanted, key=lambda w: w[0]):
+        f = files[file_no]
+        rows = (row for _, row in group)
+        if f.is_arrow:
+            yield from arrow_rows_at(f, rows)
         else:
-            raise ValueError(f"{files[file_no].path} has no row {row}: the input changed since it was scored")
+            for row, line in lines_at(f, rows):
+                yield json_value(row, line)
+
+
+def json_value(row: int, line: bytes) -> Any:
+    """A JSON Lines row's value, or None where it is blank, not UTF-8 or not JSON (as ``iter_jsonl`` reads it)."""
+    if row == 1 and line.startswith(b"\xef\xbb\xbf"):
+        line = line[3:]
+    try:
+        return json.loads(line.decode("utf-8")) if line.strip() else None
+    except ValueError:  # UnicodeDecodeError included
+        return None
