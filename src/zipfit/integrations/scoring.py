@@ -37,10 +37,13 @@ class RecordDocuments:
     def __init__(self, records: Callable[[], Iterable[Mapping[str, Any]]], spec: TextSpec) -> None:
         self.records = records
         self.spec = spec
+        self.n_records = 0  # records seen by the latest documents() pass, as a Corpus counts them
 
     def documents(self) -> Iterator[Document]:
+        self.n_records = 0
         index = 0
         for row, record in enumerate(self.records(), 1):
+            self.n_records = row
             text, reason, _ = extract_text(record, self.spec)
             if reason:
                 continue
