@@ -35,6 +35,39 @@ class Document:
     id: str | None = None  # the record's "id" field as a string, if it has one
 
 
+def extract_text(rec: Mapping[str, Any], spec: TextSpec) -> tuple[str, str, str]:
+    """(text, "", "") for an eligible record, else ("", reason, detail): the one rule for what zipfit scores,
+    shared by the file reader and the integrations that see records one by one (``zipfit.integrations``)."""
+    for name, _ in spec.where:
+        if name not in rec:
+            return "", "missing_field", name
+    if spec.where and not spec.passes(rec):
+        return "", "filtered", ""
+    if spec.template is None:
+        text = rec.get(spec.field)
+        if text is None:
+            return "", "missing_field", spec.field
+        if not isinstance(text, str):
+            return "", "non_string_text", type(text).__name__
+    else:
+        for name in spec.text_fields:
+            value = rec.get(name)
+            if value is None:
+                return "", "missing_field", name
+            if not isinstance(value, str):  # as for --text-field: no str() of numbers, NaN, lists or dicts
+                return "", "non_string_text", f"{name}: {type(value).__name__}"
+        # plain {field} references to strings only (TextSpec refuses format specs), so this cannot fail
+        text = spec.template.format_map(rec)
+    if not text or text.isspace():
+        return "", "empty_text", ""
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return "", "invalid_utf8", "lone surrogate escape in text"
+    return text, "", ""
+
+
 def _resolve(inputs: Sequence[str | os.PathLike | Source], spec: TextSpec,
              role: str) -> tuple[list[InputFile], list[TextSpec]]:
     """Every input file with the spec it is read with: a ``Source``'s own, else the run's."""
@@ -138,7 +171,7 @@ class Corpus:
             if not checked:
                 self._check_record_fields(f, value, spec)
                 checked = True
-            text, reason, detail = self._extract(value, spec)
+            text, reason, detail = extract_text(value, spec)
             if reason:
                 ex.add(reason, f.label, row, detail)
                 continue
@@ -167,7 +200,7 @@ class Corpus:
         """The text of a raw record of input ``file_no`` as this corpus reads it; None for a record it excludes."""
         if not isinstance(record, dict):
             return None
-        text, reason, _ = self._extract(record, self.specs[file_no])
+        text, reason, _ = extract_text(record, self.specs[file_no])
         return None if reason else text
 
     @property
@@ -188,37 +221,6 @@ class Corpus:
                 total += n
             self._total_rows = total
         return self._total_rows
-
-    def _extract(self, rec: dict, spec: TextSpec) -> tuple[str, str, str]:
-        """(text, "", "") for an eligible record, else ("", reason, detail)."""
-        for name, _ in spec.where:
-            if name not in rec:
-                return "", "missing_field", name
-        if spec.where and not spec.passes(rec):
-            return "", "filtered", ""
-        if spec.template is None:
-            text = rec.get(spec.field)
-            if text is None:
-                return "", "missing_field", spec.field
-            if not isinstance(text, str):
-                return "", "non_string_text", type(text).__name__
-        else:
-            for name in spec.text_fields:
-                value = rec.get(name)
-                if value is None:
-                    return "", "missing_field", name
-                if not isinstance(value, str):  # as for --text-field: no str() of numbers, NaN, lists or dicts
-                    return "", "non_string_text", f"{name}: {type(value).__name__}"
-            # plain {field} references to strings only (TextSpec refuses format specs), so this cannot fail
-            text = spec.template.format_map(rec)
-        if not text or text.isspace():
-            return "", "empty_text", ""
-        if not text.isascii():
-            try:
-                text.encode("utf-8")
-            except UnicodeEncodeError:
-                return "", "invalid_utf8", "lone surrogate escape in text"
-        return text, "", ""
 
     # ---- checks --------------------------------------------------------------------------------------------
 
