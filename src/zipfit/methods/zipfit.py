@@ -9,8 +9,9 @@ import numpy as np
 
 from zipfit.compression import CODECS, DEFAULT_LEVEL, LEVELS, length_function, resolve_level
 from zipfit.errors import ZipfitError
+from zipfit.kernel import PairLengths, pair_lengths
 from zipfit.methods.base import Method, Param
-from zipfit.ncd import GzipPairLengths, alignment_from_lengths, ncd_values, tune_allocator
+from zipfit.ncd import alignment_from_lengths, ncd_values, tune_allocator
 from zipfit.process import owned
 
 # Shared by every member of the ZIP-FIT family (exact, debiased, fast): one meaning, one CLI option each.
@@ -24,9 +25,9 @@ COMPRESSION = (CODEC, LEVEL, ALLOW_LEVEL_0)
 
 
 class ZipFit(Method):
-    """The paper's score, computed exactly. gzip levels 1-9 use the compress-once, copy-per-target
-    path; gzip level 0 (stored blocks, whose layout depends on how the input arrives), zstd and
-    lz4 (which offer no state copy) compress every pair."""
+    """The paper's score, computed exactly. gzip levels 1-9 use a pair kernel (zipfit.kernel: compiled,
+    or the Python compress-once, copy-per-target path); gzip level 0 (stored blocks, whose layout
+    depends on how the input arrives), zstd and lz4 (which offer no state copy) compress every pair."""
 
     name = "zipfit"
     parameters = COMPRESSION
@@ -43,7 +44,7 @@ class ZipFit(Method):
         self.targets_ = [t.encode("utf-8") for t in targets]
         length = length_function(self.codec, self.level_)
         self.target_lengths_ = [length(t) for t in self.targets_]
-        self._pairs: GzipPairLengths | None = None
+        self._pairs: PairLengths | None = None
         return self
 
     @property
@@ -54,7 +55,7 @@ class ZipFit(Method):
         if owned():  # process-wide allocator settings: only in zipfit's own processes, never a user's
             tune_allocator()
         if self._copies_state and self._pairs is None:
-            self._pairs = GzipPairLengths(self.targets_, self.level_)
+            self._pairs = pair_lengths(self.targets_, self.level_)
 
     def pair_lengths(self, text: str) -> tuple[int, list[int]]:
         """C(x) and C(x ⊕ y_j) for every target, in target order."""

@@ -1,0 +1,713 @@
+/* Exact gzip lengths C(x) and C(x + y_j) for one source x and many targets, without emitting a bit.
+ *
+ * The result equals len(gzip.compress(x + y_j, level)) for levels 1-9: the model below follows the
+ * decisions zlib 1.2.x makes for a one-shot compression with windowBits 15 and memLevel 8 (LZ77
+ * matching as in deflate_fast / deflate_slow, a block ends when its symbol buffer of 16383 entries
+ * fills, and each block is stored, fixed or dynamic by comparing the lengths the three would take).
+ * Only lengths are computed: a block's dynamic size comes from Huffman code lengths built from the
+ * symbol frequencies (same heap, same tie-breaks, same overflow repair as zlib, since any
+ * difference in a code length changes the size), never from codes or bits.
+ *
+ * x is matched once up to the point where the next decision could see a byte of y (262 bytes
+ * before its end); every target then resumes from that state. What a target changes in the hash
+ * tables is recorded in an undo log and rolled back, so no full state is ever copied.
+ */
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+#define WBITS 15
+#define WSIZE (1u << WBITS)
+#define WMASK (WSIZE - 1)
+#define WINDOW_SIZE (2 * WSIZE)
+#define HASH_BITS 15 /* memLevel 8 + 7 */
+#define HASH_SIZE (1u << HASH_BITS)
+#define HASH_MASK (HASH_SIZE - 1)
+#define MIN_MATCH 3
+#define MAX_MATCH 258
+#define MIN_LOOKAHEAD (MAX_MATCH + MIN_MATCH + 1)
+#define MAX_DIST (WSIZE - MIN_LOOKAHEAD)
+#define TOO_FAR 4096
+#define SYM_LIMIT ((1u << (8 + 6)) - 1) /* lit_bufsize - 1 symbols per block */
+#define PAD 320                         /* zeros after the data: matching may read up to 258 bytes ahead */
+
+#define L_CODES 286
+#define D_CODES 30
+#define BL_CODES 19
+#define HEAP_SIZE (2 * L_CODES + 1)
+#define MAX_BITS 15
+#define MAX_BL_BITS 7
+#define END_BLOCK 256
+#define GZIP_OVERHEAD 18
+
+typedef struct {
+    int good, lazy, nice, chain, slow;
+} Config;
+
+static const Config CONFIG[10] = {
+    {0, 0, 0, 0, 0},       {4, 4, 8, 4, 0},       {4, 5, 16, 8, 0},        {4, 6, 32, 32, 0},
+    {4, 4, 16, 16, 1},     {8, 16, 32, 32, 1},    {8, 16, 128, 128, 1},    {8, 32, 128, 256, 1},
+    {32, 128, 258, 1024, 1}, {32, 258, 258, 4096, 1},
+};
+
+static const uint8_t EXTRA_LBITS[29] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2,
+                                        2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0};
+static const uint8_t EXTRA_DBITS[30] = {0, 0, 0, 0, 1, 1, 2, 2,  3,  3,  4,  4,  5,  5,  6,
+                                        6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13};
+static const uint8_t EXTRA_BLBITS[BL_CODES] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 3, 7};
+static const uint8_t BL_ORDER[BL_CODES] = {16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15};
+
+static uint8_t LENGTH_CODE[256];
+static uint8_t DIST_CODE[512];
+static uint8_t STATIC_LLEN[L_CODES + 2];
+static uint8_t STATIC_DLEN[D_CODES];
+static uint8_t LIT_XBITS[L_CODES]; /* extra bits per literal/length symbol */
+
+static void init_tables(void) {
+    int code, n, length = 0, dist = 0;
+    for (code = 0; code < 28; code++)
+        for (n = 0; n < (1 << EXTRA_LBITS[code]); n++) LENGTH_CODE[length++] = (uint8_t)code;
+    LENGTH_CODE[255] = 28; /* length 258 has its own code */
+    for (code = 0; code < 16; code++)
+        for (n = 0; n < (1 << EXTRA_DBITS[code]); n++) DIST_CODE[dist++] = (uint8_t)code;
+    dist >>= 7;
+    for (; code < D_CODES; code++)
+        for (n = 0; n < (1 << (EXTRA_DBITS[code] - 7)); n++) DIST_CODE[256 + dist++] = (uint8_t)code;
+    for (n = 0; n <= 143; n++) STATIC_LLEN[n] = 8;
+    for (; n <= 255; n++) STATIC_LLEN[n] = 9;
+    for (; n <= 279; n++) STATIC_LLEN[n] = 7;
+    for (; n <= 287; n++) STATIC_LLEN[n] = 8;
+    for (n = 0; n < D_CODES; n++) STATIC_DLEN[n] = 5;
+    for (n = 0; n < L_CODES; n++) LIT_XBITS[n] = n > 256 ? EXTRA_LBITS[n - 257] : 0;
+}
+
+static inline unsigned d_code(unsigned dist) { return dist < 256 ? DIST_CODE[dist] : DIST_CODE[256 + (dist >> 7)]; }
+
+/* Everything a target may change besides the hash tables. */
+typedef struct {
+    long base;           /* absolute offset of window[0]: a slide moves it by WSIZE instead of copying */
+    unsigned strstart;   /* relative to base */
+    long block_start;    /* relative to base; negative once slid out of the window */
+    unsigned match_length, prev_length, prev_match, match_start;
+    int match_available;
+    unsigned syms;       /* symbols tallied in the current block */
+    uint64_t bits;       /* bits of the blocks already closed */
+    uint16_t lfreq[L_CODES];
+    uint16_t dfreq[D_CODES];
+} State;
+
+typedef struct {
+    uint16_t *at;
+    uint16_t old;
+} Undo;
+
+/* Scratch for one Huffman tree build, laid out as zlib's ct_data arrays. */
+typedef struct {
+    uint16_t freq[HEAP_SIZE];
+    uint16_t dad[HEAP_SIZE];
+    uint16_t len[HEAP_SIZE + 1];
+} Tree;
+
+typedef struct {
+    PyObject_HEAD
+    int level;
+    Config cfg;
+    Py_ssize_t n_targets;
+    PyObject **targets; /* owned references to bytes objects */
+    Py_ssize_t longest;
+    uint8_t *buf;
+    size_t buf_cap;
+    uint16_t head[HASH_SIZE];
+    uint16_t prev[WSIZE];
+    uint16_t *backup; /* head + prev before a target first slides the window */
+    int backed_up;
+    int logging;
+    Undo *undo;
+    size_t undo_len, undo_cap;
+    uint32_t *touched; /* head slots written while matching x, to clear them for the next x */
+    size_t touched_len, touched_cap;
+    int track_touched;
+    /* tree scratch */
+    Tree lt, dt, bt;
+    int heap[HEAP_SIZE];
+    int heap_len, heap_max;
+    uint8_t depth[HEAP_SIZE];
+    uint16_t bl_count[MAX_BITS + 1];
+    uint64_t opt_len, static_len;
+    int oom;
+} Kernel;
+
+/* ---------- Huffman code lengths (what trees.c computes, without the codes) ---------- */
+
+#define SMALLER(t, n, m, depth) ((t)->freq[n] < (t)->freq[m] || ((t)->freq[n] == (t)->freq[m] && (depth)[n] <= (depth)[m]))
+
+static inline void pqdownheap(Kernel *k, Tree *t, int node) {
+    int *heap = k->heap;
+    int v = heap[node];
+    int j = node << 1;
+    while (j <= k->heap_len) {
+        if (j < k->heap_len && SMALLER(t, heap[j + 1], heap[j], k->depth)) j++;
+        if (SMALLER(t, v, heap[j], k->depth)) break;
+        heap[node] = heap[j];
+        node = j;
+        j <<= 1;
+    }
+    heap[node] = v;
+}
+
+/* Builds code lengths for t (frequencies in t->freq[0..elems)), adds the data bits to opt_len and
+ * static_len, returns max_code. stree == NULL: the bit-length tree, which has no static form. */
+static int build_tree(Kernel *k, Tree *t, int elems, const uint8_t *stree, const uint8_t *extra, int base,
+                      int max_length) {
+    int *heap = k->heap;
+    int n, m, max_code = -1, node, h, bits, overflow = 0;
+    k->heap_len = 0;
+    k->heap_max = HEAP_SIZE;
+    for (n = 0; n < elems; n++) {
+        if (t->freq[n] != 0) {
+            heap[++k->heap_len] = max_code = n;
+            k->depth[n] = 0;
+        } else {
+            t->len[n] = 0;
+        }
+    }
+    /* deflate needs at least two codes: force nodes of frequency 1, cancelling their cost */
+    while (k->heap_len < 2) {
+        node = heap[++k->heap_len] = (max_code < 2 ? ++max_code : 0);
+        t->freq[node] = 1;
+        k->depth[node] = 0;
+        k->opt_len--;
+        if (stree) k->static_len -= stree[node];
+    }
+    for (n = k->heap_len / 2; n >= 1; n--) pqdownheap(k, t, n);
+    node = elems;
+    do {
+        n = heap[1];
+        heap[1] = heap[k->heap_len--];
+        pqdownheap(k, t, 1);
+        m = heap[1];
+        heap[--k->heap_max] = n;
+        heap[--k->heap_max] = m;
+        t->freq[node] = (uint16_t)(t->freq[n] + t->freq[m]);
+        k->depth[node] = (uint8_t)((k->depth[n] >= k->depth[m] ? k->depth[n] : k->depth[m]) + 1);
+        t->dad[n] = t->dad[m] = (uint16_t)node;
+        heap[1] = node++;
+        pqdownheap(k, t, 1);
+    } while (k->heap_len >= 2);
+    heap[--k->heap_max] = heap[1];
+
+    /* gen_bitlen: depths from the root down, clamped to max_length, then repaired */
+    uint16_t *bl_count = k->bl_count;
+    for (bits = 0; bits <= MAX_BITS; bits++) bl_count[bits] = 0;
+    t->len[heap[k->heap_max]] = 0;
+    for (h = k->heap_max + 1; h < HEAP_SIZE; h++) {
+        n = heap[h];
+        bits = t->len[t->dad[n]] + 1;
+        if (bits > max_length) bits = max_length, overflow++;
+        t->len[n] = (uint16_t)bits;
+        if (n > max_code) continue;
+        bl_count[bits]++;
+        int xbits = n >= base ? extra[n - base] : 0;
+        unsigned f = t->freq[n];
+        k->opt_len += (uint64_t)f * (unsigned)(bits + xbits);
+        if (stree) k->static_len += (uint64_t)f * (unsigned)(stree[n] + xbits);
+    }
+    if (overflow == 0) return max_code;
+    do {
+        bits = max_length - 1;
+        while (bl_count[bits] == 0) bits--;
+        bl_count[bits]--;
+        bl_count[bits + 1] += 2;
+        bl_count[max_length]--;
+        overflow -= 2;
+    } while (overflow > 0);
+    for (bits = max_length; bits != 0; bits--) {
+        n = bl_count[bits];
+        while (n != 0) {
+            m = heap[--h];
+            if (m > max_code) continue;
+            if (t->len[m] != (unsigned)bits) {
+                k->opt_len += ((uint64_t)bits - t->len[m]) * t->freq[m];
+                t->len[m] = (uint16_t)bits;
+            }
+            n--;
+        }
+    }
+    return max_code;
+}
+
+/* Counts the bit-length symbols that describe t's code lengths (run-length coded as deflate does). */
+static void scan_tree(Kernel *k, Tree *t, int max_code) {
+    uint16_t *blf = k->bt.freq;
+    int n, prevlen = -1, curlen, nextlen = t->len[0], count = 0, max_count = 7, min_count = 4;
+    if (nextlen == 0) max_count = 138, min_count = 3;
+    t->len[max_code + 1] = 0xffff; /* guard */
+    for (n = 0; n <= max_code; n++) {
+        curlen = nextlen;
+        nextlen = t->len[n + 1];
+        if (++count < max_count && curlen == nextlen) continue;
+        if (count < min_count) {
+            blf[curlen] = (uint16_t)(blf[curlen] + count);
+        } else if (curlen != 0) {
+            if (curlen != prevlen) blf[curlen]++;
+            blf[16]++;
+        } else if (count <= 10) {
+            blf[17]++;
+        } else {
+            blf[18]++;
+        }
+        count = 0;
+        prevlen = curlen;
+        if (nextlen == 0) {
+            max_count = 138, min_count = 3;
+        } else if (curlen == nextlen) {
+            max_count = 6, min_count = 3;
+        } else {
+            max_count = 7, min_count = 4;
+        }
+    }
+}
+
+/* Closes the current block: adds its size in bits, as _tr_flush_block would choose it. */
+static void flush_block(Kernel *k, State *st, int last) {
+    unsigned long stored_len = (unsigned long)((long)st->strstart - st->block_start);
+    int have_buf = st->block_start >= 0;
+    k->opt_len = k->static_len = 0;
+    memcpy(k->lt.freq, st->lfreq, sizeof st->lfreq);
+    memcpy(k->dt.freq, st->dfreq, sizeof st->dfreq);
+    int lmax = build_tree(k, &k->lt, L_CODES, STATIC_LLEN, EXTRA_LBITS, 257, MAX_BITS);
+    int dmax = build_tree(k, &k->dt, D_CODES, STATIC_DLEN, EXTRA_DBITS, 0, MAX_BITS);
+    memset(k->bt.freq, 0, sizeof(uint16_t) * BL_CODES);
+    scan_tree(k, &k->lt, lmax);
+    scan_tree(k, &k->dt, dmax);
+    build_tree(k, &k->bt, BL_CODES, NULL, EXTRA_BLBITS, 0, MAX_BL_BITS);
+    int max_blindex;
+    for (max_blindex = BL_CODES - 1; max_blindex >= 3; max_blindex--)
+        if (k->bt.len[BL_ORDER[max_blindex]] != 0) break;
+    k->opt_len += 3 * ((uint64_t)max_blindex + 1) + 5 + 5 + 4;
+
+    uint64_t opt_lenb = (k->opt_len + 3 + 7) >> 3;
+    uint64_t static_lenb = (k->static_len + 3 + 7) >> 3;
+    if (static_lenb <= opt_lenb) opt_lenb = static_lenb;
+    if (stored_len + 4 <= opt_lenb && have_buf) {
+        st->bits = ((st->bits + 3 + 7) & ~(uint64_t)7) + 32 + 8 * (uint64_t)stored_len;
+    } else if (static_lenb == opt_lenb) {
+        st->bits += 3 + k->static_len;
+    } else {
+        st->bits += 3 + k->opt_len;
+    }
+    memset(st->lfreq, 0, sizeof st->lfreq);
+    memset(st->dfreq, 0, sizeof st->dfreq);
+    st->lfreq[END_BLOCK] = 1;
+    st->syms = 0;
+    st->block_start = st->strstart;
+    (void)last;
+}
+
+/* ---------- LZ77 matching (what deflate.c decides) ---------- */
+
+static inline void set16(Kernel *k, uint16_t *at, uint16_t v) {
+    if (!k->backed_up) { /* after a backup the rollback restores the whole tables */
+        if (k->undo_len == k->undo_cap) {
+            size_t cap = k->undo_cap ? 2 * k->undo_cap : 4096;
+            Undo *u = (Undo *)PyMem_RawRealloc(k->undo, cap * sizeof(Undo));
+            if (!u) {
+                k->oom = 1;
+                k->undo_len = 0;
+            } else {
+                k->undo = u;
+                k->undo_cap = cap;
+            }
+        }
+        if (k->undo_len < k->undo_cap) {
+            k->undo[k->undo_len].at = at;
+            k->undo[k->undo_len].old = *at;
+            k->undo_len++;
+        }
+    }
+    *at = v;
+}
+
+static inline unsigned insert_string(Kernel *k, const uint8_t *w, unsigned pos) {
+    unsigned h = (((unsigned)w[pos] << 10) ^ ((unsigned)w[pos + 1] << 5) ^ w[pos + 2]) & HASH_MASK;
+    unsigned head = k->head[h];
+    if (k->logging) {
+        set16(k, &k->prev[pos & WMASK], (uint16_t)head);
+        set16(k, &k->head[h], (uint16_t)pos);
+    } else {
+        k->prev[pos & WMASK] = (uint16_t)head;
+        k->head[h] = (uint16_t)pos;
+        if (k->track_touched) {
+            if (k->touched_len == k->touched_cap) {
+                size_t cap = k->touched_cap ? 2 * k->touched_cap : 4096;
+                uint32_t *t = (uint32_t *)PyMem_RawRealloc(k->touched, cap * sizeof(uint32_t));
+                if (!t) {
+                    k->track_touched = 0; /* clear the whole table instead */
+                } else {
+                    k->touched = t;
+                    k->touched_cap = cap;
+                }
+            }
+            if (k->track_touched) k->touched[k->touched_len++] = h;
+        }
+    }
+    return head;
+}
+
+static unsigned longest_match(Kernel *k, const uint8_t *w, const State *st, unsigned cur_match, unsigned lookahead) {
+    unsigned chain_length = (unsigned)k->cfg.chain;
+    const uint8_t *scan = w + st->strstart;
+    const uint8_t *match;
+    int len;
+    int best_len = (int)st->prev_length;
+    int nice_match = k->cfg.nice;
+    unsigned limit = st->strstart > MAX_DIST ? st->strstart - MAX_DIST : 0;
+    const uint16_t *prev = k->prev;
+    const uint8_t *strend = w + st->strstart + MAX_MATCH;
+    uint8_t scan_end1 = scan[best_len - 1];
+    uint8_t scan_end = scan[best_len];
+    unsigned match_start = st->match_start;
+
+    if (st->prev_length >= (unsigned)k->cfg.good) chain_length >>= 2;
+    if ((unsigned)nice_match > lookahead) nice_match = (int)lookahead;
+    do {
+        match = w + cur_match;
+        if (match[best_len] != scan_end || match[best_len - 1] != scan_end1 || *match != *scan ||
+            *++match != scan[1])
+            continue;
+        scan += 2, match++;
+        do {
+        } while (*++scan == *++match && *++scan == *++match && *++scan == *++match && *++scan == *++match &&
+                 *++scan == *++match && *++scan == *++match && *++scan == *++match && *++scan == *++match &&
+                 scan < strend);
+        len = MAX_MATCH - (int)(strend - scan);
+        scan = strend - MAX_MATCH;
+        if (len > best_len) {
+            match_start = cur_match;
+            best_len = len;
+            if (len >= nice_match) break;
+            scan_end1 = scan[best_len - 1];
+            scan_end = scan[best_len];
+        }
+    } while ((cur_match = prev[cur_match & WMASK]) > limit && --chain_length != 0);
+    ((State *)st)->match_start = match_start;
+    if ((unsigned)best_len <= lookahead) return (unsigned)best_len;
+    return lookahead;
+}
+
+static void slide(Kernel *k, State *st) {
+    if (k->logging && !k->backed_up) {
+        /* a target long enough to slide the window: keep the whole tables once instead of logging */
+        memcpy(k->backup, k->head, sizeof k->head);
+        memcpy(k->backup + HASH_SIZE, k->prev, sizeof k->prev);
+        k->backed_up = 1;
+    }
+    st->base += WSIZE;
+    st->match_start -= WSIZE;
+    st->strstart -= WSIZE;
+    st->block_start -= (long)WSIZE;
+    for (unsigned n = 0; n < HASH_SIZE; n++) {
+        unsigned m = k->head[n];
+        k->head[n] = (uint16_t)(m >= WSIZE ? m - WSIZE : 0);
+    }
+    for (unsigned n = 0; n < WSIZE; n++) {
+        unsigned m = k->prev[n];
+        k->prev[n] = (uint16_t)(m >= WSIZE ? m - WSIZE : 0);
+    }
+}
+
+static inline void tally_lit(State *st, unsigned c) {
+    st->lfreq[c]++;
+    st->syms++;
+}
+
+static inline void tally_dist(State *st, unsigned dist, unsigned lc) {
+    st->lfreq[LENGTH_CODE[lc] + 257]++;
+    st->dfreq[d_code(dist - 1)]++;
+    st->syms++;
+}
+
+/* Runs the matcher over buf[0..total). With pause >= 0 it stops before the first step whose outcome
+ * could depend on bytes at or after `pause`; otherwise it finishes the stream. */
+static void run(Kernel *k, State *st, long total, long pause) {
+    const uint8_t *buf = k->buf;
+    const int slow = k->cfg.slow;
+    const unsigned lazy = (unsigned)k->cfg.lazy;
+    for (;;) {
+        if (pause >= 0 && st->base + (long)st->strstart + MIN_LOOKAHEAD > pause) return;
+        long avail = total - st->base;
+        unsigned lookahead = (unsigned)((avail < (long)WINDOW_SIZE ? avail : (long)WINDOW_SIZE) - (long)st->strstart);
+        if (lookahead < MIN_LOOKAHEAD) {
+            if (st->strstart >= WSIZE + MAX_DIST) {
+                slide(k, st);
+                avail = total - st->base;
+                lookahead = (unsigned)((avail < (long)WINDOW_SIZE ? avail : (long)WINDOW_SIZE) - (long)st->strstart);
+            }
+            if (lookahead == 0) break;
+        }
+        const uint8_t *w = buf + st->base;
+        unsigned hash_head = 0;
+        unsigned s = st->strstart;
+        if (lookahead >= MIN_MATCH) hash_head = insert_string(k, w, s);
+        if (!slow) {
+            if (hash_head != 0 && s - hash_head <= MAX_DIST) st->match_length = longest_match(k, w, st, hash_head, lookahead);
+            if (st->match_length >= MIN_MATCH) {
+                unsigned ml = st->match_length;
+                tally_dist(st, s - st->match_start, ml - MIN_MATCH);
+                lookahead -= ml;
+                if (ml <= lazy && lookahead >= MIN_MATCH) {
+                    for (unsigned i = 1; i < ml; i++) insert_string(k, w, s + i);
+                }
+                st->strstart = s + ml;
+                st->match_length = 0;
+            } else {
+                tally_lit(st, w[s]);
+                st->strstart = s + 1;
+            }
+            if (st->syms == SYM_LIMIT) flush_block(k, st, 0);
+        } else {
+            st->prev_length = st->match_length, st->prev_match = st->match_start;
+            st->match_length = MIN_MATCH - 1;
+            if (hash_head != 0 && st->prev_length < lazy && s - hash_head <= MAX_DIST) {
+                st->match_length = longest_match(k, w, st, hash_head, lookahead);
+                if (st->match_length <= 5 && st->match_length == MIN_MATCH && s - st->match_start > TOO_FAR)
+                    st->match_length = MIN_MATCH - 1;
+            }
+            if (st->prev_length >= MIN_MATCH && st->match_length <= st->prev_length) {
+                unsigned max_insert = s + lookahead - MIN_MATCH;
+                tally_dist(st, s - 1 - st->prev_match, st->prev_length - MIN_MATCH);
+                unsigned end = s + st->prev_length - 1; /* strstart after the loop */
+                for (unsigned p = s + 1; p < end; p++)
+                    if (p <= max_insert) insert_string(k, w, p);
+                st->prev_length = 0;
+                st->match_available = 0;
+                st->match_length = MIN_MATCH - 1;
+                st->strstart = end;
+                if (st->syms == SYM_LIMIT) flush_block(k, st, 0);
+            } else if (st->match_available) {
+                tally_lit(st, w[s - 1]);
+                if (st->syms == SYM_LIMIT) flush_block(k, st, 0);
+                st->strstart = s + 1;
+            } else {
+                st->match_available = 1;
+                st->strstart = s + 1;
+            }
+        }
+    }
+    if (slow && st->match_available) {
+        tally_lit(st, buf[st->base + st->strstart - 1]);
+        st->match_available = 0;
+    }
+    flush_block(k, st, 1);
+}
+
+static uint64_t finish_bytes(const State *st) { return (st->bits + 7) >> 3; }
+
+/* ---------- Python type ---------- */
+
+static int ensure_buf(Kernel *k, size_t need) {
+    if (need <= k->buf_cap) return 0;
+    uint8_t *b = (uint8_t *)PyMem_RawRealloc(k->buf, need);
+    if (!b) return -1;
+    k->buf = b;
+    k->buf_cap = need;
+    return 0;
+}
+
+static void init_state(State *st) {
+    memset(st, 0, sizeof *st);
+    st->match_length = st->prev_length = MIN_MATCH - 1;
+    st->lfreq[END_BLOCK] = 1;
+}
+
+static void rollback(Kernel *k) {
+    if (k->backed_up) {
+        memcpy(k->head, k->backup, sizeof k->head);
+        memcpy(k->prev, k->backup + HASH_SIZE, sizeof k->prev);
+        k->backed_up = 0;
+    }
+    for (size_t i = k->undo_len; i-- > 0;) *k->undo[i].at = k->undo[i].old;
+    k->undo_len = 0;
+}
+
+static void clear_head(Kernel *k) {
+    if (k->track_touched) {
+        for (size_t i = 0; i < k->touched_len; i++) k->head[k->touched[i]] = 0;
+    } else {
+        memset(k->head, 0, sizeof k->head);
+    }
+    k->touched_len = 0;
+    k->track_touched = 1;
+}
+
+/* Lengths for x against every target (all gzip lengths, overhead included); 0 on success. */
+static int compute(Kernel *k, const uint8_t *x, size_t nx, const uint8_t **ys, const size_t *nys, Py_ssize_t ny,
+                   uint64_t *cx, uint64_t *out) {
+    if (ensure_buf(k, nx + (size_t)k->longest + PAD) < 0) return -1;
+    memcpy(k->buf, x, nx);
+    State base_state, st;
+    init_state(&base_state);
+    clear_head(k);
+    k->logging = 0;
+    k->oom = 0;
+    run(k, &base_state, (long)nx, (long)nx);
+    k->logging = 1;
+    for (Py_ssize_t j = -1; j < ny; j++) {
+        size_t m = j < 0 ? 0 : nys[j];
+        if (m) memcpy(k->buf + nx, ys[j], m);
+        memset(k->buf + nx + m, 0, PAD);
+        st = base_state;
+        run(k, &st, (long)(nx + m), -1);
+        uint64_t len = finish_bytes(&st) + GZIP_OVERHEAD;
+        if (j < 0)
+            *cx = len;
+        else
+            out[j] = len;
+        rollback(k);
+        if (k->oom) return -1;
+    }
+    k->logging = 0;
+    return 0;
+}
+
+static void Kernel_dealloc(Kernel *k) {
+    for (Py_ssize_t i = 0; i < k->n_targets; i++) Py_XDECREF(k->targets[i]);
+    PyMem_Free(k->targets);
+    PyMem_RawFree(k->buf);
+    PyMem_RawFree(k->backup);
+    PyMem_RawFree(k->undo);
+    PyMem_RawFree(k->touched);
+    Py_TYPE(k)->tp_free((PyObject *)k);
+}
+
+static int Kernel_init(Kernel *k, PyObject *args, PyObject *kwds) {
+    static char *kwlist[] = {"targets", "level", NULL};
+    PyObject *seq;
+    int level;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "Oi", kwlist, &seq, &level)) return -1;
+    if (level < 1 || level > 9) {
+        PyErr_Format(PyExc_ValueError, "level must be between 1 and 9, got %d", level);
+        return -1;
+    }
+    PyObject *fast = PySequence_Fast(seq, "targets must be a sequence of bytes");
+    if (!fast) return -1;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
+    PyObject **items = PySequence_Fast_ITEMS(fast);
+    PyObject **targets = PyMem_Calloc(n ? (size_t)n : 1, sizeof(PyObject *));
+    if (!targets) {
+        Py_DECREF(fast);
+        PyErr_NoMemory();
+        return -1;
+    }
+    Py_ssize_t longest = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (!PyBytes_Check(items[i])) {
+            for (Py_ssize_t j = 0; j < i; j++) Py_DECREF(targets[j]);
+            PyMem_Free(targets);
+            Py_DECREF(fast);
+            PyErr_SetString(PyExc_TypeError, "targets must be bytes");
+            return -1;
+        }
+        Py_INCREF(items[i]);
+        targets[i] = items[i];
+        if (PyBytes_GET_SIZE(items[i]) > longest) longest = PyBytes_GET_SIZE(items[i]);
+    }
+    Py_DECREF(fast);
+    for (Py_ssize_t i = 0; i < k->n_targets; i++) Py_XDECREF(k->targets[i]);
+    PyMem_Free(k->targets);
+    k->targets = targets;
+    k->n_targets = n;
+    k->longest = longest;
+    k->level = level;
+    k->cfg = CONFIG[level];
+    if (!k->backup) {
+        k->backup = (uint16_t *)PyMem_RawMalloc((HASH_SIZE + WSIZE) * sizeof(uint16_t));
+        if (!k->backup) {
+            PyErr_NoMemory();
+            return -1;
+        }
+    }
+    memset(k->head, 0, sizeof k->head);
+    k->touched_len = 0;
+    k->track_touched = 1;
+    return 0;
+}
+
+static PyObject *Kernel_lengths(Kernel *k, PyObject *arg) {
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) return NULL;
+    Py_ssize_t n = k->n_targets;
+    const uint8_t **ys = PyMem_Malloc((size_t)(n ? n : 1) * sizeof(uint8_t *));
+    size_t *nys = PyMem_Malloc((size_t)(n ? n : 1) * sizeof(size_t));
+    uint64_t *out = PyMem_Malloc((size_t)(n ? n : 1) * sizeof(uint64_t));
+    PyObject *result = NULL;
+    if (!ys || !nys || !out) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t j = 0; j < n; j++) {
+        ys[j] = (const uint8_t *)PyBytes_AS_STRING(k->targets[j]);
+        nys[j] = (size_t)PyBytes_GET_SIZE(k->targets[j]);
+    }
+    uint64_t cx = 0;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS rc = compute(k, (const uint8_t *)view.buf, (size_t)view.len, ys, nys, n, &cx, out);
+    Py_END_ALLOW_THREADS if (rc < 0) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    PyObject *list = PyList_New(n);
+    if (!list) goto done;
+    for (Py_ssize_t j = 0; j < n; j++) {
+        PyObject *v = PyLong_FromUnsignedLongLong(out[j]);
+        if (!v) {
+            Py_DECREF(list);
+            goto done;
+        }
+        PyList_SET_ITEM(list, j, v);
+    }
+    result = Py_BuildValue("(KN)", (unsigned long long)cx, list);
+done:
+    PyMem_Free(ys);
+    PyMem_Free(nys);
+    PyMem_Free(out);
+    PyBuffer_Release(&view);
+    return result;
+}
+
+static PyMethodDef Kernel_methods[] = {
+    {"lengths", (PyCFunction)Kernel_lengths, METH_O,
+     "lengths(x) -> (C(x), [C(x + y_j) for each target]): gzip lengths, header and trailer included."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject KernelType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "zipfit._native.PairKernel",
+    .tp_basicsize = sizeof(Kernel),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "PairKernel(targets, level): exact gzip lengths of x and x + y_j without compressing.",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Kernel_init,
+    .tp_dealloc = (destructor)Kernel_dealloc,
+    .tp_methods = Kernel_methods,
+};
+
+static struct PyModuleDef native_module = {
+    PyModuleDef_HEAD_INIT, "zipfit._native", "Compiled exact gzip pair lengths for ZIP-FIT.", -1, NULL,
+};
+
+PyMODINIT_FUNC PyInit__native(void) {
+    init_tables();
+    if (PyType_Ready(&KernelType) < 0) return NULL;
+    PyObject *m = PyModule_Create(&native_module);
+    if (!m) return NULL;
+    Py_INCREF(&KernelType);
+    if (PyModule_AddObject(m, "PairKernel", (PyObject *)&KernelType) < 0) {
+        Py_DECREF(&KernelType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}
