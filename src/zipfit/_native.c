@@ -98,10 +98,8 @@ typedef struct {
     uint16_t dfreq[D_CODES];
 } State;
 
-typedef struct {
-    uint16_t *at;
-    uint16_t old;
-} Undo;
+/* How insert_string records what it overwrites. */
+enum { LOG_X, LOG_HEAD, LOG_HEAD_PREV, LOG_NONE };
 
 /* Scratch for one Huffman tree build, laid out as zlib's ct_data arrays. */
 typedef struct {
@@ -123,34 +121,38 @@ typedef struct {
     uint16_t prev[WSIZE];
     uint16_t *backup; /* head + prev before a target first slides the window */
     int backed_up;
-    int logging;
-    Undo *undo;
-    size_t undo_len, undo_cap;
+    int mode;          /* LOG_*: x is matched with LOG_X, targets with LOG_HEAD(_PREV), LOG_NONE after a backup */
+    uint32_t *hlog;    /* per target: head slot | old value << 16 */
+    uint32_t *plog;    /* per target, only when x + y exceeds WSIZE: prev slot | old value << 16 */
+    size_t hlen, plen, log_cap;
     uint32_t *touched; /* head slots written while matching x, to clear them for the next x */
     size_t touched_len, touched_cap;
-    int track_touched;
     /* tree scratch */
     Tree lt, dt, bt;
-    int heap[HEAP_SIZE];
-    int heap_len, heap_max;
-    uint8_t depth[HEAP_SIZE];
     uint16_t bl_count[MAX_BITS + 1];
     uint64_t opt_len, static_len;
-    int oom;
 } Kernel;
 
 /* ---------- Huffman code lengths (what trees.c computes, without the codes) ---------- */
 
-#define SMALLER(t, n, m, depth) ((t)->freq[n] < (t)->freq[m] || ((t)->freq[n] == (t)->freq[m] && (depth)[n] <= (depth)[m]))
+/* A heap entry packs a node's frequency, depth and number, so that zlib's order (frequency, then
+ * depth, ties to either side) is one integer comparison of the entries without their numbers. */
+#define NODE_BITS 10
+#define DEPTH_SHIFT NODE_BITS
+#define FREQ_SHIFT (NODE_BITS + 5)
+#define NODE_MASK ((1u << NODE_BITS) - 1)
+#define KEY(freq, depth, node) (((uint32_t)(freq) << FREQ_SHIFT) | ((uint32_t)(depth) << DEPTH_SHIFT) | (uint32_t)(node))
+#define SMALLER(a, b) ((a) <= ((b) | NODE_MASK))
+#define SENTINEL UINT32_MAX /* kept at heap[heap_len + 1]: never the smaller child */
 
-static inline void pqdownheap(Kernel *k, Tree *t, int node) {
-    int *heap = k->heap;
-    int v = heap[node];
+static inline void pqdownheap(uint32_t *heap, int heap_len, int node) {
+    uint32_t v = heap[node];
     int j = node << 1;
-    while (j <= k->heap_len) {
-        if (j < k->heap_len && SMALLER(t, heap[j + 1], heap[j], k->depth)) j++;
-        if (SMALLER(t, v, heap[j], k->depth)) break;
-        heap[node] = heap[j];
+    while (j <= heap_len) {
+        uint32_t c = heap[j], c1 = heap[j + 1];
+        if (SMALLER(c1, c)) j++, c = c1;
+        if (SMALLER(v, c)) break;
+        heap[node] = c;
         node = j;
         j <<= 1;
     }
@@ -161,49 +163,54 @@ static inline void pqdownheap(Kernel *k, Tree *t, int node) {
  * static_len, returns max_code. stree == NULL: the bit-length tree, which has no static form. */
 static int build_tree(Kernel *k, Tree *t, int elems, const uint8_t *stree, const uint8_t *extra, int base,
                       int max_length) {
-    int *heap = k->heap;
+    uint32_t heap[HEAP_SIZE + 1];
+    int order[HEAP_SIZE]; /* zlib's heap[heap_max..]: nodes by increasing frequency */
+    int heap_len = 0, heap_max = HEAP_SIZE;
     int n, m, max_code = -1, node, h, bits, overflow = 0;
-    k->heap_len = 0;
-    k->heap_max = HEAP_SIZE;
+    const uint16_t *freq = t->freq;
     for (n = 0; n < elems; n++) {
-        if (t->freq[n] != 0) {
-            heap[++k->heap_len] = max_code = n;
-            k->depth[n] = 0;
+        if (freq[n] != 0) {
+            heap[++heap_len] = KEY(freq[n], 0, n);
+            max_code = n;
         } else {
             t->len[n] = 0;
         }
     }
     /* deflate needs at least two codes: force nodes of frequency 1, cancelling their cost */
-    while (k->heap_len < 2) {
-        node = heap[++k->heap_len] = (max_code < 2 ? ++max_code : 0);
+    while (heap_len < 2) {
+        node = max_code < 2 ? ++max_code : 0;
+        heap[++heap_len] = KEY(1, 0, node);
         t->freq[node] = 1;
-        k->depth[node] = 0;
         k->opt_len--;
         if (stree) k->static_len -= stree[node];
     }
-    for (n = k->heap_len / 2; n >= 1; n--) pqdownheap(k, t, n);
+    heap[heap_len + 1] = SENTINEL;
+    for (n = heap_len / 2; n >= 1; n--) pqdownheap(heap, heap_len, n);
     node = elems;
     do {
-        n = heap[1];
-        heap[1] = heap[k->heap_len--];
-        pqdownheap(k, t, 1);
-        m = heap[1];
-        heap[--k->heap_max] = n;
-        heap[--k->heap_max] = m;
-        t->freq[node] = (uint16_t)(t->freq[n] + t->freq[m]);
-        k->depth[node] = (uint8_t)((k->depth[n] >= k->depth[m] ? k->depth[n] : k->depth[m]) + 1);
-        t->dad[n] = t->dad[m] = (uint16_t)node;
-        heap[1] = node++;
-        pqdownheap(k, t, 1);
-    } while (k->heap_len >= 2);
-    heap[--k->heap_max] = heap[1];
+        uint32_t a = heap[1];
+        heap[1] = heap[heap_len];
+        heap[heap_len--] = SENTINEL;
+        pqdownheap(heap, heap_len, 1);
+        uint32_t b = heap[1];
+        order[--heap_max] = (int)(a & NODE_MASK);
+        order[--heap_max] = (int)(b & NODE_MASK);
+        uint32_t da = (a >> DEPTH_SHIFT) & 31, db = (b >> DEPTH_SHIFT) & 31;
+        uint32_t f = (a >> FREQ_SHIFT) + (b >> FREQ_SHIFT);
+        t->dad[a & NODE_MASK] = t->dad[b & NODE_MASK] = (uint16_t)node;
+        heap[1] = KEY(f, (da >= db ? da : db) + 1, node);
+        node++;
+        pqdownheap(heap, heap_len, 1);
+    } while (heap_len >= 2);
+    order[--heap_max] = (int)(heap[1] & NODE_MASK);
 
     /* gen_bitlen: depths from the root down, clamped to max_length, then repaired */
     uint16_t *bl_count = k->bl_count;
     for (bits = 0; bits <= MAX_BITS; bits++) bl_count[bits] = 0;
-    t->len[heap[k->heap_max]] = 0;
-    for (h = k->heap_max + 1; h < HEAP_SIZE; h++) {
-        n = heap[h];
+    t->len[order[heap_max]] = 0;
+    uint64_t opt = 0, stat = 0;
+    for (h = heap_max + 1; h < HEAP_SIZE; h++) {
+        n = order[h];
         bits = t->len[t->dad[n]] + 1;
         if (bits > max_length) bits = max_length, overflow++;
         t->len[n] = (uint16_t)bits;
@@ -211,9 +218,11 @@ static int build_tree(Kernel *k, Tree *t, int elems, const uint8_t *stree, const
         bl_count[bits]++;
         int xbits = n >= base ? extra[n - base] : 0;
         unsigned f = t->freq[n];
-        k->opt_len += (uint64_t)f * (unsigned)(bits + xbits);
-        if (stree) k->static_len += (uint64_t)f * (unsigned)(stree[n] + xbits);
+        opt += (uint64_t)f * (unsigned)(bits + xbits);
+        if (stree) stat += (uint64_t)f * (unsigned)(stree[n] + xbits);
     }
+    k->opt_len += opt;
+    k->static_len += stat;
     if (overflow == 0) return max_code;
     do {
         bits = max_length - 1;
@@ -226,7 +235,7 @@ static int build_tree(Kernel *k, Tree *t, int elems, const uint8_t *stree, const
     for (bits = max_length; bits != 0; bits--) {
         n = bl_count[bits];
         while (n != 0) {
-            m = heap[--h];
+            m = order[--h];
             if (m > max_code) continue;
             if (t->len[m] != (unsigned)bits) {
                 k->opt_len += ((uint64_t)bits - t->len[m]) * t->freq[m];
@@ -308,51 +317,26 @@ static void flush_block(Kernel *k, State *st, int last) {
 
 /* ---------- LZ77 matching (what deflate.c decides) ---------- */
 
-static inline void set16(Kernel *k, uint16_t *at, uint16_t v) {
-    if (!k->backed_up) { /* after a backup the rollback restores the whole tables */
-        if (k->undo_len == k->undo_cap) {
-            size_t cap = k->undo_cap ? 2 * k->undo_cap : 4096;
-            Undo *u = (Undo *)PyMem_RawRealloc(k->undo, cap * sizeof(Undo));
-            if (!u) {
-                k->oom = 1;
-                k->undo_len = 0;
-            } else {
-                k->undo = u;
-                k->undo_cap = cap;
-            }
-        }
-        if (k->undo_len < k->undo_cap) {
-            k->undo[k->undo_len].at = at;
-            k->undo[k->undo_len].old = *at;
-            k->undo_len++;
-        }
-    }
-    *at = v;
-}
-
 static inline unsigned insert_string(Kernel *k, const uint8_t *w, unsigned pos) {
     unsigned h = (((unsigned)w[pos] << 10) ^ ((unsigned)w[pos + 1] << 5) ^ w[pos + 2]) & HASH_MASK;
     unsigned head = k->head[h];
-    if (k->logging) {
-        set16(k, &k->prev[pos & WMASK], (uint16_t)head);
-        set16(k, &k->head[h], (uint16_t)pos);
-    } else {
-        k->prev[pos & WMASK] = (uint16_t)head;
-        k->head[h] = (uint16_t)pos;
-        if (k->track_touched) {
-            if (k->touched_len == k->touched_cap) {
-                size_t cap = k->touched_cap ? 2 * k->touched_cap : 4096;
-                uint32_t *t = (uint32_t *)PyMem_RawRealloc(k->touched, cap * sizeof(uint32_t));
-                if (!t) {
-                    k->track_touched = 0; /* clear the whole table instead */
-                } else {
-                    k->touched = t;
-                    k->touched_cap = cap;
-                }
-            }
-            if (k->track_touched) k->touched[k->touched_len++] = h;
-        }
+    uint16_t *pslot = &k->prev[pos & WMASK];
+    switch (k->mode) {
+    case LOG_X:
+        k->touched[k->touched_len++] = h;
+        break;
+    case LOG_HEAD_PREV:
+        /* past WSIZE a target's prev slot can be one that x wrote and later targets still read */
+        k->plog[k->plen++] = (pos & WMASK) | ((uint32_t)*pslot << 16);
+        /* fall through */
+    case LOG_HEAD:
+        k->hlog[k->hlen++] = h | ((uint32_t)head << 16);
+        break;
+    default:
+        break;
     }
+    *pslot = (uint16_t)head;
+    k->head[h] = (uint16_t)pos;
     return head;
 }
 
@@ -398,11 +382,12 @@ static unsigned longest_match(Kernel *k, const uint8_t *w, const State *st, unsi
 }
 
 static void slide(Kernel *k, State *st) {
-    if (k->logging && !k->backed_up) {
+    if ((k->mode == LOG_HEAD || k->mode == LOG_HEAD_PREV) && !k->backed_up) {
         /* a target long enough to slide the window: keep the whole tables once instead of logging */
         memcpy(k->backup, k->head, sizeof k->head);
         memcpy(k->backup + HASH_SIZE, k->prev, sizeof k->prev);
         k->backed_up = 1;
+        k->mode = LOG_NONE;
     }
     st->base += WSIZE;
     st->match_start -= WSIZE;
@@ -528,36 +513,45 @@ static void rollback(Kernel *k) {
         memcpy(k->prev, k->backup + HASH_SIZE, sizeof k->prev);
         k->backed_up = 0;
     }
-    for (size_t i = k->undo_len; i-- > 0;) *k->undo[i].at = k->undo[i].old;
-    k->undo_len = 0;
+    for (size_t i = k->hlen; i-- > 0;) k->head[k->hlog[i] & 0xffff] = (uint16_t)(k->hlog[i] >> 16);
+    for (size_t i = k->plen; i-- > 0;) k->prev[k->plog[i] & 0xffff] = (uint16_t)(k->plog[i] >> 16);
+    k->hlen = k->plen = 0;
 }
 
 static void clear_head(Kernel *k) {
-    if (k->track_touched) {
-        for (size_t i = 0; i < k->touched_len; i++) k->head[k->touched[i]] = 0;
-    } else {
-        memset(k->head, 0, sizeof k->head);
-    }
+    for (size_t i = 0; i < k->touched_len; i++) k->head[k->touched[i]] = 0;
     k->touched_len = 0;
-    k->track_touched = 1;
+}
+
+static int reserve(uint32_t **a, size_t *cap, size_t need) {
+    if (need <= *cap) return 0;
+    uint32_t *p = (uint32_t *)PyMem_RawRealloc(*a, need * sizeof(uint32_t));
+    if (!p) return -1;
+    *a = p;
+    *cap = need;
+    return 0;
 }
 
 /* Lengths for x against every target (all gzip lengths, overhead included); 0 on success. */
 static int compute(Kernel *k, const uint8_t *x, size_t nx, const uint8_t **ys, const size_t *nys, Py_ssize_t ny,
                    uint64_t *cx, uint64_t *out) {
     if (ensure_buf(k, nx + (size_t)k->longest + PAD) < 0) return -1;
+    /* every inserted position is logged at most once */
+    size_t tcap = k->touched_cap, lcap = k->log_cap;
+    if (reserve(&k->touched, &tcap, nx + 16) < 0) return -1;
+    k->touched_cap = tcap;
+    if (reserve(&k->hlog, &lcap, MIN_LOOKAHEAD + (size_t)k->longest + 16) < 0) return -1;
+    if (reserve(&k->plog, &k->log_cap, lcap) < 0) return -1;
     memcpy(k->buf, x, nx);
     State base_state, st;
     init_state(&base_state);
-    clear_head(k);
-    k->logging = 0;
-    k->oom = 0;
+    k->mode = LOG_X;
     run(k, &base_state, (long)nx, (long)nx);
-    k->logging = 1;
     for (Py_ssize_t j = -1; j < ny; j++) {
         size_t m = j < 0 ? 0 : nys[j];
         if (m) memcpy(k->buf + nx, ys[j], m);
         memset(k->buf + nx + m, 0, PAD);
+        k->mode = nx + m > WSIZE ? LOG_HEAD_PREV : LOG_HEAD;
         st = base_state;
         run(k, &st, (long)(nx + m), -1);
         uint64_t len = finish_bytes(&st) + GZIP_OVERHEAD;
@@ -566,9 +560,8 @@ static int compute(Kernel *k, const uint8_t *x, size_t nx, const uint8_t **ys, c
         else
             out[j] = len;
         rollback(k);
-        if (k->oom) return -1;
     }
-    k->logging = 0;
+    clear_head(k);
     return 0;
 }
 
@@ -577,7 +570,8 @@ static void Kernel_dealloc(Kernel *k) {
     PyMem_Free(k->targets);
     PyMem_RawFree(k->buf);
     PyMem_RawFree(k->backup);
-    PyMem_RawFree(k->undo);
+    PyMem_RawFree(k->hlog);
+    PyMem_RawFree(k->plog);
     PyMem_RawFree(k->touched);
     Py_TYPE(k)->tp_free((PyObject *)k);
 }
@@ -631,7 +625,6 @@ static int Kernel_init(Kernel *k, PyObject *args, PyObject *kwds) {
     }
     memset(k->head, 0, sizeof k->head);
     k->touched_len = 0;
-    k->track_touched = 1;
     return 0;
 }
 
