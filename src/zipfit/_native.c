@@ -340,21 +340,22 @@ static inline unsigned insert_string(Kernel *k, const uint8_t *w, unsigned pos) 
     return head;
 }
 
-static unsigned longest_match(Kernel *k, const uint8_t *w, const State *st, unsigned cur_match, unsigned lookahead) {
+/* zlib's longest_match: returns the length | match start << 16 (the start is unchanged if nothing longer). */
+static uint32_t longest_match(const Kernel *k, const uint8_t *w, unsigned strstart, unsigned prev_length,
+                              unsigned match_start, unsigned cur_match, unsigned lookahead) {
     unsigned chain_length = (unsigned)k->cfg.chain;
-    const uint8_t *scan = w + st->strstart;
+    const uint8_t *scan = w + strstart;
     const uint8_t *match;
     int len;
-    int best_len = (int)st->prev_length;
+    int best_len = (int)prev_length;
     int nice_match = k->cfg.nice;
-    unsigned limit = st->strstart > MAX_DIST ? st->strstart - MAX_DIST : 0;
+    unsigned limit = strstart > MAX_DIST ? strstart - MAX_DIST : 0;
     const uint16_t *prev = k->prev;
-    const uint8_t *strend = w + st->strstart + MAX_MATCH;
+    const uint8_t *strend = w + strstart + MAX_MATCH;
     uint8_t scan_end1 = scan[best_len - 1];
     uint8_t scan_end = scan[best_len];
-    unsigned match_start = st->match_start;
 
-    if (st->prev_length >= (unsigned)k->cfg.good) chain_length >>= 2;
+    if (prev_length >= (unsigned)k->cfg.good) chain_length >>= 2;
     if ((unsigned)nice_match > lookahead) nice_match = (int)lookahead;
     do {
         match = w + cur_match;
@@ -376,9 +377,8 @@ static unsigned longest_match(Kernel *k, const uint8_t *w, const State *st, unsi
             scan_end = scan[best_len];
         }
     } while ((cur_match = prev[cur_match & WMASK]) > limit && --chain_length != 0);
-    ((State *)st)->match_start = match_start;
-    if ((unsigned)best_len <= lookahead) return (unsigned)best_len;
-    return lookahead;
+    if ((unsigned)best_len > lookahead) best_len = (int)lookahead;
+    return (uint32_t)best_len | (uint32_t)match_start << 16;
 }
 
 static void slide(Kernel *k, State *st) {
@@ -403,89 +403,151 @@ static void slide(Kernel *k, State *st) {
     }
 }
 
-static inline void tally_lit(State *st, unsigned c) {
-    st->lfreq[c]++;
-    st->syms++;
-}
-
 static inline void tally_dist(State *st, unsigned dist, unsigned lc) {
     st->lfreq[LENGTH_CODE[lc] + 257]++;
     st->dfreq[d_code(dist - 1)]++;
-    st->syms++;
+}
+
+/* The matcher's scalars, held in locals while it runs (State's frequencies stay in memory). */
+typedef struct {
+    unsigned s, match_length, prev_length, prev_match, match_start, match_available, syms;
+} Vars;
+
+static inline void save_vars(State *st, const Vars *v) {
+    st->strstart = v->s;
+    st->match_length = v->match_length;
+    st->prev_length = v->prev_length;
+    st->prev_match = v->prev_match;
+    st->match_start = v->match_start;
+    st->match_available = (int)v->match_available;
+    st->syms = v->syms;
+}
+
+static inline void load_vars(const State *st, Vars *v) {
+    v->s = st->strstart;
+    v->match_length = st->match_length;
+    v->prev_length = st->prev_length;
+    v->prev_match = st->prev_match;
+    v->match_start = st->match_start;
+    v->match_available = (unsigned)st->match_available;
+    v->syms = st->syms;
+}
+
+static inline void maybe_flush(Kernel *k, State *st, Vars *v) {
+    if (v->syms == SYM_LIMIT) {
+        save_vars(st, v);
+        flush_block(k, st, 0);
+        v->syms = 0;
+    }
+}
+
+/* One iteration of deflate_fast or deflate_slow at v->s with `lookahead` bytes ahead (>= 1). */
+static inline __attribute__((always_inline)) void step(Kernel *k, State *st, Vars *v, const uint8_t *w,
+                                                       unsigned lookahead, int slow) {
+    unsigned hash_head = 0;
+    unsigned s = v->s;
+    const unsigned lazy = (unsigned)k->cfg.lazy;
+    if (lookahead >= MIN_MATCH) hash_head = insert_string(k, w, s);
+    if (!slow) {
+        if (hash_head != 0 && s - hash_head <= MAX_DIST) {
+            uint32_t r = longest_match(k, w, s, MIN_MATCH - 1, v->match_start, hash_head, lookahead);
+            v->match_length = r & 0xffff;
+            v->match_start = r >> 16;
+        }
+        if (v->match_length >= MIN_MATCH) {
+            unsigned ml = v->match_length;
+            tally_dist(st, s - v->match_start, ml - MIN_MATCH);
+            v->syms++;
+            if (ml <= lazy && lookahead - ml >= MIN_MATCH) {
+                for (unsigned i = 1; i < ml; i++) insert_string(k, w, s + i);
+            }
+            v->s = s + ml;
+            v->match_length = 0;
+        } else {
+            st->lfreq[w[s]]++;
+            v->syms++;
+            v->s = s + 1;
+        }
+        maybe_flush(k, st, v);
+    } else {
+        v->prev_length = v->match_length, v->prev_match = v->match_start;
+        v->match_length = MIN_MATCH - 1;
+        if (hash_head != 0 && v->prev_length < lazy && s - hash_head <= MAX_DIST) {
+            uint32_t r = longest_match(k, w, s, v->prev_length, v->match_start, hash_head, lookahead);
+            v->match_length = r & 0xffff;
+            v->match_start = r >> 16;
+            if (v->match_length <= 5 && v->match_length == MIN_MATCH && s - v->match_start > TOO_FAR)
+                v->match_length = MIN_MATCH - 1;
+        }
+        if (v->prev_length >= MIN_MATCH && v->match_length <= v->prev_length) {
+            unsigned max_insert = s + lookahead - MIN_MATCH;
+            tally_dist(st, s - 1 - v->prev_match, v->prev_length - MIN_MATCH);
+            v->syms++;
+            unsigned end = s + v->prev_length - 1; /* strstart after the match */
+            unsigned last = end - 1 < max_insert ? end - 1 : max_insert;
+            for (unsigned p = s + 1; p <= last; p++) insert_string(k, w, p);
+            v->prev_length = 0;
+            v->match_available = 0;
+            v->match_length = MIN_MATCH - 1;
+            v->s = end;
+            maybe_flush(k, st, v);
+        } else if (v->match_available) {
+            st->lfreq[w[s - 1]]++;
+            v->syms++;
+            maybe_flush(k, st, v); /* zlib flushes before moving past s */
+            v->s = s + 1;
+        } else {
+            v->match_available = 1;
+            v->s = s + 1;
+        }
+    }
 }
 
 /* Runs the matcher over buf[0..total). With pause >= 0 it stops before the first step whose outcome
  * could depend on bytes at or after `pause`; otherwise it finishes the stream. */
-static void run(Kernel *k, State *st, long total, long pause) {
+static inline __attribute__((always_inline)) void run_level(Kernel *k, State *st, long total, long pause,
+                                                            int slow) {
     const uint8_t *buf = k->buf;
-    const int slow = k->cfg.slow;
-    const unsigned lazy = (unsigned)k->cfg.lazy;
+    Vars v;
+    load_vars(st, &v);
     for (;;) {
-        if (pause >= 0 && st->base + (long)st->strstart + MIN_LOOKAHEAD > pause) return;
         long avail = total - st->base;
-        unsigned lookahead = (unsigned)((avail < (long)WINDOW_SIZE ? avail : (long)WINDOW_SIZE) - (long)st->strstart);
-        if (lookahead < MIN_LOOKAHEAD) {
-            if (st->strstart >= WSIZE + MAX_DIST) {
-                slide(k, st);
-                avail = total - st->base;
-                lookahead = (unsigned)((avail < (long)WINDOW_SIZE ? avail : (long)WINDOW_SIZE) - (long)st->strstart);
-            }
-            if (lookahead == 0) break;
-        }
+        long wend = avail < (long)WINDOW_SIZE ? avail : (long)WINDOW_SIZE;
         const uint8_t *w = buf + st->base;
-        unsigned hash_head = 0;
-        unsigned s = st->strstart;
-        if (lookahead >= MIN_MATCH) hash_head = insert_string(k, w, s);
-        if (!slow) {
-            if (hash_head != 0 && s - hash_head <= MAX_DIST) st->match_length = longest_match(k, w, st, hash_head, lookahead);
-            if (st->match_length >= MIN_MATCH) {
-                unsigned ml = st->match_length;
-                tally_dist(st, s - st->match_start, ml - MIN_MATCH);
-                lookahead -= ml;
-                if (ml <= lazy && lookahead >= MIN_MATCH) {
-                    for (unsigned i = 1; i < ml; i++) insert_string(k, w, s + i);
+        /* while s <= safe, at least MIN_LOOKAHEAD bytes are ahead: no clipping, no window to fill */
+        long safe = wend - MIN_LOOKAHEAD;
+        if (pause >= 0 && pause - st->base - MIN_LOOKAHEAD < safe) safe = pause - st->base - MIN_LOOKAHEAD;
+        while ((long)v.s <= safe) step(k, st, &v, w, (unsigned)(wend - (long)v.s), slow);
+        if (pause >= 0 && st->base + (long)v.s + MIN_LOOKAHEAD > pause) break;
+        unsigned lookahead = (unsigned)(wend - (long)v.s);
+        if (lookahead < MIN_LOOKAHEAD) {
+            if (v.s >= WSIZE + MAX_DIST) {
+                save_vars(st, &v);
+                slide(k, st);
+                load_vars(st, &v);
+                continue;
+            }
+            if (lookahead == 0) {
+                if (slow && v.match_available) {
+                    st->lfreq[w[v.s - 1]]++;
+                    v.syms++;
+                    v.match_available = 0;
                 }
-                st->strstart = s + ml;
-                st->match_length = 0;
-            } else {
-                tally_lit(st, w[s]);
-                st->strstart = s + 1;
-            }
-            if (st->syms == SYM_LIMIT) flush_block(k, st, 0);
-        } else {
-            st->prev_length = st->match_length, st->prev_match = st->match_start;
-            st->match_length = MIN_MATCH - 1;
-            if (hash_head != 0 && st->prev_length < lazy && s - hash_head <= MAX_DIST) {
-                st->match_length = longest_match(k, w, st, hash_head, lookahead);
-                if (st->match_length <= 5 && st->match_length == MIN_MATCH && s - st->match_start > TOO_FAR)
-                    st->match_length = MIN_MATCH - 1;
-            }
-            if (st->prev_length >= MIN_MATCH && st->match_length <= st->prev_length) {
-                unsigned max_insert = s + lookahead - MIN_MATCH;
-                tally_dist(st, s - 1 - st->prev_match, st->prev_length - MIN_MATCH);
-                unsigned end = s + st->prev_length - 1; /* strstart after the loop */
-                for (unsigned p = s + 1; p < end; p++)
-                    if (p <= max_insert) insert_string(k, w, p);
-                st->prev_length = 0;
-                st->match_available = 0;
-                st->match_length = MIN_MATCH - 1;
-                st->strstart = end;
-                if (st->syms == SYM_LIMIT) flush_block(k, st, 0);
-            } else if (st->match_available) {
-                tally_lit(st, w[s - 1]);
-                if (st->syms == SYM_LIMIT) flush_block(k, st, 0);
-                st->strstart = s + 1;
-            } else {
-                st->match_available = 1;
-                st->strstart = s + 1;
+                save_vars(st, &v);
+                flush_block(k, st, 1);
+                return;
             }
         }
+        step(k, st, &v, w, lookahead, slow);
     }
-    if (slow && st->match_available) {
-        tally_lit(st, buf[st->base + st->strstart - 1]);
-        st->match_available = 0;
-    }
-    flush_block(k, st, 1);
+    save_vars(st, &v);
+}
+
+static void run(Kernel *k, State *st, long total, long pause) {
+    if (k->cfg.slow)
+        run_level(k, st, total, pause, 1);
+    else
+        run_level(k, st, total, pause, 0);
 }
 
 static uint64_t finish_bytes(const State *st) { return (st->bits + 7) >> 3; }
