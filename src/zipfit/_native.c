@@ -550,6 +550,159 @@ static void run(Kernel *k, State *st, long total, long pause) {
         run_level(k, st, total, pause, 0);
 }
 
+/* ---------- The tail of x: steps that no target can change ----------
+ *
+ * x's matching pauses MIN_LOOKAHEAD bytes before its end because a step there may read bytes of y.
+ * Most of those steps do not: a step depends on y only if a match comparison reaches x's end, or if
+ * how many positions it hashes depends on how much input follows. The steps below run on x alone and
+ * stop (undoing the step) at the first one that would read past x or whose outcome the amount of
+ * input could change; everything before that is shared by all targets. */
+
+#define TAINTED UINT32_MAX
+
+/* longest_match on x alone, `avail` bytes of x ahead; TAINTED where a comparison would read past x. */
+static uint32_t longest_match_x(const Kernel *k, const uint8_t *w, unsigned strstart, unsigned prev_length,
+                                unsigned match_start, unsigned cur_match, unsigned avail) {
+    unsigned chain_length = (unsigned)k->cfg.chain;
+    const uint8_t *scan = w + strstart;
+    const uint8_t *match;
+    int len;
+    int best_len = (int)prev_length;
+    /* with every comparison inside x, clipping nice_match to x's bytes ends the search exactly when
+     * clipping it to the whole input would */
+    int nice_match = (unsigned)k->cfg.nice > avail ? (int)avail : k->cfg.nice;
+    unsigned limit = strstart > MAX_DIST ? strstart - MAX_DIST : 0;
+    const uint16_t *prev = k->prev;
+    const uint8_t *strend = w + strstart + MAX_MATCH;
+    if ((unsigned)best_len >= avail) return TAINTED; /* the quick test reads scan[best_len] */
+    uint8_t scan_end1 = scan[best_len - 1];
+    uint8_t scan_end = scan[best_len];
+
+    if (prev_length >= (unsigned)k->cfg.good) chain_length >>= 2;
+    do {
+        match = w + cur_match;
+        if (match[best_len] != scan_end || match[best_len - 1] != scan_end1 || *match != *scan ||
+            *++match != scan[1])
+            continue;
+        scan += 2, match++;
+        do {
+        } while (*++scan == *++match && *++scan == *++match && *++scan == *++match && *++scan == *++match &&
+                 *++scan == *++match && *++scan == *++match && *++scan == *++match && *++scan == *++match &&
+                 scan < strend);
+        len = MAX_MATCH - (int)(strend - scan);
+        scan = strend - MAX_MATCH;
+        if ((unsigned)len >= avail) return TAINTED; /* it compared x's last byte with the next one */
+        if (len > best_len) {
+            match_start = cur_match;
+            best_len = len;
+            if (len >= nice_match) break;
+            scan_end1 = scan[best_len - 1];
+            scan_end = scan[best_len];
+        }
+    } while ((cur_match = prev[cur_match & WMASK]) > limit && --chain_length != 0);
+    return (uint32_t)best_len | (uint32_t)match_start << 16;
+}
+
+static void extend_tail(Kernel *k, State *st, long nx) {
+    const uint8_t *w = k->buf + st->base;
+    const unsigned lazy = (unsigned)k->cfg.lazy;
+    const int slow = k->cfg.slow;
+    long end_rel = nx - st->base;
+    if (end_rel > (long)WINDOW_SIZE) return; /* x does not fit the window: no shared tail */
+    Vars v;
+    load_vars(st, &v);
+    /* below WSIZE + MAX_DIST no slide can happen, whatever the input's length */
+    while (v.s < WSIZE + MAX_DIST && (long)v.s + MIN_MATCH <= end_rel) {
+        unsigned s = v.s, avail = (unsigned)(end_rel - (long)s);
+        unsigned h = (((unsigned)w[s] << 10) ^ ((unsigned)w[s + 1] << 5) ^ w[s + 2]) & HASH_MASK;
+        uint16_t *pslot = &k->prev[s & WMASK];
+        uint16_t old_prev = *pslot;
+        unsigned hash_head = insert_string(k, w, s);
+        Vars n = v;
+        int tainted = 0;
+        if (!slow) {
+            if (hash_head != 0 && s - hash_head <= MAX_DIST) {
+                uint32_t r = longest_match_x(k, w, s, MIN_MATCH - 1, n.match_start, hash_head, avail);
+                if (r == TAINTED) {
+                    tainted = 1;
+                } else {
+                    n.match_length = r & 0xffff;
+                    n.match_start = r >> 16;
+                }
+            }
+            /* whether the positions inside a match are hashed depends on the input after it */
+            if (!tainted && n.match_length >= MIN_MATCH && n.match_length <= lazy && avail - n.match_length < MIN_MATCH)
+                tainted = 1;
+        } else {
+            n.prev_length = n.match_length, n.prev_match = n.match_start;
+            n.match_length = MIN_MATCH - 1;
+            if (hash_head != 0 && n.prev_length < lazy && s - hash_head <= MAX_DIST) {
+                uint32_t r = longest_match_x(k, w, s, n.prev_length, n.match_start, hash_head, avail);
+                if (r == TAINTED) {
+                    tainted = 1;
+                } else {
+                    n.match_length = r & 0xffff;
+                    n.match_start = r >> 16;
+                    if (n.match_length == MIN_MATCH && s - n.match_start > TOO_FAR) n.match_length = MIN_MATCH - 1;
+                }
+            }
+            if (!tainted && n.prev_length >= MIN_MATCH && n.match_length <= n.prev_length &&
+                s + n.prev_length - 2 > s + avail - MIN_MATCH)
+                tainted = 1;
+        }
+        if (tainted) { /* undo this step's hash insertion: the targets will take it from here */
+            k->head[h] = (uint16_t)hash_head;
+            *pslot = old_prev;
+            k->touched_len--;
+            break;
+        }
+        /* the step's outcome is the one every target would reach: take it */
+        v.s = s;
+        v.match_available = n.match_available;
+        if (!slow) {
+            v.match_length = n.match_length;
+            v.match_start = n.match_start;
+            if (v.match_length >= MIN_MATCH) {
+                unsigned ml = v.match_length;
+                tally_dist(st, s - v.match_start, ml - MIN_MATCH);
+                v.syms++;
+                if (ml <= lazy) /* avail - ml >= MIN_MATCH was checked */
+                    for (unsigned i = 1; i < ml; i++) insert_string(k, w, s + i);
+                v.s = s + ml;
+                v.match_length = 0;
+            } else {
+                st->lfreq[w[s]]++;
+                v.syms++;
+                v.s = s + 1;
+            }
+            maybe_flush(k, st, &v);
+        } else {
+            v.prev_length = n.prev_length, v.prev_match = n.prev_match;
+            v.match_length = n.match_length, v.match_start = n.match_start;
+            if (v.prev_length >= MIN_MATCH && v.match_length <= v.prev_length) {
+                tally_dist(st, s - 1 - v.prev_match, v.prev_length - MIN_MATCH);
+                v.syms++;
+                unsigned end = s + v.prev_length - 1;
+                for (unsigned p = s + 1; p < end; p++) insert_string(k, w, p);
+                v.prev_length = 0;
+                v.match_available = 0;
+                v.match_length = MIN_MATCH - 1;
+                v.s = end;
+                maybe_flush(k, st, &v);
+            } else if (v.match_available) {
+                st->lfreq[w[s - 1]]++;
+                v.syms++;
+                maybe_flush(k, st, &v);
+                v.s = s + 1;
+            } else {
+                v.match_available = 1;
+                v.s = s + 1;
+            }
+        }
+    }
+    save_vars(st, &v);
+}
+
 static uint64_t finish_bytes(const State *st) { return (st->bits + 7) >> 3; }
 
 /* ---------- Python type ---------- */
@@ -609,6 +762,7 @@ static int compute(Kernel *k, const uint8_t *x, size_t nx, const uint8_t **ys, c
     init_state(&base_state);
     k->mode = LOG_X;
     run(k, &base_state, (long)nx, (long)nx);
+    extend_tail(k, &base_state, (long)nx);
     for (Py_ssize_t j = -1; j < ny; j++) {
         size_t m = j < 0 ? 0 : nys[j];
         if (m) memcpy(k->buf + nx, ys[j], m);
