@@ -25,6 +25,9 @@ from zipfit.methods.base import BACKGROUND, SEED, Method, Param
 from zipfit.methods.zipfit import COMPRESSION, ZipFit
 from zipfit.ncd import alignment_from_ncds
 
+BACKGROUND_DOCS = Param("background_docs", int, None, "source documents in the seeded background sample", minimum=2,
+                        allow_none=True, none_means="as many as there are targets")
+
 
 class ZipFitDebiased(Method):
     """score(x) = alignment(x, target) − alignment(x, background).
@@ -40,12 +43,7 @@ class ZipFitDebiased(Method):
     name = "zipfit-debiased"
     needs = frozenset({BACKGROUND})
     needs_background = True  # the attribute selection read before ``needs`` existed
-    parameters = (
-        *COMPRESSION,
-        Param("background_docs", int, None, "source documents in the seeded background sample", minimum=2,
-              allow_none=True, none_means="as many as there are targets"),
-        SEED,
-    )
+    parameters = (*COMPRESSION, BACKGROUND_DOCS, SEED)
 
     def __init__(self, codec: str = "gzip", level: int | None = None, *, allow_level_0: bool = False,
                  background_docs: int | None = None, seed: int = 0) -> None:

@@ -170,6 +170,11 @@ class ZipFitFast(Method):
         return self.exact_.score(texts)
 
     @property
+    def columns_(self) -> list[str]:
+        """What the NCD profile's columns compare with (the proxies choose among them)."""
+        return self.targets_
+
+    @property
     def single_stage(self) -> bool:
         """With no fewer stage-2 targets than targets, the proxies cannot save anything."""
         return self.stage2_targets >= len(self.targets_)
@@ -200,7 +205,7 @@ class ZipFitFast(Method):
         total = float(np.sum((exact - exact.mean()) ** 2))
         r2 = 1.0 - float(np.sum(residuals**2)) / total if total > 0 else 1.0
         proxy = LinearProxy(codec=self.codec, level=self.level, allow_level_0=self.allow_level_0)
-        return proxy.fit([self.targets_[j] for j in chosen]).with_weights(coef[0], coef[1:]), sigma, r2
+        return proxy.fit([self.columns_[j] for j in chosen]).with_weights(coef[0], coef[1:]), sigma, r2
 
     def survivors(self, coarse: np.ndarray, budget: Budget, n_tokens: np.ndarray) -> np.ndarray:
         """Documents (ascending) that the coarse proxy cannot rule out.
