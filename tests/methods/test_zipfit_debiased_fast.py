@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
 import zipfit
-from zipfit.methods import ZipFitDebiased, ZipFitDebiasedFast
+from zipfit.cli import main
+from zipfit.errors import ZipfitError
+from zipfit.methods import ZipFit, ZipFitDebiased, ZipFitDebiasedFast, ZipFitFast, check_params, make_method
 from zipfit.topk import Budget, cut, ranking
 
 
@@ -69,3 +73,34 @@ def test_select_output_is_byte_identical_to_exact_debiased(tmp_path, mixed_sourc
     counts = result.manifest["counts"]
     assert counts["two_stage"] and counts["rescored"] + counts["calibration_docs"] < len(docs)
     assert result.manifest["method"]["background_docs"] == 12
+
+
+def test_fast_selects_the_cascade_of_either_score():
+    assert type(make_method("zipfit", {"fast": True})) is ZipFitFast
+    assert type(make_method("zipfit", {"fast": False})) is ZipFit
+    cascade = make_method("zipfit-debiased", {"fast": True, "stage1_targets": 3, "background_docs": 8}, seed=5)
+    assert type(cascade) is ZipFitDebiasedFast
+    assert (cascade.stage1_targets, cascade.background_docs, cascade.seed) == (3, 8, 5)
+    assert check_params("zipfit-debiased", {"fast": True, "confidence": 3.0}) == {"fast": True, "confidence": 3.0}
+    with pytest.raises(ZipfitError, match="--stage1-targets does not apply to --method zipfit-debiased"):
+        make_method("zipfit-debiased", {"stage1_targets": 3})
+    with pytest.raises(ZipfitError, match="--fast does not apply to --method dsir"):
+        make_method("dsir", {"fast": True})
+    with pytest.raises(ZipfitError, match="zipfit-debiased-fast"):
+        ZipFitDebiased(fast=True)
+
+
+def test_cli_fast_is_the_exact_debiased_selection(tmp_path, mixed_sources, proofnet_valid, capsys):
+    sources = tmp_path / "sources.jsonl"
+    sources.write_text("".join(json.dumps({"text": t}) + "\n" for t in mixed_sources), encoding="utf-8")
+    target = tmp_path / "target.jsonl"
+    target.write_text("".join(json.dumps({"text": t}) + "\n" for t in proofnet_valid[:24]), encoding="utf-8")
+    common = ["select", str(sources), "--target", str(target), "--k", "10", "--background-docs", "12",
+              "--workers", "1", "--no-progress"]
+    assert main([*common, "--method", "zipfit-debiased", "--out", str(tmp_path / "exact.jsonl")]) == 0
+    assert main([*common, "--method", "zipfit-debiased", "--fast", "--stage2-targets", "10", "--calibration-docs",
+                 "24", "--out", str(tmp_path / "fast.jsonl")]) == 0
+    assert (tmp_path / "fast.jsonl").read_bytes() == (tmp_path / "exact.jsonl").read_bytes()
+    manifest = json.loads((tmp_path / "fast.jsonl.manifest.json").read_text())
+    assert manifest["method"]["name"] == "zipfit-debiased" and manifest["method"]["fast"] is True
+    assert manifest["counts"]["two_stage"] and manifest["parameters"]["kernel"] == "native"

@@ -22,6 +22,16 @@ LEVEL = Param("level", int, None, "compression level; each codec checks its own 
 ALLOW_LEVEL_0 = Param("allow_level_0", bool, False,
                       "permit gzip level 0, which stores without compressing and ranks by length only")
 COMPRESSION = (CODEC, LEVEL, ALLOW_LEVEL_0)
+# Picks the method's cascade (zipfit -> zipfit-fast, zipfit-debiased -> zipfit-debiased-fast) by name: the
+# registry builds the cascade instead, so a method object itself never has it on.
+FAST = Param("fast", bool, False, "select through the calibrated cascade: exact scores only for the documents "
+             "that can be selected, same selection")
+
+
+def refuse_fast(fast: bool, cls: type[Method]) -> None:
+    if fast:
+        raise ZipfitError(f"{cls.name} with fast=True is its cascade {cls.fast_variant}: build it by name "
+                          f"(make_method({cls.name!r}, {{'fast': True}})) or construct that class")
 
 
 class ZipFit(Method):
@@ -30,9 +40,12 @@ class ZipFit(Method):
     depends on how the input arrives), zstd and lz4 (which offer no state copy) compress every pair."""
 
     name = "zipfit"
-    parameters = COMPRESSION
+    parameters = (*COMPRESSION, FAST)
+    fast_variant = "zipfit-fast"
 
-    def __init__(self, codec: str = "gzip", level: int | None = None, *, allow_level_0: bool = False) -> None:
+    def __init__(self, codec: str = "gzip", level: int | None = None, *, allow_level_0: bool = False,
+                 fast: bool = False) -> None:
+        refuse_fast(fast, type(self))
         self.codec = codec
         self.level = level
         self.allow_level_0 = allow_level_0

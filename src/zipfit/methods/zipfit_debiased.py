@@ -22,7 +22,7 @@ import numpy as np
 
 from zipfit.errors import ZipfitError
 from zipfit.methods.base import BACKGROUND, SEED, Method, Param
-from zipfit.methods.zipfit import COMPRESSION, ZipFit
+from zipfit.methods.zipfit import COMPRESSION, FAST, ZipFit, refuse_fast
 from zipfit.ncd import alignment_from_ncds
 
 BACKGROUND_DOCS = Param("background_docs", int, None, "source documents in the seeded background sample", minimum=2,
@@ -43,10 +43,12 @@ class ZipFitDebiased(Method):
     name = "zipfit-debiased"
     needs = frozenset({BACKGROUND})
     needs_background = True  # the attribute selection read before ``needs`` existed
-    parameters = (*COMPRESSION, BACKGROUND_DOCS, SEED)
+    parameters = (*COMPRESSION, BACKGROUND_DOCS, SEED, FAST)
+    fast_variant = "zipfit-debiased-fast"
 
     def __init__(self, codec: str = "gzip", level: int | None = None, *, allow_level_0: bool = False,
-                 background_docs: int | None = None, seed: int = 0) -> None:
+                 background_docs: int | None = None, seed: int = 0, fast: bool = False) -> None:
+        refuse_fast(fast, type(self))
         self.codec = codec
         self.level = level
         self.allow_level_0 = allow_level_0

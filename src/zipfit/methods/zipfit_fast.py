@@ -271,6 +271,7 @@ class ZipFitFast(Method):
             "confidence": self.confidence,
             "candidate_factor": self.candidate_factor,
             "seed": self.seed,
+            "fast": True,  # the cascade, however it was named (zipfit-fast, or --method zipfit --fast)
         }
         if getattr(self, "stage2_", None) is not None:
             params["stage2_target_indices"] = [int(j) for j in self.stage2_indices_]
