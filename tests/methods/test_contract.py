@@ -234,7 +234,8 @@ def test_parameters_are_checked_not_converted():
 
 def test_the_legacy_keyword_form_ignores_what_a_method_does_not_take():
     method = make_method("zipfit", codec="gzip", level=6, seed=3, stage1_targets=3, num_buckets=5)
-    assert isinstance(method, ZipFit) and method.get_params() == {"codec": "gzip", "level": 6, "allow_level_0": False}
+    assert isinstance(method, ZipFit) and method.get_params() == {"codec": "gzip", "level": 6, "allow_level_0": False,
+                                                                  "fast": False}
     assert make_method("dsir", codec="gzip", seed=3, num_buckets=5).get_params()["seed"] == 3
     with pytest.raises(TypeError, match="not both"):
         make_method("zipfit", {"level": 6}, codec="gzip")

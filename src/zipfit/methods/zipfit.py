@@ -46,6 +46,7 @@ class ZipFit(Method):
     def __init__(self, codec: str = "gzip", level: int | None = None, *, allow_level_0: bool = False,
                  fast: bool = False) -> None:
         refuse_fast(fast, type(self))
+        self.fast = fast
         self.codec = codec
         self.level = level
         self.allow_level_0 = allow_level_0
@@ -112,5 +113,5 @@ class ZipFit(Method):
 
     def params(self) -> dict[str, Any]:
         level = getattr(self, "level_", self.level)
-        return {"codec": self.codec, "level": level, "allow_level_0": self.allow_level_0,
+        return {"codec": self.codec, "level": level, "allow_level_0": self.allow_level_0, "fast": False,
                 "n_targets": len(getattr(self, "targets_", ()))}

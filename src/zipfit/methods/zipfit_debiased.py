@@ -49,6 +49,7 @@ class ZipFitDebiased(Method):
     def __init__(self, codec: str = "gzip", level: int | None = None, *, allow_level_0: bool = False,
                  background_docs: int | None = None, seed: int = 0, fast: bool = False) -> None:
         refuse_fast(fast, type(self))
+        self.fast = fast
         self.codec = codec
         self.level = level
         self.allow_level_0 = allow_level_0
@@ -105,4 +106,4 @@ class ZipFitDebiased(Method):
         return {"codec": self.codec, "level": fitted.level_ if fitted is not None else self.level,
                 "n_targets": len(getattr(self, "targets_", ())),
                 "background_docs": len(self.background_) if getattr(self, "background_", None) else
-                self.background_docs, "seed": self.seed, "allow_level_0": self.allow_level_0}
+                self.background_docs, "seed": self.seed, "allow_level_0": self.allow_level_0, "fast": False}
