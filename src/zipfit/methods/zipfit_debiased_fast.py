@@ -110,10 +110,8 @@ class ZipFitDebiasedFast(ZipFitFast):
         background = self.background_ if self.background_ is not None else []
         return [*self.targets_, *background]
 
-    @property
-    def single_stage(self) -> bool:
-        n = len(self.targets_) + (len(self.background_) if self.background_ is not None else self.background_size())
-        return self.stage2_targets >= n
+    def _n_columns(self) -> int:
+        return len(self.targets_) + (len(self.background_) if self.background_ is not None else self.background_size())
 
     def profiler(self) -> DebiasedProfile:  # type: ignore[override]
         return DebiasedProfile(self.exact_)
@@ -122,10 +120,11 @@ class ZipFitDebiasedFast(ZipFitFast):
         """Fit both proxies on the sample's NCD profile; returns the sample's exact scores (the last column)."""
         ncds, exact = profile[:, :-1], profile[:, -1].copy()
         self.column_means_ = ncds.mean(axis=0)
-        order, _ = greedy_targets(ncds, exact, self.stage2_targets)
-        self.stage1_, self.sigma1_, _ = self._proxy(ncds, exact, order[: self.stage1_targets])
+        coarse, fine = self.proxy_sizes()
+        order, _ = greedy_targets(ncds, exact, fine)
+        self.stage1_, self.sigma1_, _ = self._proxy(ncds, exact, order[:coarse])
         self.stage2_, self.sigma_, self.r2_ = self._proxy(ncds, exact, order)
-        self.stage1_indices_, self.stage2_indices_ = order[: self.stage1_targets], order
+        self.stage1_indices_, self.stage2_indices_ = order[:coarse], order
         return exact
 
     def _proxy(self, profile: np.ndarray, exact: np.ndarray, chosen: list[int]) -> tuple[LinearProxy, float, float]:

@@ -174,10 +174,22 @@ class ZipFitFast(Method):
         """What the NCD profile's columns compare with (the proxies choose among them)."""
         return self.targets_
 
+    def _n_columns(self) -> int:
+        return len(self.targets_)
+
+    def proxy_sizes(self) -> tuple[int, int]:
+        """Columns in the coarse and the fine proxy. With no more columns than --stage2-targets, smaller
+        proxies (half the columns, and half that) keep the cascade cheaper than exact scoring."""
+        n = self._n_columns()
+        if self.stage2_targets < n:
+            return self.stage1_targets, self.stage2_targets
+        fine = max(2, n // 2)
+        return max(1, min(self.stage1_targets, fine // 2)), fine
+
     @property
     def single_stage(self) -> bool:
-        """With no fewer stage-2 targets than targets, the proxies cannot save anything."""
-        return self.stage2_targets >= len(self.targets_)
+        """With fewer than three columns no proxy can be smaller than exact scoring."""
+        return self._n_columns() < 3
 
     def worthwhile(self, n_docs: int) -> bool:
         """Two stages pay off only when the corpus is much larger than the calibration sample."""
@@ -189,10 +201,11 @@ class ZipFitFast(Method):
     def calibrate(self, profile: np.ndarray) -> np.ndarray:
         """Fit both proxies on the sample's NCD profile; returns the sample's exact scores."""
         exact = np.array([alignment_from_ncds(row) for row in profile.tolist()])
-        order, _ = greedy_targets(profile, exact, self.stage2_targets)
-        self.stage1_, self.sigma1_, _ = self._proxy(profile, exact, order[: self.stage1_targets])
+        coarse, fine = self.proxy_sizes()
+        order, _ = greedy_targets(profile, exact, fine)
+        self.stage1_, self.sigma1_, _ = self._proxy(profile, exact, order[:coarse])
         self.stage2_, self.sigma_, self.r2_ = self._proxy(profile, exact, order)
-        self.stage1_indices_, self.stage2_indices_ = order[: self.stage1_targets], order
+        self.stage1_indices_, self.stage2_indices_ = order[:coarse], order
         return exact
 
     def _proxy(self, profile: np.ndarray, exact: np.ndarray, chosen: list[int]) -> tuple[LinearProxy, float, float]:
