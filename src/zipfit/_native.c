@@ -121,6 +121,7 @@ typedef struct {
     uint16_t prev[WSIZE];
     uint16_t *backup; /* head + prev before a target first slides the window */
     int backed_up;
+    int busy;          /* set while lengths() runs without the GIL */
     int mode;          /* LOG_*: x is matched with LOG_X, targets with LOG_HEAD(_PREV), LOG_NONE after a backup */
     uint32_t *hlog;    /* per target: head slot | old value << 16 */
     uint32_t *plog;    /* per target, only when x + y exceeds WSIZE: prev slot | old value << 16 */
@@ -797,6 +798,10 @@ static int Kernel_init(Kernel *k, PyObject *args, PyObject *kwds) {
     PyObject *seq;
     int level;
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "Oi", kwlist, &seq, &level)) return -1;
+    if (k->busy) {
+        PyErr_SetString(PyExc_RuntimeError, "this PairKernel is computing in another thread");
+        return -1;
+    }
     if (level < 1 || level > 9) {
         PyErr_Format(PyExc_ValueError, "level must be between 1 and 9, got %d", level);
         return -1;
@@ -846,6 +851,10 @@ static int Kernel_init(Kernel *k, PyObject *args, PyObject *kwds) {
 
 static PyObject *Kernel_lengths(Kernel *k, PyObject *arg) {
     Py_buffer view;
+    if (k->busy) { /* the GIL is released while it runs: one kernel serves one thread at a time */
+        PyErr_SetString(PyExc_RuntimeError, "this PairKernel is computing in another thread; use one per thread");
+        return NULL;
+    }
     if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) return NULL;
     Py_ssize_t n = k->n_targets;
     const uint8_t **ys = PyMem_Malloc((size_t)(n ? n : 1) * sizeof(uint8_t *));
@@ -862,8 +871,10 @@ static PyObject *Kernel_lengths(Kernel *k, PyObject *arg) {
     }
     uint64_t cx = 0;
     int rc;
+    k->busy = 1;
     Py_BEGIN_ALLOW_THREADS rc = compute(k, (const uint8_t *)view.buf, (size_t)view.len, ys, nys, n, &cx, out);
-    Py_END_ALLOW_THREADS if (rc < 0) {
+    Py_END_ALLOW_THREADS k->busy = 0;
+    if (rc < 0) {
         PyErr_NoMemory();
         goto done;
     }
