@@ -113,3 +113,21 @@ def test_bad_arguments():
     with pytest.raises(TypeError, match="bytes"):
         PairKernel(["a"], 1)
     assert PairKernel([], 6).lengths(b"abc") == (gz(b"abc", 6), [])
+
+
+def test_threads_with_their_own_kernels(mixed_sources, proofnet_valid):
+    """lengths() releases the GIL: kernels in parallel threads stay exact."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    targets = [t.encode() for t in proofnet_valid[:6]]
+    sources = [x.encode() for x in mixed_sources[::6]]
+
+    def work(level: int) -> list[tuple[int, list[int]]]:
+        kernel = PairKernel(targets, level)
+        return [kernel.lengths(x) for x in sources]
+
+    with ThreadPoolExecutor(4) as pool:
+        results = dict(zip((1, 4, 6, 9), pool.map(work, (1, 4, 6, 9)), strict=True))
+    for level, got in results.items():
+        for x, (cx, cxys) in zip(sources, got, strict=True):
+            assert cx == gz(x, level) and cxys == [gz(x + y, level) for y in targets]
