@@ -4,11 +4,13 @@ manifest says which one ran. CI runs the whole comparison, so both paths are exe
 from __future__ import annotations
 
 import gzip
+import logging
 
 import numpy as np
 import pytest
 
 import zipfit
+from zipfit import kernel as kernel_module
 from zipfit.errors import ZipfitError
 from zipfit.kernel import KERNEL_ENV, NATIVE, PYTHON, kernel_name, pair_lengths
 from zipfit.ncd import GzipPairLengths
@@ -22,6 +24,23 @@ def test_native_is_the_default_where_built(monkeypatch):
     assert isinstance(pair_lengths([b"a"], 1), GzipPairLengths)
     monkeypatch.setenv(KERNEL_ENV, "fastest")
     with pytest.raises(ZipfitError, match=KERNEL_ENV):
+        kernel_name()
+
+
+def test_a_kernel_that_disagrees_with_zlib_is_not_used(monkeypatch, caplog):
+    """The compiled kernel checks itself against this Python's zlib once; where they differ (a zlib fork),
+    the Python path runs instead, with one warning, and a run that demands the native kernel stops."""
+    monkeypatch.delenv(KERNEL_ENV, raising=False)
+    assert kernel_module._agrees_with_zlib(kernel_module._native()) is True
+    monkeypatch.setattr(kernel_module, "_checked", False)
+    monkeypatch.setattr(kernel_module, "_warned", False)
+    with caplog.at_level(logging.WARNING, logger="zipfit"):
+        assert kernel_name() == PYTHON and kernel_name() == PYTHON
+    warnings = [r.getMessage() for r in caplog.records if "zlib" in r.getMessage()]
+    assert len(warnings) == 1 and "does not reproduce" in warnings[0]
+    assert isinstance(pair_lengths([b"y"], 6), GzipPairLengths)
+    monkeypatch.setenv(KERNEL_ENV, "native")
+    with pytest.raises(ZipfitError, match="does not reproduce"):
         kernel_name()
 
 

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import logging
 import os
+import random
+import zlib
 from collections.abc import Sequence
 from types import ModuleType
 from typing import Protocol
 
+from zipfit.compression import GZIP_OVERHEAD
 from zipfit.errors import ZipfitError
 from zipfit.ncd import GzipPairLengths
 
@@ -38,19 +41,48 @@ def _requested() -> str:
     return value
 
 
+_checked: bool | None = None
+
+
+def _agrees_with_zlib(module: ModuleType) -> bool:
+    """The compiled kernel models zlib's decisions; a zlib that decides differently (a fork such as zlib-ng
+    in its compatibility mode) would make its lengths wrong. Checked once per process on a few inputs whose
+    blocks take all three forms."""
+    global _checked
+    if _checked is None:
+        rng = random.Random(0)
+        words = [bytes(rng.choices(range(97, 123), k=rng.randint(2, 9))) for _ in range(300)]
+        text = b" ".join(rng.choices(words, k=1500))
+        cases = [(text[:3000], [text[5000:5400], b"", text[:200]]),  # dynamic blocks
+                 (rng.randbytes(700), [text[:90], b"x"]),  # stored
+                 (b"abc", [b"", b"abcabc"])]  # fixed
+        _checked = all(module.PairKernel(ys, level).lengths(x) ==
+                       (_gzip_length(x, level), [_gzip_length(x + y, level) for y in ys])
+                       for level in (1, 6, 9) for x, ys in cases)
+    return _checked
+
+
+def _gzip_length(data: bytes, level: int) -> int:
+    return GZIP_OVERHEAD + len(zlib.compress(data, level, -15))
+
+
 def _native() -> ModuleType | None:
     global _warned
     try:
         from zipfit import _native  # type: ignore[attr-defined]
     except ImportError as e:
-        if _requested() == NATIVE:
-            raise ZipfitError(f"{KERNEL_ENV}=native but the compiled kernel cannot be imported ({e}); "
-                              "reinstall zipfit on a machine with a C compiler") from e
-        if not _warned:
-            _warned = True
-            log.warning("zipfit: the compiled gzip kernel is not built (%s); using the Python path, which is slower", e)
-        return None
-    return _native
+        problem = f"the compiled gzip kernel is not built ({e})"
+    else:
+        if _agrees_with_zlib(_native):
+            return _native
+        problem = f"the compiled gzip kernel does not reproduce this Python's zlib {zlib.ZLIB_RUNTIME_VERSION}"
+    if _requested() == NATIVE:
+        raise ZipfitError(f"{KERNEL_ENV}=native but {problem}; reinstall zipfit on a machine with a C compiler, "
+                          "or leave the variable unset to use the Python path")
+    if not _warned:
+        _warned = True
+        log.warning("zipfit: %s; using the Python path, which gives the same lengths more slowly", problem)
+    return None
 
 
 def kernel_name() -> str:
