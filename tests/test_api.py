@@ -322,8 +322,9 @@ def test_mixed_formats_and_globs_through_select(tmp_path, target_file, mixed_sou
 def test_manifest_records_what_a_run_needs_to_be_reproduced(tmp_path, corpus_file, target_file):
     m = zipfit.select(corpus_file, target_file, out=tmp_path / "o.jsonl", k=5, level=6, workers=2,
                       progress=False).manifest
-    assert m["method"] == {"name": "zipfit", "codec": "gzip", "level": 6, "allow_level_0": False,
+    assert m["method"] == {"name": "zipfit", "codec": "gzip", "level": 6, "allow_level_0": False, "fast": False,
                            "n_targets": 20}
+    assert m["parameters"]["kernel"] == "native"
     assert m["parameters"]["workers"] == 2 and m["parameters"]["engine"] == "local"
     assert m["environment"]["zipfit"] == zipfit.__version__
     assert m["inputs"]["sources"][0]["bytes"] == corpus_file.stat().st_size

@@ -53,6 +53,7 @@ from zipfit.io.lock import OutputLock
 from zipfit.io.memory import in_memory
 from zipfit.io.sources import Source
 from zipfit.io.texts import read_texts, spec_dict
+from zipfit.kernel import kernel_name
 from zipfit.manifest import Timer, distribution, environment, length_report, score_summary
 from zipfit.methods import CASCADE, SCORES, SET, Method, accepted_parameters, all_parameters, make_method
 from zipfit.passes import MapResult, gather, ranked_records, rescore
@@ -271,6 +272,13 @@ class _Setup:
         return finder
 
 
+def _kernel(method_params: Mapping[str, Any]) -> str | None:
+    """Which exact gzip pair kernel scored ("native" or "python"); None where the method uses neither."""
+    if method_params.get("codec") == "gzip" and method_params.get("level") in range(1, 10):
+        return kernel_name()
+    return None
+
+
 def _score_manifest(st: _Setup, runner: Engine, scorer: Any, mapped: MapResult, targets: Sequence[str],
                     target_info: dict[str, Any], sources_info: list[dict], exclude_info: dict[str, Any] | None,
                     command: str) -> dict[str, Any]:
@@ -281,7 +289,7 @@ def _score_manifest(st: _Setup, runner: Engine, scorer: Any, mapped: MapResult, 
         "method": {"name": scorer.name, **scorer.params(),
                    "unscorable_reason": scorer.unscorable_reason},
         "parameters": {"source": spec_dict(st.spec), **_per_source(st.corpus), "tokenizer": s.tokenizer, "seed": s.seed,
-                       "shard_rows": s.run.shard_rows, **runner.describe()},
+                       "shard_rows": s.run.shard_rows, **runner.describe(), "kernel": _kernel(scorer.params())},
         "inputs": {"sources": sources_info, "target": target_info},
         "target_sha256": _text_hashes(targets),
         "counts": {"source_records": mapped.n_records, "scored": int(valid.sum()),
@@ -664,7 +672,8 @@ def _selection_manifest(st: _Setup, runner: Engine, method: str, method_params: 
         "method": {"name": method, **method_params},
         "budget": {**cut.budget.describe(), "tokenizer": s.tokenizer},
         "parameters": {"source": spec_dict(st.spec), **_per_source(st.corpus), "order": s.order, "seed": s.seed,
-                       **cut.describe(), "shard_rows": s.run.shard_rows, **runner.describe()},
+                       **cut.describe(), "shard_rows": s.run.shard_rows, **runner.describe(),
+                       "kernel": None if scores_from else _kernel(method_params)},
         "inputs": {"sources": sources_info, "target": target_info},
         "scores": {"from": scores_from, "saved_to": None if scores_out is None else str(scores_out),
                    "selected": score_summary(choice.scores), "cutoff": float(choice.scores[-1])},

@@ -268,6 +268,7 @@ def cut_scores(mapped: MapResult, corpus: Any, engine: Engine, cut_: Cut, *, nam
 def _cascade(method: ZipFitFast, corpus: Any, engine: Engine, counter: TokenCounter, budget: Budget, seed: int,
              timer: Timer, dataset: ScoreDataset | None, shard_rows: int, filters: FilterChain | None) -> Choice:
     two_stage, rounds, rescored, survivors = False, 0, 0, 0
+    prepare(method, corpus, engine, seed, timer)  # zipfit-debiased-fast: its background sample
     with timer.phase("calibrate"):
         sample, sample_texts, n_docs = sample_documents(corpus, method.calibration_docs, seed,
                                                         desc="calibration sample", progress=engine.progress)

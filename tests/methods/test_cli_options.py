@@ -76,7 +76,7 @@ def test_a_parameter_the_method_does_not_take_is_an_error_line_and_exit_2(tmp_pa
     (["--method", "d4", "--r-dedup", "1.5"], "--r-dedup must be at most 1, got 1.5"),
     (["--method", "zipfit-fast", "--confidence", "inf"], "--confidence must be a finite number, got inf"),
     (["--method", "d4", "--codec", "zstd"], "--codec does not apply to --method d4; it is a parameter of zipfit, "
-                                            "zipfit-fast, zipfit-debiased"),
+                                            "zipfit-fast, zipfit-debiased, zipfit-debiased-fast"),
 ])
 def test_out_of_range_or_misplaced_values_are_refused_before_any_work(extra, message, tmp_path, capsys):
     assert main([*SELECT, "--out", str(tmp_path / "o.jsonl"), *extra]) == 2

@@ -24,6 +24,7 @@ from zipfit.methods import (
     Method,
     Param,
     ZipFit,
+    ZipFitDebiased,
     all_parameters,
     check_params,
     make_method,
@@ -103,6 +104,7 @@ def test_kinds_and_needs_are_what_the_pipeline_dispatches_on():
         "zipfit": (SCORES, frozenset()),
         "zipfit-fast": (CASCADE, frozenset()),
         "zipfit-debiased": (SCORES, frozenset({BACKGROUND})),
+        "zipfit-debiased-fast": (CASCADE, frozenset({BACKGROUND})),
         "random": (SCORES, frozenset()),
         "dsir": (SCORES, frozenset({SOURCE_STATS})),
         "embed": (SCORES, frozenset()),
@@ -136,8 +138,13 @@ def test_scores_are_one_float64_per_text_and_the_same_in_another_process(name, t
         assert np.isnan(scores[-2:]).all() and np.isfinite(scores).any()
     else:
         assert np.isfinite(scores).all()
-    if method.kind == CASCADE:  # the cascade selects from exact scores
-        np.testing.assert_array_equal(scores, ZipFit(method.codec, method.level).fit(targets).score(texts))
+    if method.kind == CASCADE:  # the cascade selects from exact scores: its exact method's
+        if BACKGROUND in method.needs:
+            exact = ZipFitDebiased(method.codec, method.level, background_docs=method.background_docs)
+            exact = exact.fit(targets, mixed_sources[: method.background_size()])
+        else:
+            exact = ZipFit(method.codec, method.level).fit(targets)
+        np.testing.assert_array_equal(scores, exact.score(texts))
     again = pickle.loads(pickle.dumps(method))
     np.testing.assert_array_equal(again.score(texts), scores)
     np.testing.assert_array_equal(in_spawned_process(_score_in_worker, pickle.dumps(method), texts), scores)
@@ -227,7 +234,8 @@ def test_parameters_are_checked_not_converted():
 
 def test_the_legacy_keyword_form_ignores_what_a_method_does_not_take():
     method = make_method("zipfit", codec="gzip", level=6, seed=3, stage1_targets=3, num_buckets=5)
-    assert isinstance(method, ZipFit) and method.get_params() == {"codec": "gzip", "level": 6, "allow_level_0": False}
+    assert isinstance(method, ZipFit) and method.get_params() == {"codec": "gzip", "level": 6, "allow_level_0": False,
+                                                                  "fast": False}
     assert make_method("dsir", codec="gzip", seed=3, num_buckets=5).get_params()["seed"] == 3
     with pytest.raises(TypeError, match="not both"):
         make_method("zipfit", {"level": 6}, codec="gzip")

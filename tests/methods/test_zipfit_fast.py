@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+import zipfit
 from zipfit.errors import ZipfitError
 from zipfit.methods import ZipFit, ZipFitFast
 from zipfit.methods.zipfit_fast import greedy_targets
@@ -119,4 +120,20 @@ def test_invalid_parameters():
 def test_small_corpora_and_few_targets_run_exactly():
     fast = ZipFitFast(stage1_targets=2, stage2_targets=4, calibration_docs=10).fit(["a", "b", "c", "d", "e"])
     assert not fast.single_stage and fast.worthwhile(41) and not fast.worthwhile(40)
-    assert ZipFitFast(stage1_targets=2, stage2_targets=5).fit(["a", "b", "c", "d", "e"]).single_stage
+    few = ZipFitFast(stage1_targets=2, stage2_targets=5).fit(["a", "b", "c", "d", "e"])
+    assert not few.single_stage and few.proxy_sizes() == (1, 2)  # smaller proxies, still cheaper than exact
+    assert ZipFitFast().fit(["y"] * 10).proxy_sizes() == (2, 5)
+    assert ZipFitFast().fit(["y"] * 40).proxy_sizes() == (4, 16)
+    assert ZipFitFast(stage1_targets=1, stage2_targets=4, calibration_docs=8).fit(["a", "b"]).single_stage
+
+
+def test_ten_targets_still_take_the_cascade_and_select_exactly(tmp_path, mixed_sources, proofnet_valid):
+    docs = [{"text": t} for t in mixed_sources]
+    exact_out, fast_out = tmp_path / "exact.jsonl", tmp_path / "fast.jsonl"
+    zipfit.select(docs, proofnet_valid[:10], k=10, out=exact_out, workers=1, progress=False)
+    result = zipfit.select(docs, proofnet_valid[:10], method="zipfit", fast=True, k=10, out=fast_out, workers=1,
+                           progress=False, calibration_docs=32)
+    assert fast_out.read_bytes() == exact_out.read_bytes()
+    counts = result.manifest["counts"]
+    assert counts["two_stage"] and len(result.manifest["method"]["stage2_target_indices"]) == 5
+    assert counts["stage2_docs"] < len(docs)

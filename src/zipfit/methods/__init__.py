@@ -25,11 +25,13 @@ from zipfit.methods.registry import (
 )
 from zipfit.methods.zipfit import ZipFit
 from zipfit.methods.zipfit_debiased import ZipFitDebiased
+from zipfit.methods.zipfit_debiased_fast import ZipFitDebiasedFast
 from zipfit.methods.zipfit_fast import ZipFitFast
 
 register(ZipFit)
 register(ZipFitFast)
 register(ZipFitDebiased)
+register(ZipFitDebiasedFast)
 register(RandomSample)
 register(DSIR)
 register(EmbeddingSimilarity)
@@ -55,6 +57,7 @@ __all__ = [
     "SharedParam",
     "ZipFit",
     "ZipFitDebiased",
+    "ZipFitDebiasedFast",
     "ZipFitFast",
     "accepted_parameters",
     "all_parameters",

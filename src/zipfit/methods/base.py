@@ -177,6 +177,8 @@ class Method(ABC):
     parameters: ClassVar[tuple[Param, ...]] = ()
     # the exclusion reason the pipeline records for a document whose score is NaN
     unscorable_reason: ClassVar[str] = "unscorable"
+    # the registered name of this method's cascade, which the ``fast`` parameter selects (None: no cascade)
+    fast_variant: ClassVar[str | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

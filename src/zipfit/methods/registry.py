@@ -88,13 +88,26 @@ def _not_for(name: str, key: str) -> ZipfitError:
     return ZipfitError(f"{flag} does not apply to --method {name}; it is a parameter of {', '.join(takers)}")
 
 
-def check_params(name: str, params: Mapping[str, Any]) -> dict[str, Any]:
-    """``params`` validated for method ``name``: each value by its declaration, an undeclared name refused."""
+def resolve_fast(name: str, params: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """``fast=True`` on a method with a cascade means that cascade: its name, and the other parameters."""
     cls = method_class(name)
-    for key in params:
+    if params.get("fast") is True and cls.fast_variant is not None:
+        return cls.fast_variant, {k: v for k, v in params.items() if k != "fast"}
+    return name, dict(params)
+
+
+def check_params(name: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """``params`` validated for method ``name``: each value by its declaration, an undeclared name refused.
+
+    With ``fast=True`` they are validated for the method's cascade (which takes the cascade's own
+    parameters), and ``fast`` is kept so that ``make_method`` builds the cascade."""
+    target, rest = resolve_fast(name, params)
+    cls = method_class(target)
+    for key in rest:
         if cls.parameter(key) is None:
-            raise _not_for(name, key)
-    return cls.check_params(params)
+            raise _not_for(name if target == name else f"{name} --fast", key)
+    checked = cls.check_params(rest)
+    return {**checked, "fast": True} if target != name else checked
 
 
 def make_method(name: str, params: Mapping[str, Any] | None = None, /, *, seed: int | None = None,
@@ -113,11 +126,15 @@ def make_method(name: str, params: Mapping[str, Any] | None = None, /, *, seed: 
     if legacy:
         if params is not None:
             raise TypeError("make_method takes a params mapping or (deprecated) keyword parameters, not both")
+        name, legacy = resolve_fast(name, legacy)
+        cls = method_class(name)
         given = {k: v for k, v in legacy.items() if cls.parameter(k) is not None}
         if seed is not None and cls.parameter("seed") is not None:
             given["seed"] = seed
         return cls(**given)
     checked = check_params(name, params or {})
+    name, checked = resolve_fast(name, checked)
+    cls = method_class(name)
     if seed is not None and cls.parameter("seed") is not None:
         if "seed" in checked and checked["seed"] != seed:
             raise ZipfitError(f"two seeds for {name}: {checked['seed']} in its parameters and {seed} for the run")

@@ -9,8 +9,9 @@ import numpy as np
 
 from zipfit.compression import CODECS, DEFAULT_LEVEL, LEVELS, length_function, resolve_level
 from zipfit.errors import ZipfitError
+from zipfit.kernel import PairLengths, pair_lengths
 from zipfit.methods.base import Method, Param
-from zipfit.ncd import GzipPairLengths, alignment_from_lengths, ncd_values, tune_allocator
+from zipfit.ncd import alignment_from_lengths, ncd_values, tune_allocator
 from zipfit.process import owned
 
 # Shared by every member of the ZIP-FIT family (exact, debiased, fast): one meaning, one CLI option each.
@@ -21,17 +22,31 @@ LEVEL = Param("level", int, None, "compression level; each codec checks its own 
 ALLOW_LEVEL_0 = Param("allow_level_0", bool, False,
                       "permit gzip level 0, which stores without compressing and ranks by length only")
 COMPRESSION = (CODEC, LEVEL, ALLOW_LEVEL_0)
+# Picks the method's cascade (zipfit -> zipfit-fast, zipfit-debiased -> zipfit-debiased-fast) by name: the
+# registry builds the cascade instead, so a method object itself never has it on.
+FAST = Param("fast", bool, False, "select through the calibrated cascade: exact scores only for the documents "
+             "that can be selected, same selection")
+
+
+def refuse_fast(fast: bool, cls: type[Method]) -> None:
+    if fast:
+        raise ZipfitError(f"{cls.name} with fast=True is its cascade {cls.fast_variant}: build it by name "
+                          f"(make_method({cls.name!r}, {{'fast': True}})) or construct that class")
 
 
 class ZipFit(Method):
-    """The paper's score, computed exactly. gzip levels 1-9 use the compress-once, copy-per-target
-    path; gzip level 0 (stored blocks, whose layout depends on how the input arrives), zstd and
-    lz4 (which offer no state copy) compress every pair."""
+    """The paper's score, computed exactly. gzip levels 1-9 use a pair kernel (zipfit.kernel: compiled,
+    or the Python compress-once, copy-per-target path); gzip level 0 (stored blocks, whose layout
+    depends on how the input arrives), zstd and lz4 (which offer no state copy) compress every pair."""
 
     name = "zipfit"
-    parameters = COMPRESSION
+    parameters = (*COMPRESSION, FAST)
+    fast_variant = "zipfit-fast"
 
-    def __init__(self, codec: str = "gzip", level: int | None = None, *, allow_level_0: bool = False) -> None:
+    def __init__(self, codec: str = "gzip", level: int | None = None, *, allow_level_0: bool = False,
+                 fast: bool = False) -> None:
+        refuse_fast(fast, type(self))
+        self.fast = fast
         self.codec = codec
         self.level = level
         self.allow_level_0 = allow_level_0
@@ -43,7 +58,7 @@ class ZipFit(Method):
         self.targets_ = [t.encode("utf-8") for t in targets]
         length = length_function(self.codec, self.level_)
         self.target_lengths_ = [length(t) for t in self.targets_]
-        self._pairs: GzipPairLengths | None = None
+        self._pairs: PairLengths | None = None
         return self
 
     @property
@@ -54,7 +69,7 @@ class ZipFit(Method):
         if owned():  # process-wide allocator settings: only in zipfit's own processes, never a user's
             tune_allocator()
         if self._copies_state and self._pairs is None:
-            self._pairs = GzipPairLengths(self.targets_, self.level_)
+            self._pairs = pair_lengths(self.targets_, self.level_)
 
     def pair_lengths(self, text: str) -> tuple[int, list[int]]:
         """C(x) and C(x ⊕ y_j) for every target, in target order."""
@@ -98,5 +113,5 @@ class ZipFit(Method):
 
     def params(self) -> dict[str, Any]:
         level = getattr(self, "level_", self.level)
-        return {"codec": self.codec, "level": level, "allow_level_0": self.allow_level_0,
+        return {"codec": self.codec, "level": level, "allow_level_0": self.allow_level_0, "fast": False,
                 "n_targets": len(getattr(self, "targets_", ()))}

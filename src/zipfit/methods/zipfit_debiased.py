@@ -22,8 +22,11 @@ import numpy as np
 
 from zipfit.errors import ZipfitError
 from zipfit.methods.base import BACKGROUND, SEED, Method, Param
-from zipfit.methods.zipfit import COMPRESSION, ZipFit
+from zipfit.methods.zipfit import COMPRESSION, FAST, ZipFit, refuse_fast
 from zipfit.ncd import alignment_from_ncds
+
+BACKGROUND_DOCS = Param("background_docs", int, None, "source documents in the seeded background sample", minimum=2,
+                        allow_none=True, none_means="as many as there are targets")
 
 
 class ZipFitDebiased(Method):
@@ -40,15 +43,13 @@ class ZipFitDebiased(Method):
     name = "zipfit-debiased"
     needs = frozenset({BACKGROUND})
     needs_background = True  # the attribute selection read before ``needs`` existed
-    parameters = (
-        *COMPRESSION,
-        Param("background_docs", int, None, "source documents in the seeded background sample", minimum=2,
-              allow_none=True, none_means="as many as there are targets"),
-        SEED,
-    )
+    parameters = (*COMPRESSION, BACKGROUND_DOCS, SEED, FAST)
+    fast_variant = "zipfit-debiased-fast"
 
     def __init__(self, codec: str = "gzip", level: int | None = None, *, allow_level_0: bool = False,
-                 background_docs: int | None = None, seed: int = 0) -> None:
+                 background_docs: int | None = None, seed: int = 0, fast: bool = False) -> None:
+        refuse_fast(fast, type(self))
+        self.fast = fast
         self.codec = codec
         self.level = level
         self.allow_level_0 = allow_level_0
@@ -105,4 +106,4 @@ class ZipFitDebiased(Method):
         return {"codec": self.codec, "level": fitted.level_ if fitted is not None else self.level,
                 "n_targets": len(getattr(self, "targets_", ())),
                 "background_docs": len(self.background_) if getattr(self, "background_", None) else
-                self.background_docs, "seed": self.seed, "allow_level_0": self.allow_level_0}
+                self.background_docs, "seed": self.seed, "allow_level_0": self.allow_level_0, "fast": False}

@@ -170,9 +170,26 @@ class ZipFitFast(Method):
         return self.exact_.score(texts)
 
     @property
+    def columns_(self) -> list[str]:
+        """What the NCD profile's columns compare with (the proxies choose among them)."""
+        return self.targets_
+
+    def _n_columns(self) -> int:
+        return len(self.targets_)
+
+    def proxy_sizes(self) -> tuple[int, int]:
+        """Columns in the coarse and the fine proxy. With no more columns than --stage2-targets, smaller
+        proxies (half the columns, and half that) keep the cascade cheaper than exact scoring."""
+        n = self._n_columns()
+        if self.stage2_targets < n:
+            return self.stage1_targets, self.stage2_targets
+        fine = max(2, n // 2)
+        return max(1, min(self.stage1_targets, fine // 2)), fine
+
+    @property
     def single_stage(self) -> bool:
-        """With no fewer stage-2 targets than targets, the proxies cannot save anything."""
-        return self.stage2_targets >= len(self.targets_)
+        """With fewer than three columns no proxy can be smaller than exact scoring."""
+        return self._n_columns() < 3
 
     def worthwhile(self, n_docs: int) -> bool:
         """Two stages pay off only when the corpus is much larger than the calibration sample."""
@@ -184,10 +201,11 @@ class ZipFitFast(Method):
     def calibrate(self, profile: np.ndarray) -> np.ndarray:
         """Fit both proxies on the sample's NCD profile; returns the sample's exact scores."""
         exact = np.array([alignment_from_ncds(row) for row in profile.tolist()])
-        order, _ = greedy_targets(profile, exact, self.stage2_targets)
-        self.stage1_, self.sigma1_, _ = self._proxy(profile, exact, order[: self.stage1_targets])
+        coarse, fine = self.proxy_sizes()
+        order, _ = greedy_targets(profile, exact, fine)
+        self.stage1_, self.sigma1_, _ = self._proxy(profile, exact, order[:coarse])
         self.stage2_, self.sigma_, self.r2_ = self._proxy(profile, exact, order)
-        self.stage1_indices_, self.stage2_indices_ = order[: self.stage1_targets], order
+        self.stage1_indices_, self.stage2_indices_ = order[:coarse], order
         return exact
 
     def _proxy(self, profile: np.ndarray, exact: np.ndarray, chosen: list[int]) -> tuple[LinearProxy, float, float]:
@@ -200,7 +218,7 @@ class ZipFitFast(Method):
         total = float(np.sum((exact - exact.mean()) ** 2))
         r2 = 1.0 - float(np.sum(residuals**2)) / total if total > 0 else 1.0
         proxy = LinearProxy(codec=self.codec, level=self.level, allow_level_0=self.allow_level_0)
-        return proxy.fit([self.targets_[j] for j in chosen]).with_weights(coef[0], coef[1:]), sigma, r2
+        return proxy.fit([self.columns_[j] for j in chosen]).with_weights(coef[0], coef[1:]), sigma, r2
 
     def survivors(self, coarse: np.ndarray, budget: Budget, n_tokens: np.ndarray) -> np.ndarray:
         """Documents (ascending) that the coarse proxy cannot rule out.
@@ -266,6 +284,7 @@ class ZipFitFast(Method):
             "confidence": self.confidence,
             "candidate_factor": self.candidate_factor,
             "seed": self.seed,
+            "fast": True,  # the cascade, however it was named (zipfit-fast, or --method zipfit --fast)
         }
         if getattr(self, "stage2_", None) is not None:
             params["stage2_target_indices"] = [int(j) for j in self.stage2_indices_]
