@@ -26,10 +26,12 @@ from zipfit.methods.registry import (
 from zipfit.methods.zipfit import ZipFit
 from zipfit.methods.zipfit_debiased import ZipFitDebiased
 from zipfit.methods.zipfit_fast import ZipFitFast
+from zipfit.methods.zipfit_ml import ZipFitML
 
 register(ZipFit)
 register(ZipFitFast)
 register(ZipFitDebiased)
+register(ZipFitML)
 register(RandomSample)
 register(DSIR)
 register(EmbeddingSimilarity)
@@ -56,6 +58,7 @@ __all__ = [
     "ZipFit",
     "ZipFitDebiased",
     "ZipFitFast",
+    "ZipFitML",
     "accepted_parameters",
     "all_parameters",
     "check_params",
