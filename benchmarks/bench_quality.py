@@ -3,12 +3,14 @@
     python benchmarks/bench_quality.py                       # 4 tasks x 2 seeds, 1,200 sources, 100 targets
     python benchmarks/bench_quality.py --sources 2400 --seeds 0 1 2 --targets 200   # larger
     python benchmarks/bench_quality.py --methods zipfit-ml dsir --tasks lean python  # a subset
+    python benchmarks/bench_quality.py --methods zipfit-ml zipfit-ml:ml_level=3,backgrounds=4   # variants
     python benchmarks/bench_quality.py --embed               # also embed and d4 (MiniLM, slow on a CPU)
 
 Each task (``zipfit.harness.quality``) holds out records of one dataset as the target and builds a source
 of four domains (Lean 4, Python, LaTeX, English prose), a third of every domain short, medium and long, the
 target's domain ``--prevalence`` of it. Every method runs through ``zipfit.select`` with its defaults on one
-worker; K is a share of the source. The table gives, per method, the mean over tasks and seeds of the
+worker (``METHOD:NAME=VALUE,...`` sets parameters: each spelling is its own arm); K is a share of the
+source. The table gives, per method, the mean over tasks and seeds of the
 precision and recall of the target domain at each K, the selection's median length over the source's
 (at the middle K) and the seconds per selection; ``--per-task`` adds a row per task.
 """
@@ -22,11 +24,9 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-
-import zipfit  # noqa: E402
-from zipfit.harness.quality import DATA, TASKS, Mix, build_mix, quality  # noqa: E402
-from zipfit.methods import SET, method_class, method_names  # noqa: E402
+import zipfit
+from zipfit.harness.quality import DATA, TASKS, Mix, build_mix, quality
+from zipfit.methods import SET, method_class, method_names
 
 BASE_METHODS = ["zipfit", "zipfit-debiased", "dsir", "random"]
 EMBEDDING_METHODS = ["embed", "d4"]
@@ -41,34 +41,54 @@ def ranked(mix: Mix, method: str, k: int, params: dict, cache: Path) -> list[int
     return [int(i) for i in result.table.column("id").to_pylist()]
 
 
-def run(methods: list[str], tasks: list[str], seeds: list[int], n_sources: int, n_targets: int,
-        prevalence: float, shares: list[float], params: dict[str, dict], cache: Path) -> list[dict]:
+def parse_arm(spec: str) -> tuple[str, dict]:
+    """``zipfit-ml:ml_level=3,length_match=false`` -> ("zipfit-ml", {"ml_level": 3, "length_match": False})."""
+    method, _, rest = spec.partition(":")
+    params: dict = {}
+    for item in filter(None, rest.split(",")):
+        key, _, value = item.partition("=")
+        params[key] = next((kind(value) for kind in (int, float) if _parses(kind, value)),
+                           {"true": True, "false": False}.get(value, value))
+    return method, params
+
+
+def _parses(kind: type, value: str) -> bool:
+    try:
+        kind(value)
+    except ValueError:
+        return False
+    return True
+
+
+def run(arms: list[str], tasks: list[str], seeds: list[int], n_sources: int, n_targets: int,
+        prevalence: float, shares: list[float], cache: Path) -> list[dict]:
     rows = []
     for task in tasks:
         for seed in seeds:
             mix = build_mix(task, n_sources=n_sources, n_targets=n_targets, prevalence=prevalence, seed=seed,
                             data=DATA)
             ks = [max(1, round(share * len(mix.texts))) for share in shares]
-            for method in methods:
-                row: dict = {"task": task, "seed": seed, "method": method}
+            for arm in arms:
+                method, params = parse_arm(arm)
+                row: dict = {"task": task, "seed": seed, "method": arm}
                 if method_class(method).kind == SET:
                     # a set method's selections are not nested: one selection per K, timed at the middle K
                     for k in ks:
                         start = time.perf_counter()
-                        q = quality(mix, ranked(mix, method, k, params.get(method, {}), cache))
+                        q = quality(mix, ranked(mix, method, k, params, cache))
                         row[k] = q
                         if k == ks[len(ks) // 2]:
                             row["seconds"] = time.perf_counter() - start
                 else:
                     start = time.perf_counter()
-                    order = ranked(mix, method, max(ks), params.get(method, {}), cache)
+                    order = ranked(mix, method, max(ks), params, cache)
                     row["seconds"] = time.perf_counter() - start
                     for k in ks:
                         row[k] = quality(mix, order[:k])
                 row["ks"] = ks
                 rows.append(row)
                 q = row[ks[len(ks) // 2]]
-                print(f"  {task} seed {seed} {method}: P@{ks[len(ks) // 2]} {q.precision:.2f} "
+                print(f"  {task} seed {seed} {arm}: P@{ks[len(ks) // 2]} {q.precision:.2f} "
                       f"len {q.length_ratio:.2f} {row['seconds']:.1f}s", file=sys.stderr, flush=True)
     return rows
 
@@ -96,20 +116,10 @@ def table(rows: list[dict], shares: list[float], per_task: bool) -> str:
     return "\n".join(lines)
 
 
-def parse_param(text: str) -> tuple[str, str, object]:
-    method, _, rest = text.partition(":")
-    key, _, value = rest.partition("=")
-    for kind in (int, float):
-        try:
-            return method, key, kind(value)
-        except ValueError:
-            pass
-    return method, key, {"true": True, "false": False}.get(value, value)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--methods", nargs="+", default=None, help="default: every method but embed and d4")
+    ap.add_argument("--methods", nargs="+", default=None, metavar="METHOD[:NAME=VALUE,...]",
+                    help="default: every method but embed and d4")
     ap.add_argument("--embed", action="store_true", help="also run embed and d4 (MiniLM embeddings)")
     ap.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
@@ -117,20 +127,14 @@ def main() -> None:
     ap.add_argument("--targets", type=int, default=100, help="target examples per task")
     ap.add_argument("--prevalence", type=float, default=0.1, help="share of the source from the target's domain")
     ap.add_argument("--shares", nargs="+", type=float, default=[0.01, 0.05, 0.1], help="K as shares of N")
-    ap.add_argument("--param", action="append", default=[], metavar="METHOD:NAME=VALUE",
-                    help="a method parameter, e.g. zipfit-ml:ml_level=3 (repeatable)")
     ap.add_argument("--per-task", action="store_true", help="also a row per task")
     ap.add_argument("--cache", type=Path, default=Path("/tmp/zipfit-bench-quality-embeddings"))
     args = ap.parse_args()
     methods = args.methods or [m for m in [*BASE_METHODS, "zipfit-ml"] if m in method_names()]
     if args.embed:
         methods += [m for m in EMBEDDING_METHODS if m not in methods]
-    params: dict[str, dict] = defaultdict(dict)
-    for text in args.param:
-        method, key, value = parse_param(text)
-        params[method][key] = value
     start = time.perf_counter()
-    rows = run(methods, args.tasks, args.seeds, args.sources, args.targets, args.prevalence, args.shares, params,
+    rows = run(methods, args.tasks, args.seeds, args.sources, args.targets, args.prevalence, args.shares,
                args.cache)
     print(f"{len(args.tasks)} tasks x {len(args.seeds)} seeds, {args.sources} sources, {args.targets} targets, "
           f"prevalence {args.prevalence:g}; {time.perf_counter() - start:.0f} s in all")

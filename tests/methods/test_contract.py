@@ -103,6 +103,7 @@ def test_kinds_and_needs_are_what_the_pipeline_dispatches_on():
         "zipfit": (SCORES, frozenset()),
         "zipfit-fast": (CASCADE, frozenset()),
         "zipfit-debiased": (SCORES, frozenset({BACKGROUND})),
+        "zipfit-ml": (SCORES, frozenset({BACKGROUND})),
         "random": (SCORES, frozenset()),
         "dsir": (SCORES, frozenset({SOURCE_STATS})),
         "embed": (SCORES, frozenset()),

@@ -41,6 +41,7 @@ class Dataset:
     text: Callable[[dict], str]
     limit: int | None = None  # records read (mathlib is 15 MB; a few hundred files are plenty)
     group: int = 1  # consecutive short records joined into one text, so the long stratum exists too
+    in_source: bool = True  # False: a target set only (the paper's ProofNet statements)
 
 
 def _wikitext_articles(path: Path) -> Iterator[dict]:
@@ -65,6 +66,8 @@ DATASETS: dict[str, Dataset] = {
     "mbpp": Dataset("python", "mbpp/mbpp.jsonl", lambda r: f"# {r['text']}\n{r['code']}", group=6),
     "humaneval": Dataset("python", "humaneval/HumanEval.jsonl.gz", lambda r: r["prompt"] + r["canonical_solution"],
                          group=3),
+    "proofnet": Dataset("lean", "proofnet/proofnet_lean4_zipfit_v2.jsonl",
+                        lambda r: f"{r['nl_statement']}\n{r['formal_statement']}", in_source=False),
     "stacks": Dataset("latex", "math/stacks_project_tex.jsonl.gz", lambda r: r["text"]),
     "hott": Dataset("latex", "math/hott_book_tex.jsonl.gz", lambda r: r["text"]),
     "wikitext": Dataset("prose", "text/wikitext-2/valid.txt", lambda r: r["text"]),
@@ -77,6 +80,7 @@ TASKS: dict[str, str] = {
     "python": "mbpp",
     "latex": "hott",
     "prose": "wikitext",
+    "proofnet": "proofnet",  # the paper's target: short statements (English + Lean 4) against long Lean files
 }
 DOMAINS = tuple(sorted({d.domain for d in DATASETS.values()}))
 
@@ -110,17 +114,15 @@ def _read(name: str, data: Path) -> list[str]:
     if not path.exists():
         raise ZipfitError(f"{path} is missing: the quality tasks read ../shared/data (see its MANIFEST.md)")
     if path.suffix == ".txt":
-        rows: Iterator[dict] = _wikitext_articles(path)
+        rows: list[dict] = list(_wikitext_articles(path))
     else:
-        rows = (json.loads(line) for line in (gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz"
-                                             else path.open(encoding="utf-8")))
-    out = []
-    for row in rows:
-        text = spec.text(row)
-        if text.strip():
-            out.append(text)
-        if spec.limit is not None and len(out) >= spec.limit:
-            break
+        with gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else path.open(encoding="utf-8") as f:
+            rows = []
+            for line in f:
+                rows.append(json.loads(line))
+                if spec.limit is not None and len(rows) >= spec.limit:
+                    break
+    out = [text for text in map(spec.text, rows) if text.strip()]
     return out
 
 
@@ -193,6 +195,8 @@ def build_mix(task: str, *, n_sources: int = 1200, n_targets: int = 100, prevale
     targets: list[str] = []
     candidates: dict[tuple[str, str], list[tuple[str, str]]] = {}
     for name, spec in DATASETS.items():
+        if not spec.in_source and name != target_name:
+            continue
         records = _read(name, data)
         rng.shuffle(records)
         if name == target_name:
@@ -205,7 +209,7 @@ def build_mix(task: str, *, n_sources: int = 1200, n_targets: int = 100, prevale
                 pieces += chunk(records[held], None, TARGET_MAX_CHARS)
                 held += 1
             targets = rng.sample(pieces, n_targets)
-            records = records[held:]
+            records = records[held:] if spec.in_source else []
         for text in _grouped(records, spec.group):
             for piece in _pieces(text, rng):
                 stratum = _stratum(len(piece))

@@ -36,7 +36,9 @@ ML_DEFAULT_LEVEL = {"zstd": 9, "gzip": 9}
 ML_LEVELS = {"zstd": range(1, 23), "gzip": range(1, 10)}
 # gzip's window is 32 KiB: a primed context longer than that is out of reach, and the document itself needs room
 GZIP_MAX_CONTEXT = 24 * 1024
-DEFAULT_CONTEXT_BYTES = {"zstd": 1 << 20, "gzip": GZIP_MAX_CONTEXT}
+# Smaller contexts, more of them, averaged: better precision on the quality benchmark, at a cost linear in their
+# number (docs/methods.md); 32 KiB is where zstd matched gzip's precision at twice its speed
+DEFAULT_CONTEXT_BYTES = {"zstd": 32 * 1024, "gzip": GZIP_MAX_CONTEXT}
 OVERSAMPLE = 3  # source documents drawn per background slot when matching lengths: room to find a near length
 
 
