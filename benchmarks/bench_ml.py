@@ -23,8 +23,11 @@ from zipfit.methods import make_method
 ARMS = [
     ("zipfit-ml", {}),
     ("zipfit-ml", {"ml_level": 3}),
-    ("zipfit-ml", {"context_bytes": 32768}),
+    ("zipfit-ml", {"ml_level": 19}),
+    ("zipfit-ml", {"backgrounds": 4}),
+    ("zipfit-ml", {"context_bytes": 1 << 20}),
     ("zipfit-ml", {"context_bytes": 16384}),
+    ("zipfit-ml", {"context_bytes": 8192}),
     ("zipfit-ml", {"ml_codec": "gzip"}),
     ("zipfit", {}),
     ("zipfit-debiased", {}),

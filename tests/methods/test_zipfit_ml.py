@@ -31,7 +31,8 @@ def _zstd_length(context: bytes, x: bytes, level: int = 9) -> int:
 def test_score_is_the_per_byte_code_length_difference_and_a_background_member_skips_its_own(
         mixed_sources, proofnet_valid):
     targets = proofnet_valid[:20]
-    method = ZipFitML().fit(targets, mixed_sources[: 2 * 20])  # no oversampling: every sampled document is used
+    # one context, and no oversampling: every sampled document is used
+    method = ZipFitML(context_bytes=1 << 20).fit(targets, mixed_sources[: 2 * 20])
     assert method.params()["contexts"] == 1
     target_ctx = method.target_parts_[0]
     bg = [parts[0] for parts in method.background_parts_]
@@ -141,3 +142,40 @@ def test_an_empty_document_is_unscorable_not_a_division_by_zero(mixed_sources, p
     method = ZipFitML().fit(proofnet_valid[:5], mixed_sources[:30])
     scores = method.score(["", mixed_sources[40]])
     assert np.isnan(scores[0]) and np.isfinite(scores[1])
+
+
+def test_an_interrupted_score_resumes_to_the_bytes_of_a_whole_run(tmp_path, proofnet_valid, monkeypatch):
+    from zipfit.pipeline.scores import ScoreDataset
+
+    source = EXAMPLES / "source_mix.jsonl.gz"
+    options = {"target_texts": proofnet_valid[:30], "method": "zipfit-ml", "shard_rows": 100, "workers": 1,
+               "seed": 2, "progress": False}
+    whole = zipfit.score(source, out=tmp_path / "whole", **options)
+    save, calls = ScoreDataset.save, []
+
+    def interrupted(self, key, file, part):
+        calls.append(1)
+        if len(calls) > 2:
+            raise KeyboardInterrupt
+        return save(self, key, file, part)
+
+    monkeypatch.setattr(ScoreDataset, "save", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        zipfit.score(source, out=tmp_path / "part", **options)
+    monkeypatch.setattr(ScoreDataset, "save", save)
+    resumed = zipfit.score(source, out=tmp_path / "part", **options, resume=True)
+    assert resumed.manifest["counts"]["resumed_shards"] == 2
+    names = sorted(p.name for p in whole.out.glob("part-*.parquet"))
+    assert len(names) > 2
+    for name in names:
+        assert (tmp_path / "part" / name).read_bytes() == (whole.out / name).read_bytes()
+
+
+def test_by_default_the_target_text_is_cut_into_about_four_contexts(proofnet_valid, mixed_sources):
+    small = ZipFitML().fit(proofnet_valid[:100])
+    total = sum(len(t.encode()) for t in proofnet_valid[:100])
+    assert small.context_bytes_ == max(-(-total // 4), 4096)
+    assert 4 <= len(small._splits([len(t) for t in small.targets_])) <= 5
+    large = ZipFitML().fit([t[:3000] for t in mixed_sources[:200]])
+    assert large.context_bytes_ == 32 * 1024  # a large target set: more contexts of the largest size
+    assert ZipFitML(ml_codec="gzip").fit([t[:3000] for t in mixed_sources[:200]]).context_bytes_ == 24 * 1024

@@ -5,7 +5,8 @@ Python, LaTeX math, English prose), each from one or more datasets and each labe
 Every domain is cut into documents of three length strata in equal numbers, so a method that prefers short
 (or long) documents gains nothing from length alone: a length-only ranking selects every domain at its
 share of the source. Targets come from records that never reach the source (the split is by record, before
-any cutting), so a method cannot win by finding near copies of its targets.
+any cutting), so a method cannot win by finding near copies of its targets. The ``proofnet`` task is the paper's
+setting: ProofNet statements (English + Lean 4), none of them in the source, against Lean files.
 
 Everything is seeded: the same task, sizes and seed give the same mix, byte for byte.
 """

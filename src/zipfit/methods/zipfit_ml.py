@@ -36,9 +36,13 @@ ML_DEFAULT_LEVEL = {"zstd": 9, "gzip": 9}
 ML_LEVELS = {"zstd": range(1, 23), "gzip": range(1, 10)}
 # gzip's window is 32 KiB: a primed context longer than that is out of reach, and the document itself needs room
 GZIP_MAX_CONTEXT = 24 * 1024
-# Smaller contexts, more of them, averaged: better precision on the quality benchmark, at a cost linear in their
-# number (docs/methods.md); 32 KiB is where zstd matched gzip's precision at twice its speed
-DEFAULT_CONTEXT_BYTES = {"zstd": 32 * 1024, "gzip": GZIP_MAX_CONTEXT}
+# More, smaller contexts, averaged, gave better precision on the quality benchmark at a cost linear in their
+# number (docs/methods.md). By default the target text is cut into about AUTO_PARTS parts, none smaller than
+# MIN_CONTEXT nor larger than MAX_CONTEXT: at least AUTO_PARTS contexts for small target sets, and a cost that
+# grows with the target text, not faster, for large ones.
+AUTO_PARTS = 4
+MIN_CONTEXT = 4 * 1024
+MAX_CONTEXT = {"zstd": 32 * 1024, "gzip": GZIP_MAX_CONTEXT}
 OVERSAMPLE = 3  # source documents drawn per background slot when matching lengths: room to find a near length
 
 
@@ -67,9 +71,10 @@ class ZipFitML(Method):
         Param("ml_level", int, None, "compression level of --ml-codec", minimum=1, maximum=22, allow_none=True,
               none_means=", ".join(f"{level} for {codec}" for codec, level in ML_DEFAULT_LEVEL.items())),
         Param("backgrounds", int, 2, "disjoint background contexts drawn from the source", minimum=2),
-        Param("context_bytes", int, None, "most bytes one primed context holds; more target text is split "
-              "into several contexts whose code lengths are averaged", minimum=1024, allow_none=True,
-              none_means=", ".join(f"{n:,} for {codec}" for codec, n in DEFAULT_CONTEXT_BYTES.items())),
+        Param("context_bytes", int, None, "most bytes one primed context holds; the target text is split into "
+              "contexts this large whose code lengths are averaged", minimum=1024, allow_none=True,
+              none_means=f"a quarter of the target text, from {MIN_CONTEXT // 1024} KiB to "
+              f"{MAX_CONTEXT['zstd'] // 1024} KiB ({MAX_CONTEXT['gzip'] // 1024} KiB for gzip)"),
         Param("length_match", bool, True, "build each background from source documents of the target "
               "examples' lengths (otherwise: random documents cut to those lengths)"),
         SEED,
@@ -97,14 +102,16 @@ class ZipFitML(Method):
                               f"{levels.stop - 1}, got {level}")
         if self.backgrounds < 2:
             raise ZipfitError(f"--backgrounds must be at least 2 (leave-one-out needs another), got {self.backgrounds}")
-        limit = DEFAULT_CONTEXT_BYTES[self.ml_codec] if self.context_bytes is None else self.context_bytes
-        if self.ml_codec == "gzip" and limit > GZIP_MAX_CONTEXT:
+        if self.ml_codec == "gzip" and self.context_bytes is not None and self.context_bytes > GZIP_MAX_CONTEXT:
             raise ZipfitError(f"--context-bytes for gzip is at most {GZIP_MAX_CONTEXT:,} (deflate sees 32 KiB "
-                              f"back), got {limit:,}")
+                              f"back), got {self.context_bytes:,}")
         encoded = [t.encode("utf-8") for t in targets]
         encoded = [t for t in encoded if t]
         if not encoded:
             raise ZipfitError("the target set is empty: zipfit-ml needs at least one non-empty target example")
+        total = sum(map(len, encoded))
+        limit = self.context_bytes if self.context_bytes is not None else \
+            min(max(-(-total // AUTO_PARTS), MIN_CONTEXT), MAX_CONTEXT[self.ml_codec])
         self.level_ = level
         self.context_bytes_ = limit
         self.targets_ = encoded
