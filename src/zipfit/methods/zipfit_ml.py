@@ -167,7 +167,7 @@ class ZipFitML(Method):
             own = b"".join(targets[lo:hi])
             others = [b"".join(d[: len(t)] for d, t in zip(docs[lo:hi], targets[lo:hi], strict=True))
                       for docs in members]
-            size = min(len(own), *(len(o) for o in others))
+            size = min(len(own), *(len(o) for o in others), self.context_bytes_)
             self.target_parts_.append(own[len(own) - size:])
             for b, other in enumerate(others):
                 self.background_parts_[b].append(other[len(other) - size:])
@@ -175,14 +175,18 @@ class ZipFitML(Method):
         return self
 
     def _splits(self, lengths: list[int]) -> list[tuple[int, int]]:
-        """Target index ranges whose texts fit one context each (a longer single target is cut to fit)."""
+        """Target index ranges, one per context: ceil(total / context_bytes_) of them, cut at the target nearest
+        each equal share (a remainder of a few bytes would weigh as much in the average as a full context). A
+        part that ends up over the limit loses its first bytes in ``fit_background``."""
+        total = sum(lengths)
+        parts = max(1, -(-total // self.context_bytes_))
         out: list[tuple[int, int]] = []
-        start, size = 0, 0
+        start, done = 0, 0
         for i, n in enumerate(lengths):
-            if i > start and size + n > self.context_bytes_:
+            if i > start and len(out) < parts - 1 and done + n / 2 > total * (len(out) + 1) / parts:
                 out.append((start, i))
-                start, size = i, 0
-            size += n
+                start = i
+            done += n
         out.append((start, len(lengths)))
         return out
 
@@ -192,7 +196,7 @@ class ZipFitML(Method):
         if self._contexts is None:
             self._fitted()
             parts = [self.target_parts_, *self.background_parts_]
-            self._contexts = [[self._primed(p[-self.context_bytes_:]) for p in context] for context in parts]
+            self._contexts = [[self._primed(p) for p in context] for context in parts]
 
     def _primed(self, context: bytes) -> Callable[[bytes], int]:
         """C(x | context): the compressed length of x with the compressor primed with ``context``."""
