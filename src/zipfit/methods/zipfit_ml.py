@@ -224,17 +224,24 @@ class ZipFitML(Method):
     def score(self, texts: Sequence[str]) -> np.ndarray:
         self.setup()
         assert self._contexts is not None
-        target, *backgrounds = self._contexts
-        out = np.empty(len(texts), dtype=np.float64)
-        for i, text in enumerate(texts):
-            x = text.encode("utf-8")
+        docs = [t.encode("utf-8") for t in texts]
+        own = [self._members.get(_key(x)) if x else None for x in docs]
+        parts = len(self._contexts[0])
+        # context-major: one compressor's tables stay in cache across the batch (document-major was ~2x slower)
+        totals = np.zeros((len(self._contexts), len(docs)), dtype=np.int64)
+        for c, context in enumerate(self._contexts):
+            skip = c - 1  # background c - 1 is never scored for its own members
+            for i, x in enumerate(docs):
+                if x and own[i] != skip:
+                    totals[c, i] = sum(length(x) for length in context)
+        out = np.empty(len(docs), dtype=np.float64)
+        for i, x in enumerate(docs):
             if not x:
                 out[i] = np.nan
                 continue
-            own = self._members.get(_key(x))
-            others = [b for j, b in enumerate(backgrounds) if j != own]
-            in_target = sum(c(x) for c in target) / len(target)
-            in_background = sum(c(x) for b in others for c in b) / (len(others) * len(target))
+            others = [b for b in range(1, len(self._contexts)) if b - 1 != own[i]]
+            in_target = int(totals[0, i]) / parts
+            in_background = sum(int(totals[b, i]) for b in others) / (len(others) * parts)
             out[i] = (in_background - in_target) / len(x)
         return out
 
