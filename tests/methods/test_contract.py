@@ -105,6 +105,7 @@ def test_kinds_and_needs_are_what_the_pipeline_dispatches_on():
         "zipfit-fast": (CASCADE, frozenset()),
         "zipfit-debiased": (SCORES, frozenset({BACKGROUND})),
         "zipfit-debiased-fast": (CASCADE, frozenset({BACKGROUND})),
+        "zipfit-ml": (SCORES, frozenset({BACKGROUND})),
         "random": (SCORES, frozenset()),
         "dsir": (SCORES, frozenset({SOURCE_STATS})),
         "embed": (SCORES, frozenset()),

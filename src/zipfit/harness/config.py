@@ -18,7 +18,7 @@ from typing import Any
 from zipfit.errors import ZipfitError
 
 # The methods that are ZIP-FIT itself; every other method in an experiment is a baseline.
-ZIPFIT_METHODS = ("zipfit", "zipfit-debiased", "zipfit-fast")
+ZIPFIT_METHODS = ("zipfit", "zipfit-debiased", "zipfit-fast", "zipfit-ml")
 TEXT_SUFFIXES = (".txt", ".txt.gz")
 
 

@@ -27,11 +27,13 @@ from zipfit.methods.zipfit import ZipFit
 from zipfit.methods.zipfit_debiased import ZipFitDebiased
 from zipfit.methods.zipfit_debiased_fast import ZipFitDebiasedFast
 from zipfit.methods.zipfit_fast import ZipFitFast
+from zipfit.methods.zipfit_ml import ZipFitML
 
 register(ZipFit)
 register(ZipFitFast)
 register(ZipFitDebiased)
 register(ZipFitDebiasedFast)
+register(ZipFitML)
 register(RandomSample)
 register(DSIR)
 register(EmbeddingSimilarity)
@@ -59,6 +61,7 @@ __all__ = [
     "ZipFitDebiased",
     "ZipFitDebiasedFast",
     "ZipFitFast",
+    "ZipFitML",
     "accepted_parameters",
     "all_parameters",
     "check_params",
