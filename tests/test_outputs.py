@@ -136,6 +136,11 @@ def test_rejects_hold_every_record_that_was_not_eligible_with_its_reason(corpus,
     for r in rows:
         parseable = r["status"] != "excluded" or r["reason"] in ("missing_field", "empty_text", "non_string_text")
         assert (r["record"] is not None) == parseable, r
+        # a line that is not a JSON object comes back as it was, so it can be seen and mended
+        assert (r["line"] is not None) == (r["record"] is None), r
+        if r["line"] is not None:
+            raw = Path(r["file"]).read_bytes().splitlines()[r["row"] - 1]
+            assert r["line"] == raw.decode("utf-8", "backslashreplace")
         if r["status"] == "duplicate":
             assert r["reason"] == "exact_duplicate" and r["detail"].startswith("copy of ")
             source, row = r["detail"][len("copy of "):].rsplit(":", 1)

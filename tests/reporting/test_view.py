@@ -60,7 +60,7 @@ def test_rejected_records_are_counted_by_reason_as_the_manifest_says_with_their_
     assert shown["malformed_json"].row == 151 and shown["empty_text"].row == 152
     raw = read_rejected_records(view, Corpus([run["source"]], TextSpec()).files)
     assert raw[(shown["empty_text"].file, 152)].startswith('{"id": "empty"')
-    assert (shown["malformed_json"].file, 151) not in raw  # a line that is not JSON has no record to show
+    assert raw[(shown["malformed_json"].file, 151)] == '{"id": "broken", "text": "no closing brace"'  # the line
 
 
 def test_the_mix_counts_documents_and_tokens_per_group(run, view, corpus):

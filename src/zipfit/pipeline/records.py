@@ -62,14 +62,23 @@ def raw_records(f: InputFile) -> Iterator[tuple[int, Any]]:
 def records_at(files: Sequence[InputFile], wanted: Iterator[tuple[int, int]]) -> Iterator[Any]:
     """The value of each (file_no, row) in ``wanted`` (ascending), as ``raw_records`` gives it, by one streaming
     read of the files named that decodes only the rows wanted."""
+    return (value for value, _ in records_and_lines_at(files, wanted))
+
+
+def records_and_lines_at(files: Sequence[InputFile], wanted: Iterator[tuple[int, int]]) -> Iterator[tuple[Any, str |
+                                                                                                          None]]:
+    """As ``records_at``, with the row's raw line where it is not a JSON object (a malformed, blank or non-UTF-8
+    line, an array, a number), invalid bytes escaped (``\\xNN``); None for an object or a Parquet/Arrow row."""
     for file_no, group in itertools.groupby(wanted, key=lambda w: w[0]):
         f = files[file_no]
         rows = (row for _, row in group)
         if f.is_arrow:
-            yield from arrow_rows_at(f, rows)
+            yield from ((rec, None) for rec in arrow_rows_at(f, rows))
         else:
             for row, line in lines_at(f, rows):
-                yield json_value(row, line)
+                value = json_value(row, line)
+                raw = None if isinstance(value, dict) else line.rstrip(b"\r\n").decode("utf-8", "backslashreplace")
+                yield value, raw
 
 
 def json_value(row: int, line: bytes) -> Any:

@@ -4,8 +4,9 @@ One row per record, in input order: ``file``, ``row``, ``status`` (``excluded``:
 ``filtered``: it failed ``--where``; ``contaminated`` or another map-stage filter's status; ``unscorable``: the
 method gave it no score, e.g. DSIR's ``too_short``; ``duplicate``: ``--dedup`` skipped it as a copy of a
 better-ranked document), ``reason``, ``detail`` (for a duplicate, the ``file:row`` of the document it copies),
-and ``record``, the record itself when it could be parsed (JSON Lines: the object; Parquet: its JSON text;
-null for a line that is not a JSON object: ``detail`` then says what was wrong).
+``record``, the record itself when it could be parsed (JSON Lines: the object; Parquet: its JSON text; null for a
+line that is not a JSON object: ``detail`` then says what was wrong), and ``line``, the raw line of such a JSON Lines
+row (bytes that are not UTF-8 escaped as ``\\xNN``; null otherwise), so a malformed record can be seen and mended.
 
 Built from the score dataset's rows whose status is not ``scored`` (and the dedup walk's skipped documents),
 with the records fetched by one streaming read of the inputs that hold them. Staged in the output's
@@ -26,12 +27,12 @@ from zipfit.errors import ZipfitError
 from zipfit.io.commit import Commit
 from zipfit.io.inputs import InputFile
 from zipfit.io.writers import OUTPUT_SUFFIXES, _JsonLines, _LineSink, _suffix_of, check_output, file_sha256
-from zipfit.pipeline.records import Row, dataset_rows, records_at
+from zipfit.pipeline.records import Row, dataset_rows, records_and_lines_at
 from zipfit.pipeline.scores import SCORED, ScoreDataset
 
 DUPLICATE = "duplicate"
 SCHEMA = pa.schema([("file", pa.string()), ("row", pa.int64()), ("status", pa.string()), ("reason", pa.string()),
-                    ("detail", pa.string()), ("record", pa.string())])
+                    ("detail", pa.string()), ("record", pa.string()), ("line", pa.string())])
 _CHUNK = 65_536
 
 
@@ -60,7 +61,7 @@ def write_rejects(out: Path, dataset: ScoreDataset, keys: Sequence[str], files: 
     dup = {index: (reason, of) for index, reason, of in duplicates}
     # two walks of one stream: the second reads the records of the rows the first names (tee buffers one row)
     rejected, wanted = itertools.tee(_rejected(dataset_rows(dataset, keys), dup))
-    values = records_at(files, ((r.file_no, r.row) for r in wanted))
+    values = records_and_lines_at(files, ((r.file_no, r.row) for r in wanted))
     total = 0
     suffix = _suffix_of(out, OUTPUT_SUFFIXES)
     encode = _JsonLines()
@@ -68,13 +69,13 @@ def write_rejects(out: Path, dataset: ScoreDataset, keys: Sequence[str], files: 
 
     def rows() -> Iterator[dict[str, Any]]:
         nonlocal total
-        for r, value in zip(rejected, values, strict=True):
+        for r, (value, line) in zip(rejected, values, strict=True):
             total += 1
             by_reason = counts.setdefault(r.status, {})
             by_reason[r.reason or ""] = by_reason.get(r.reason or "", 0) + 1
             record = value if isinstance(value, dict) else None
             yield {"file": r.file, "row": r.row, "status": r.status, "reason": r.reason, "detail": r.detail,
-                   "record": record}
+                   "record": record, "line": line}
 
     with commit.stage(out) as tmp:
         if suffix == ".parquet":

@@ -19,7 +19,7 @@ from zipfit.io.exclusions import FILTERED
 from zipfit.io.inputs import InputFile
 from zipfit.ncd import GzipPairLengths, ncd_values
 from zipfit.pipeline.groups import encode
-from zipfit.pipeline.records import records_at
+from zipfit.pipeline.records import records_and_lines_at, records_at
 from zipfit.pipeline.scores import EXCLUDED, SCORED, ScoreDataset
 
 SHOWN_CHARS = 400  # an example's text is cut to this many characters
@@ -251,19 +251,19 @@ def example(view: RunView, position: int, rank: int | None, text: str | None, li
 
 
 def read_rejected_records(view: RunView, inputs: Sequence[InputFile] | None) -> dict[tuple[str, int], str]:
-    """The raw record of each rejected example shown, shortened, keyed by (file, row); a line that is not JSON has
-    none."""
+    """The record of each rejected example shown (or, for a line that is not a JSON object, the line itself),
+    shortened, keyed by (file, row)."""
     if inputs is None:
         return {}
     by_label = {f.label: i for i, f in enumerate(inputs)}
     wanted = sorted({(by_label[r.file], r.row) for items in view.rejected.values() for r in items
                      if r.file in by_label})
     try:
-        values = list(records_at(inputs, iter(wanted)))
+        values = list(records_and_lines_at(inputs, iter(wanted)))
     except (OSError, ValueError):
         return {}
-    return {(inputs[file_no].label, row): shorten(_record_text(value) if isinstance(value, dict) else repr(value))
-            for (file_no, row), value in zip(wanted, values, strict=True) if value is not None}
+    return {(inputs[file_no].label, row): shorten(_record_text(value) if isinstance(value, dict) else line or "")
+            for (file_no, row), (value, line) in zip(wanted, values, strict=True)}
 
 
 def _record_text(record: dict) -> str:
