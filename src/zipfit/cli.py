@@ -302,6 +302,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                        "--group-by, else the source file)")
     p.add_argument("--examples", type=int, default=5, metavar="N", help="examples shown per section (default 5)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing page")
+    p.add_argument("--storage-options", type=_storage_options, metavar="JSON",
+                   help="options of the store a remote RUN is on (s3://...), e.g. '{\"endpoint_url\": \"http://...\"}'")
     p.add_argument("-q", "--quiet", action="store_true", help="print only warnings and errors")
 
     _add_plugin_commands(sub)
@@ -406,7 +408,7 @@ def run(args: argparse.Namespace) -> int:
         print(format_comparison(report))
     elif args.command == "report":
         zipfit.report(args.run, args.out, scores=args.scores, group_by=args.group_by, examples=args.examples,
-                      overwrite=args.overwrite)
+                      overwrite=args.overwrite, storage_options=args.storage_options)
     elif args.command == "align":
         params = check_params("zipfit", _user_params(args))
         rows = zipfit.align(args.datasets, args.target, out=args.out, max_docs=args.max_docs, params=params,

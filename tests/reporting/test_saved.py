@@ -116,3 +116,32 @@ def test_score_and_compare_write_their_pages_from_the_cli(run, tmp_path):
     again = _zipfit("report", tmp_path / "c.json", "--out", tmp_path / "c2.html")
     assert again.returncode == 0, again.stderr
     assert (tmp_path / "c2.overlap.png").exists() and (tmp_path / "c2.mixes.png").exists()
+
+
+def test_a_run_on_an_object_store_makes_the_same_page(run, s3_endpoint, tmp_path, monkeypatch):
+    """A score dataset and a selection written to a real S3-protocol server (moto, on localhost) report as the same
+    run on local files does; the page itself is a local file."""
+    import s3fs
+    from stores import S3_CREDENTIALS
+
+    for name, value in S3_CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    options = {"endpoint_url": s3_endpoint}
+    s3fs.S3FileSystem(**options).mkdir("zipfit-report")
+    common = {"method": "zipfit-debiased", "target_template": TEMPLATE, "workers": 1, "progress": False,
+              "storage_options": options}
+    zipfit.select(run["source"], TARGET, out="s3://zipfit-report/sel.jsonl", k=30,
+                  scores_out="s3://zipfit-report/scores", **common)
+    remote = zipfit.report("s3://zipfit-report/sel.jsonl", tmp_path / "remote.html", storage_options=options)
+    local = zipfit.report(run["work"] / "sel.jsonl", tmp_path / "local.html")
+
+    def shown(page: Path) -> str:  # the page without the parameters block (timings and paths differ)
+        text = page.read_text(encoding="utf-8")
+        return text[:text.index('<section id="parameters">')]
+
+    assert shown(remote) == shown(local)
+    monkeypatch.chdir(tmp_path)
+    cli = _zipfit("report", "s3://zipfit-report/scores", "--storage-options", json.dumps(options), "-q",
+                  cwd=tmp_path)
+    assert cli.returncode == 0, cli.stderr
+    assert _sections(tmp_path / "scores.report.html") == list(SECTIONS)

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from zipfit.errors import CorruptFileError, ZipfitError
+from zipfit.io import storage
+from zipfit.io.storage import RemotePath
 from zipfit.pipeline.scores import FORMAT, MANIFEST_FILE, ScoreDataset
 from zipfit.reporting import check_report_path, compare_report, publish, run_report
 from zipfit.reporting.inputs import recorded_targets, source_corpus
@@ -23,7 +25,7 @@ from zipfit.reporting.view import read_view
 log = logging.getLogger("zipfit")
 
 
-def _json(path: Path) -> dict[str, Any]:
+def _json(path: Path | RemotePath) -> dict[str, Any]:
     try:
         value = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -33,7 +35,7 @@ def _json(path: Path) -> dict[str, Any]:
     return value
 
 
-def _manifest_of(run: Path) -> Path:
+def _manifest_of(run: Path | RemotePath) -> Path | RemotePath:
     """The manifest of a selection output: ``OUT.manifest.json``, or ``_manifest.json`` in a directory output."""
     beside = run.with_name(run.name + ".manifest.json")
     inside = run / "_manifest.json"
@@ -43,7 +45,7 @@ def _manifest_of(run: Path) -> Path:
     raise ZipfitError(f"{run}: not a zipfit run (no score dataset, no manifest beside it, not a compare report)")
 
 
-def _reproduce(manifest: dict[str, Any], scores: Path) -> Any:
+def _reproduce(manifest: dict[str, Any], scores: Path | RemotePath) -> Any:
     """The selection recorded in ``manifest``, cut again from the score dataset ``scores``."""
     from zipfit.api import select
     from zipfit.config import Dedup
@@ -57,7 +59,8 @@ def _reproduce(manifest: dict[str, Any], scores: Path) -> Any:
     dedup = manifest.get("dedup")
     if dedup:
         options["dedup"] = Dedup(threshold=dedup.get("near_duplicate"), seed=dedup.get("seed", 0))
-    result = select(scores=scores, out=None, method=manifest["method"]["name"], **budget, **options)
+    result = select(scores=str(scores), out=None, method=manifest["method"]["name"], **budget, **options,
+                    storage_options=json.loads(scores.options) if isinstance(scores, RemotePath) else None)
     want, got = manifest["counts"], result.manifest["counts"]
     cut, recut = manifest["scores"]["cutoff"], result.manifest["scores"]["cutoff"]
     if (want["selected"], want["selected_tokens"], cut) != (got["selected"], got["selected_tokens"], recut):
@@ -68,20 +71,24 @@ def _reproduce(manifest: dict[str, Any], scores: Path) -> Any:
 
 
 def report(run: str | os.PathLike, out: str | os.PathLike | None = None, *, scores: str | os.PathLike | None = None,
-           group_by: str | None = None, examples: int = 5, overwrite: bool = False) -> Path:
+           group_by: str | None = None, examples: int = 5, overwrite: bool = False,
+           storage_options: dict[str, Any] | None = None) -> Path:
     """Write the report page of a finished run (and its plots beside it); returns the page's path.
 
-    ``run``: a score dataset directory, a selection output (its manifest beside it) or a ``compare`` JSON report.
-    ``out``: the page (default ``RUN.report.html`` beside the run). ``scores``: the score dataset a selection was
-    cut from, when its manifest does not name one. ``group_by``: the source field the mix is shown by (default:
-    the run's ``group_by``, else the source file).
+    ``run``: a score dataset directory, a selection output (its manifest beside it) or a ``compare`` JSON report,
+    local or on a store (``s3://...``, with ``storage_options``). ``out``: the page, a local file (default
+    ``RUN.report.html`` beside a local run, in the current directory for a remote one). ``scores``: the score
+    dataset a selection was cut from, when its manifest does not name one. ``group_by``: the source field the mix
+    is shown by (default: the run's ``group_by``, else the source file).
     """
-    run_path = Path(run)
+    storage.set_options(storage_options)
+    run_path = storage.as_path(run)
     if not run_path.exists():
         raise ZipfitError(f"{run}: no such file or directory")
     if examples < 0:
         raise ZipfitError(f"--examples must be 0 or more, got {examples}")
-    page = Path(out) if out is not None else run_path.with_name(run_path.name + ".report.html")
+    beside = run_path.parent if isinstance(run_path, Path) else Path.cwd()
+    page = Path(out) if out is not None else beside / (run_path.name + ".report.html")
     if run_path.is_dir() and (run_path / MANIFEST_FILE).is_file() \
             and _json(run_path / MANIFEST_FILE).get("format") == FORMAT:
         dataset = ScoreDataset.open(run_path)
@@ -92,7 +99,7 @@ def report(run: str | os.PathLike, out: str | os.PathLike | None = None, *, scor
                                      text_of=None if corpus is None else corpus.text_of,
                                      targets=recorded_targets(dataset.manifest), group_by=group_by,
                                      examples=examples)
-    elif run_path.is_file() and run_path.suffix == ".json" and {"overlap", "methods"} <= set(_json(run_path)):
+    elif run_path.is_file() and run_path.name.endswith(".json") and {"overlap", "methods"} <= set(_json(run_path)):
         page = check_report_path(page, overwrite=overwrite, inputs=[run_path])
         html_text, pngs = compare_report(_json(run_path))
     else:
@@ -104,7 +111,7 @@ def report(run: str | os.PathLike, out: str | os.PathLike | None = None, *, scor
             raise ZipfitError(f"{run}: its scores were not kept, and the report reads them; run select again with "
                               "--report PAGE (or --scores-out DIR), or pass --scores DIR")
         page = check_report_path(page, overwrite=overwrite, inputs=[run_path])
-        result = _reproduce(manifest, Path(recorded))
+        result = _reproduce(manifest, storage.as_path(recorded))
         dataset = ScoreDataset.open(recorded)
         view = read_view(dataset, dataset.manifest["parts"], manifest, result.indices)
         corpus = source_corpus(dataset.manifest)
