@@ -55,7 +55,16 @@ from zipfit.io.sources import Source
 from zipfit.io.texts import read_texts, spec_dict
 from zipfit.kernel import kernel_name
 from zipfit.manifest import Timer, distribution, environment, length_report, score_summary
-from zipfit.methods import CASCADE, SCORES, SET, Method, accepted_parameters, all_parameters, make_method
+from zipfit.methods import (
+    CASCADE,
+    DEFAULT_METHOD,
+    SCORES,
+    SET,
+    Method,
+    accepted_parameters,
+    all_parameters,
+    make_method,
+)
 from zipfit.passes import MapResult, gather, ranked_records, rescore
 from zipfit.pipeline.annotate import write_annotated
 from zipfit.pipeline.groups import document_groups, group_mix, parse_weights
@@ -401,7 +410,7 @@ def select(
     saved = ScoreDataset.open(scores) if scores is not None else None
     if saved is not None:
         s, method, sources = _from_saved(saved, s, method, sources)
-    method = method or "zipfit"
+    method = method or DEFAULT_METHOD
     if sources is None:
         raise ZipfitError("give the source files (or scores= a saved score dataset)")
     with contextlib.ExitStack() as held, \
@@ -713,7 +722,7 @@ def score(
     target: PathsLike | None = None,
     *,
     out: str | os.PathLike | None = None,
-    method: str = "zipfit",
+    method: str = DEFAULT_METHOD,
     annotate: str | os.PathLike | None = None,
     rejects: str | os.PathLike | None = None,
     report: str | os.PathLike | None = None,
@@ -890,7 +899,7 @@ def compare(
     sources: PathsLike,
     target: PathsLike | None = None,
     *,
-    methods: Sequence[str] = ("zipfit", "random"),
+    methods: Sequence[str] = (DEFAULT_METHOD, "zipfit", "random"),
     k: int | None = None,
     tokens: int | None = None,
     fraction: float | None = None,

@@ -19,7 +19,7 @@ from zipfit.filters.shingles import UNITS
 from zipfit.io.shards import ROWS_PER_SHARD
 from zipfit.io.sources import parse_source
 from zipfit.io.textspec import unescape
-from zipfit.methods import SCORES, all_parameters, check_params, method_class, method_names
+from zipfit.methods import DEFAULT_METHOD, SCORES, all_parameters, check_params, method_class, method_names
 from zipfit.progress import LogHandler
 from zipfit.selection import SAMPLING
 
@@ -216,7 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--report-by", metavar="FIELD",
                      help="show the report's mix by this source field (default: --group-by, else the source file)")
     p.add_argument("--method", choices=method_names(),
-                   help="zipfit (default), zipfit-fast (same result, less work) or a baseline")
+                   help=f"{DEFAULT_METHOD} (default), zipfit (the paper's score), zipfit-ml, or a baseline")
     p.add_argument("--sampling", default="top-k", choices=SAMPLING,
                    help="top-k by score (default), or Gumbel top-k: sampling without replacement (as DSIR resamples)")
     p.add_argument("--order", default="rank", choices=ORDERS,
@@ -241,7 +241,8 @@ def build_parser() -> argparse.ArgumentParser:
     budget = p.add_mutually_exclusive_group(required=True)
     budget.add_argument("--k", type=int, help="number of documents each method selects")
     budget.add_argument("--tokens", type=int, help="token budget for each method")
-    p.add_argument("--methods", default="zipfit,random", help=f"comma-separated, from: {', '.join(method_names())}")
+    p.add_argument("--methods", default=f"{DEFAULT_METHOD},zipfit,random",
+                   help=f"comma-separated, from: {', '.join(method_names())}")
     p.add_argument("--tokenizer", default="whitespace", help="token unit for --tokens and lengths")
     _add_seed_option(p, method_names())
     p.add_argument("--out", help="also write the report as JSON")
@@ -271,8 +272,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report-by", metavar="FIELD", help="show the report's mix by this source field (default: file)")
     p.add_argument("--tokenizer", help="token unit for n_tokens (default: whitespace)")
     scorers = [m for m in method_names() if method_class(m).kind == SCORES]
-    p.add_argument("--method", default="zipfit", choices=scorers,
-                   help="zipfit (default) or a method that gives every document a score")
+    p.add_argument("--method", default=DEFAULT_METHOD, choices=scorers,
+                   help=f"{DEFAULT_METHOD} (default), zipfit (the paper's score) or another method that gives every "
+                        "document a score")
     _add_seed_option(p, scorers)
     _add_text_options(p)
     _add_method_options(p, scorers, _METHOD_OPTIONS)
@@ -381,7 +383,7 @@ def run(args: argparse.Namespace) -> int:
         # validated here, before any work: a parameter --method does not take is a mistake, not a no-op
         params = _user_params(args)
         if params and args.scores is None:
-            params = check_params(args.method or "zipfit", params)
+            params = check_params(args.method or DEFAULT_METHOD, params)
         extra = {"dedup": True, "dedup_threshold": args.dedup_threshold} if args.dedup else {}
         if args.group_by is not None:
             extra.update(group_by=args.group_by, group_weights=args.group_weights)

@@ -29,6 +29,10 @@ from zipfit.methods.zipfit_debiased_fast import ZipFitDebiasedFast
 from zipfit.methods.zipfit_fast import ZipFitFast
 from zipfit.methods.zipfit_ml import ZipFitML
 
+# What select, score and compare use when no method is named: the evidence in README's Results and BENCHMARKS.md's
+# selection-quality table (ZIP-FIT contrasted with the source's background beats the paper's score on both).
+DEFAULT_METHOD = "zipfit-debiased"
+
 register(ZipFit)
 register(ZipFitFast)
 register(ZipFitDebiased)
@@ -45,6 +49,7 @@ __all__ = [
     "BACKGROUND",
     "CASCADE",
     "D4",
+    "DEFAULT_METHOD",
     "DSIR",
     "KINDS",
     "METHODS",
