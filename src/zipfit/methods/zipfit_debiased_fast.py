@@ -77,9 +77,13 @@ class ZipFitDebiasedFast(ZipFitFast):
     name = "zipfit-debiased-fast"
     needs = frozenset({BACKGROUND})
     parameters = (*ZipFitFast.parameters, BACKGROUND_DOCS)
+    # Twice zipfit-fast's columns (targets and background documents), and larger proxies: with 200 targets at
+    # K/N = 1%, 12 and 40 columns pass 15% of the documents to stage 2 (4 and 16: 73%) and leave half as many
+    # to rescore exactly, each of which costs as much as 30 documents' coarse proxy (BENCHMARKS.md).
+    default_stages = (12, 40)
 
-    def __init__(self, codec: str = "gzip", level: int | None = None, *, stage1_targets: int = 4,
-                 stage2_targets: int = 16, calibration_docs: int = 256, confidence: float = 4.0,
+    def __init__(self, codec: str = "gzip", level: int | None = None, *, stage1_targets: int | None = None,
+                 stage2_targets: int | None = None, calibration_docs: int = 256, confidence: float = 4.0,
                  candidate_factor: float = 1.5, seed: int = 0, allow_level_0: bool = False,
                  background_docs: int | None = None) -> None:
         super().__init__(codec, level, stage1_targets=stage1_targets, stage2_targets=stage2_targets,

@@ -111,13 +111,16 @@ class ZipFitFast(Method):
 
     name = "zipfit-fast"
     kind = CASCADE
+    default_stages = (4, 16)  # columns in the coarse and the fine proxy when the caller names none
     parameters = (
         CODEC,
         LEVEL,
         ALLOW_LEVEL_0,
-        Param("stage1_targets", int, 4, "targets in the coarse proxy every document gets", minimum=1),
-        Param("stage2_targets", int, 16, "targets in the fine proxy for the documents stage 1 keeps "
-              "(more than --stage1-targets)", minimum=2),
+        Param("stage1_targets", int, None, "targets in the coarse proxy every document gets", minimum=1,
+              allow_none=True, none_means="4; 12 for zipfit-debiased --fast"),
+        Param("stage2_targets", int, None, "targets in the fine proxy for the documents stage 1 keeps "
+              "(more than --stage1-targets)", minimum=2, allow_none=True,
+              none_means="16; 40 for zipfit-debiased --fast"),
         Param("calibration_docs", int, 256, "documents scored exactly on all targets to fit the proxies "
               "(at least twice --stage2-targets)", minimum=4),
         Param("confidence", float, 4.0, "rescore every document within this many proxy-error sigmas of the "
@@ -132,8 +135,8 @@ class ZipFitFast(Method):
         codec: str = "gzip",
         level: int | None = None,
         *,
-        stage1_targets: int = 4,
-        stage2_targets: int = 16,
+        stage1_targets: int | None = None,
+        stage2_targets: int | None = None,
         calibration_docs: int = 256,
         confidence: float = 4.0,
         candidate_factor: float = 1.5,
@@ -142,8 +145,11 @@ class ZipFitFast(Method):
     ) -> None:
         self.codec = codec
         self.level = level
+        coarse, fine = self.default_stages
+        self.stage2_targets = fine if stage2_targets is None else stage2_targets
+        if stage1_targets is None:  # a fine proxy given smaller than the default coarse one scales the coarse one
+            stage1_targets = coarse if coarse < self.stage2_targets else max(1, self.stage2_targets * coarse // fine)
         self.stage1_targets = stage1_targets
-        self.stage2_targets = stage2_targets
         self.calibration_docs = calibration_docs
         self.confidence = confidence
         self.candidate_factor = candidate_factor
