@@ -29,6 +29,7 @@ from zipfit.manifest import Timer
 from zipfit.methods.base import BACKGROUND, CASCADE, SCORES, SET, SOURCE_STATS
 from zipfit.methods.zipfit_fast import ZipFitFast
 from zipfit.passes import (
+    KeptTexts,
     MapResult,
     RowProgress,
     ScoreJob,
@@ -302,7 +303,8 @@ def _cascade(method: ZipFitFast, corpus: Any, engine: Engine, counter: TokenCoun
         alive = method.survivors(mapped.scores, budget, mapped.n_tokens)
         survivors = len(alive)
         fine = np.full(len(mapped), -np.inf)
-        fine[alive] = rescore(corpus, alive, method.stage2_, engine, desc="stage 2")
+        kept = KeptTexts()  # the exact rounds rescore only stage 2's documents
+        fine[alive] = rescore(corpus, alive, method.stage2_, engine, desc="stage 2", kept=kept)
     idx, exact = sample, sample_exact  # the calibration documents already have exact scores
     if len(mapped.contaminated):
         clean = ~np.isin(idx, mapped.contaminated)
@@ -313,7 +315,7 @@ def _cascade(method: ZipFitFast, corpus: Any, engine: Engine, counter: TokenCoun
     while len(todo):
         rounds += 1
         with timer.phase("rescore"):
-            fresh = rescore(corpus, todo, method.exact_, engine, desc=f"exact, round {rounds}")
+            fresh = rescore(corpus, todo, method.exact_, engine, desc=f"exact, round {rounds}", kept=kept)
         rescored += len(todo)
         with timer.phase("select"):
             idx, exact = np.concatenate([idx, todo]), np.concatenate([exact, fresh])
