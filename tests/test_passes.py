@@ -1,4 +1,5 @@
-"""passes.KeptTexts: a later pass over some of the documents one read kept gets them from memory, as read."""
+"""passes: the samples several reservoirs draw by one read, and KeptTexts (a later pass over documents one read kept
+gets them from memory, as read)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import numpy as np
 
 from zipfit.io import Corpus
 from zipfit.io.textspec import TextSpec
-from zipfit.passes import KeptTexts, documents_at
+from zipfit.passes import KeptTexts, documents_at, sample_documents, sample_documents_many
 
 
 def _corpus(data_dir) -> Corpus:
@@ -35,3 +36,11 @@ def test_past_the_limit_nothing_is_kept_and_the_source_is_read(data_dir):
     assert len(list(kept.keep(documents_at(corpus, indices)))) == 50  # every document still passes through
     assert kept.docs is None
     assert [d.index for d in kept.at(corpus, indices[:4])] == [0, 1, 2, 3]
+
+
+def test_samples_by_one_read_are_the_samples_of_separate_reads(data_dir):
+    corpus = _corpus(data_dir)
+    together = sample_documents_many(corpus, (30, 7), seed=4)
+    for size, (indices, texts, count) in zip((30, 7), together, strict=True):
+        alone = sample_documents(corpus, size, seed=4)
+        assert indices.tolist() == alone[0].tolist() and texts == alone[1] and count == alone[2] == 1000

@@ -453,19 +453,29 @@ def sample_documents(corpus: Corpus, size: int, seed: int, *, desc: str = "sampl
 
     Returns their indices (ascending), their texts in that order, and the number of documents.
     """
-    rng = random.Random(seed)
-    reservoir: list[tuple[int, str]] = []
+    return sample_documents_many(corpus, (size,), seed, desc=desc, progress=progress)[0]
+
+
+def sample_documents_many(corpus: Corpus, sizes: Sequence[int], seed: int, *, desc: str = "sampling",
+                          progress: bool | None = False) -> list[tuple[np.ndarray, list[str], int]]:
+    """``sample_documents`` for each size, by one read: each sample is the one its own call would draw."""
+    rngs = [random.Random(seed) for _ in sizes]
+    reservoirs: list[list[tuple[int, str]]] = [[] for _ in sizes]
     count = 0
     for doc in read_with_bar(corpus, corpus.documents(), desc=desc, enabled=progress):
         count += 1
-        if len(reservoir) < size:
-            reservoir.append((doc.index, doc.text))
-        else:
-            slot = rng.randrange(count)
-            if slot < size:
-                reservoir[slot] = (doc.index, doc.text)
-    reservoir.sort()
-    return np.array([i for i, _ in reservoir], dtype=np.int64), [t for _, t in reservoir], count
+        for rng, reservoir, size in zip(rngs, reservoirs, sizes, strict=True):
+            if len(reservoir) < size:
+                reservoir.append((doc.index, doc.text))
+            else:
+                slot = rng.randrange(count)
+                if slot < size:
+                    reservoir[slot] = (doc.index, doc.text)
+    out = []
+    for reservoir in reservoirs:
+        reservoir.sort()
+        out.append((np.array([i for i, _ in reservoir], dtype=np.int64), [t for _, t in reservoir], count))
+    return out
 
 
 def collect_rows(

@@ -38,6 +38,7 @@ from zipfit.passes import (
     map_pass,
     rescore,
     sample_documents,
+    sample_documents_many,
     text_batches,
 )
 from zipfit.pipeline.groups import encode, group_cut
@@ -269,10 +270,18 @@ def cut_scores(mapped: MapResult, corpus: Any, engine: Engine, cut_: Cut, *, nam
 def _cascade(method: ZipFitFast, corpus: Any, engine: Engine, counter: TokenCounter, budget: Budget, seed: int,
              timer: Timer, dataset: ScoreDataset | None, shard_rows: int, filters: FilterChain | None) -> Choice:
     two_stage, rounds, rescored, survivors = False, 0, 0, 0
-    prepare(method, corpus, engine, seed, timer)  # zipfit-debiased-fast: its background sample
+    if BACKGROUND in method.needs and getattr(method, "background_", None) is None:
+        with timer.phase("background"):  # zipfit-debiased-fast: its background and calibration samples by one read
+            (_, background, _), (sample, sample_texts, n_docs) = sample_documents_many(
+                corpus, (method.background_size(), method.calibration_docs), seed,
+                desc="background and calibration samples", progress=engine.progress)
+            method.fit_background(background)
+    else:
+        prepare(method, corpus, engine, seed, timer)
+        with timer.phase("calibrate"):
+            sample, sample_texts, n_docs = sample_documents(corpus, method.calibration_docs, seed,
+                                                            desc="calibration sample", progress=engine.progress)
     with timer.phase("calibrate"):
-        sample, sample_texts, n_docs = sample_documents(corpus, method.calibration_docs, seed,
-                                                        desc="calibration sample", progress=engine.progress)
         two_stage = method.worthwhile(n_docs)
         if two_stage:
             batches = [sample_texts[i : i + 64] for i in range(0, len(sample_texts), 64)]
