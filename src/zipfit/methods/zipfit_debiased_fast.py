@@ -78,9 +78,9 @@ class ZipFitDebiasedFast(ZipFitFast):
     needs = frozenset({BACKGROUND})
     parameters = (*ZipFitFast.parameters, BACKGROUND_DOCS)
     # Twice zipfit-fast's columns (targets and background documents), and larger proxies: with 200 targets at
-    # K/N = 1%, 12 and 40 columns pass 15% of the documents to stage 2 (4 and 16: 73%) and leave half as many
-    # to rescore exactly, each of which costs as much as 30 documents' coarse proxy (BENCHMARKS.md).
-    default_stages = (12, 40)
+    # K/N = 1%, 12 columns pass 18% of the documents to stage 2 (4: 73%), and a 72-column fine proxy leaves
+    # 3.6 K to rescore exactly at 10^5 documents (40 columns: 6.7 K), each of which costs 400 pairs (BENCHMARKS.md).
+    default_stages = (12, 72)
 
     def __init__(self, codec: str = "gzip", level: int | None = None, *, stage1_targets: int | None = None,
                  stage2_targets: int | None = None, calibration_docs: int = 256, confidence: float = 4.0,

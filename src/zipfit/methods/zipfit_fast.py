@@ -120,7 +120,7 @@ class ZipFitFast(Method):
               allow_none=True, none_means="4; 12 for zipfit-debiased --fast"),
         Param("stage2_targets", int, None, "targets in the fine proxy for the documents stage 1 keeps "
               "(more than --stage1-targets)", minimum=2, allow_none=True,
-              none_means="16; 40 for zipfit-debiased --fast"),
+              none_means="16; 72 for zipfit-debiased --fast"),
         Param("calibration_docs", int, 256, "documents scored exactly on all targets to fit the proxies "
               "(at least twice --stage2-targets)", minimum=4),
         Param("confidence", float, 4.0, "rescore every document within this many proxy-error sigmas of the "
