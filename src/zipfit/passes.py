@@ -453,19 +453,29 @@ def sample_documents(corpus: Corpus, size: int, seed: int, *, desc: str = "sampl
 
     Returns their indices (ascending), their texts in that order, and the number of documents.
     """
-    rng = random.Random(seed)
-    reservoir: list[tuple[int, str]] = []
+    return sample_documents_many(corpus, (size,), seed, desc=desc, progress=progress)[0]
+
+
+def sample_documents_many(corpus: Corpus, sizes: Sequence[int], seed: int, *, desc: str = "sampling",
+                          progress: bool | None = False) -> list[tuple[np.ndarray, list[str], int]]:
+    """``sample_documents`` for each size, by one read: each sample is the one its own call would draw."""
+    rngs = [random.Random(seed) for _ in sizes]
+    reservoirs: list[list[tuple[int, str]]] = [[] for _ in sizes]
     count = 0
     for doc in read_with_bar(corpus, corpus.documents(), desc=desc, enabled=progress):
         count += 1
-        if len(reservoir) < size:
-            reservoir.append((doc.index, doc.text))
-        else:
-            slot = rng.randrange(count)
-            if slot < size:
-                reservoir[slot] = (doc.index, doc.text)
-    reservoir.sort()
-    return np.array([i for i, _ in reservoir], dtype=np.int64), [t for _, t in reservoir], count
+        for rng, reservoir, size in zip(rngs, reservoirs, sizes, strict=True):
+            if len(reservoir) < size:
+                reservoir.append((doc.index, doc.text))
+            else:
+                slot = rng.randrange(count)
+                if slot < size:
+                    reservoir[slot] = (doc.index, doc.text)
+    out = []
+    for reservoir in reservoirs:
+        reservoir.sort()
+        out.append((np.array([i for i, _ in reservoir], dtype=np.int64), [t for _, t in reservoir], count))
+    return out
 
 
 def collect_rows(
@@ -498,10 +508,49 @@ def documents_at(corpus: Corpus, indices: np.ndarray, *, records: bool = False) 
                 return
 
 
-def rescore(corpus: Corpus, indices: np.ndarray, method: Any, engine: Engine, *, desc: str) -> np.ndarray:
-    """Exact scores of the documents at ``indices`` (ascending), in that order."""
+class KeptTexts:
+    """The documents one read passes through, kept (up to ``limit_chars`` of text in all) so that later passes over
+    a subset of them need not read and parse the whole source again.
+
+    The cascade's exact rounds rescore only documents that stage 2 scored; at 10^5 documents each full read
+    costs about as much CPU as 300 exact scores. Past the limit nothing is kept and every pass reads the source.
+    """
+
+    def __init__(self, limit_chars: int = 64 * 2**20) -> None:
+        self.limit_chars = limit_chars
+        self.docs: dict[int, Document] | None = {}
+        self.chars = 0
+
+    def keep(self, docs: Iterable[Document]) -> Iterator[Document]:
+        for doc in docs:
+            if self.docs is not None:
+                self.chars += len(doc.text)
+                if self.chars > self.limit_chars:
+                    self.docs = None
+                else:
+                    self.docs[doc.index] = doc
+            yield doc
+
+    def at(self, corpus: Corpus, indices: np.ndarray) -> Iterable[Document]:
+        """The documents at ``indices`` (ascending): from memory when all were kept, else by a read."""
+        kept, wanted = self.docs, indices.tolist()
+        if kept is not None and all(i in kept for i in wanted):
+            return [kept[i] for i in wanted]
+        return documents_at(corpus, indices)
+
+
+def rescore(corpus: Corpus, indices: np.ndarray, method: Any, engine: Engine, *, desc: str,
+            kept: KeptTexts | None = None) -> np.ndarray:
+    """Exact scores of the documents at ``indices`` (ascending), in that order. ``kept``: the documents read so far
+    are kept there, and taken from there when it holds all of them."""
     out = array("d")
-    batches = text_batches(documents_at(corpus, indices))
+    if kept is None:
+        docs: Iterable[Document] = documents_at(corpus, indices)
+    elif kept.docs:
+        docs = kept.at(corpus, indices)
+    else:
+        docs = kept.keep(documents_at(corpus, indices))
+    batches = text_batches(docs)
     for batch_scores, _ in engine.map(ScoreJob(method), batches, desc=desc, total=len(indices)):
         out.extend(batch_scores.tolist())
     return np.frombuffer(out, dtype=np.float64)

@@ -29,6 +29,7 @@ from zipfit.manifest import Timer
 from zipfit.methods.base import BACKGROUND, CASCADE, SCORES, SET, SOURCE_STATS
 from zipfit.methods.zipfit_fast import ZipFitFast
 from zipfit.passes import (
+    KeptTexts,
     MapResult,
     RowProgress,
     ScoreJob,
@@ -37,6 +38,7 @@ from zipfit.passes import (
     map_pass,
     rescore,
     sample_documents,
+    sample_documents_many,
     text_batches,
 )
 from zipfit.pipeline.groups import encode, group_cut
@@ -268,10 +270,18 @@ def cut_scores(mapped: MapResult, corpus: Any, engine: Engine, cut_: Cut, *, nam
 def _cascade(method: ZipFitFast, corpus: Any, engine: Engine, counter: TokenCounter, budget: Budget, seed: int,
              timer: Timer, dataset: ScoreDataset | None, shard_rows: int, filters: FilterChain | None) -> Choice:
     two_stage, rounds, rescored, survivors = False, 0, 0, 0
-    prepare(method, corpus, engine, seed, timer)  # zipfit-debiased-fast: its background sample
+    if BACKGROUND in method.needs and getattr(method, "background_", None) is None:
+        with timer.phase("background"):  # zipfit-debiased-fast: its background and calibration samples by one read
+            (_, background, _), (sample, sample_texts, n_docs) = sample_documents_many(
+                corpus, (method.background_size(), method.calibration_docs), seed,
+                desc="background and calibration samples", progress=engine.progress)
+            method.fit_background(background)
+    else:
+        prepare(method, corpus, engine, seed, timer)
+        with timer.phase("calibrate"):
+            sample, sample_texts, n_docs = sample_documents(corpus, method.calibration_docs, seed,
+                                                            desc="calibration sample", progress=engine.progress)
     with timer.phase("calibrate"):
-        sample, sample_texts, n_docs = sample_documents(corpus, method.calibration_docs, seed,
-                                                        desc="calibration sample", progress=engine.progress)
         two_stage = method.worthwhile(n_docs)
         if two_stage:
             batches = [sample_texts[i : i + 64] for i in range(0, len(sample_texts), 64)]
@@ -302,7 +312,8 @@ def _cascade(method: ZipFitFast, corpus: Any, engine: Engine, counter: TokenCoun
         alive = method.survivors(mapped.scores, budget, mapped.n_tokens)
         survivors = len(alive)
         fine = np.full(len(mapped), -np.inf)
-        fine[alive] = rescore(corpus, alive, method.stage2_, engine, desc="stage 2")
+        kept = KeptTexts()  # the exact rounds rescore only stage 2's documents
+        fine[alive] = rescore(corpus, alive, method.stage2_, engine, desc="stage 2", kept=kept)
     idx, exact = sample, sample_exact  # the calibration documents already have exact scores
     if len(mapped.contaminated):
         clean = ~np.isin(idx, mapped.contaminated)
@@ -313,7 +324,7 @@ def _cascade(method: ZipFitFast, corpus: Any, engine: Engine, counter: TokenCoun
     while len(todo):
         rounds += 1
         with timer.phase("rescore"):
-            fresh = rescore(corpus, todo, method.exact_, engine, desc=f"exact, round {rounds}")
+            fresh = rescore(corpus, todo, method.exact_, engine, desc=f"exact, round {rounds}", kept=kept)
         rescored += len(todo)
         with timer.phase("select"):
             idx, exact = np.concatenate([idx, todo]), np.concatenate([exact, fresh])

@@ -11,7 +11,7 @@ from zipfit.compression import CODECS, DEFAULT_LEVEL, LEVELS, length_function, r
 from zipfit.errors import ZipfitError
 from zipfit.kernel import PairLengths, pair_lengths
 from zipfit.methods.base import Method, Param
-from zipfit.ncd import alignment_from_lengths, ncd_values, tune_allocator
+from zipfit.ncd import alignment_from_lengths, tune_allocator
 from zipfit.process import owned
 
 # Shared by every member of the ZIP-FIT family (exact, debiased, fast): one meaning, one CLI option each.
@@ -91,11 +91,13 @@ class ZipFit(Method):
 
     def ncd_rows(self, texts: Sequence[str]) -> np.ndarray:
         """NCD to every target, one row per text (len(texts) x n_targets)."""
-        cys = self.target_lengths_
+        # ncd_values in numpy: integer min/max and one IEEE division per value, so the same floats, without
+        # Python's per-value cost (a tenth of an exact zipfit-debiased rescoring at 400 columns)
+        cys = np.asarray(self.target_lengths_, dtype=np.int64)
         out = np.empty((len(texts), len(cys)), dtype=np.float64)
         for i, text in enumerate(texts):
             cx, cxys = self.pair_lengths(text)
-            out[i] = ncd_values(cx, cys, cxys)
+            np.divide(np.asarray(cxys, dtype=np.int64) - np.minimum(cx, cys), np.maximum(cx, cys), out=out[i])
         return out
 
     def _length(self):

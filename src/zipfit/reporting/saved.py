@@ -70,6 +70,16 @@ def _reproduce(manifest: dict[str, Any], scores: Path | RemotePath) -> Any:
     return result
 
 
+def _scored_report(dataset: ScoreDataset, manifest: dict[str, Any], selected: Any, group_by: str | None,
+                   examples: int) -> tuple[str, dict[str, bytes]]:
+    """The page of a run whose score dataset is at hand, its inputs read again from where the dataset says."""
+    view = read_view(dataset, dataset.manifest["parts"], manifest, selected)
+    corpus = source_corpus(dataset.manifest)
+    return run_report(view, inputs=None if corpus is None else corpus.files,
+                      text_of=None if corpus is None else corpus.text_of, targets=recorded_targets(dataset.manifest),
+                      group_by=group_by, examples=examples)
+
+
 def report(run: str | os.PathLike, out: str | os.PathLike | None = None, *, scores: str | os.PathLike | None = None,
            group_by: str | None = None, examples: int = 5, overwrite: bool = False,
            storage_options: dict[str, Any] | None = None) -> Path:
@@ -93,12 +103,7 @@ def report(run: str | os.PathLike, out: str | os.PathLike | None = None, *, scor
             and _json(run_path / MANIFEST_FILE).get("format") == FORMAT:
         dataset = ScoreDataset.open(run_path)
         page = check_report_path(page, overwrite=overwrite, inputs=[run_path])
-        view = read_view(dataset, dataset.manifest["parts"], dataset.manifest, None)
-        corpus = source_corpus(dataset.manifest)
-        html_text, pngs = run_report(view, inputs=None if corpus is None else corpus.files,
-                                     text_of=None if corpus is None else corpus.text_of,
-                                     targets=recorded_targets(dataset.manifest), group_by=group_by,
-                                     examples=examples)
+        html_text, pngs = _scored_report(dataset, dataset.manifest, None, group_by, examples)
     elif run_path.is_file() and run_path.name.endswith(".json") and {"overlap", "methods"} <= set(_json(run_path)):
         page = check_report_path(page, overwrite=overwrite, inputs=[run_path])
         html_text, pngs = compare_report(_json(run_path))
@@ -112,13 +117,8 @@ def report(run: str | os.PathLike, out: str | os.PathLike | None = None, *, scor
                               "--report PAGE (or --scores-out DIR), or pass --scores DIR")
         page = check_report_path(page, overwrite=overwrite, inputs=[run_path])
         result = _reproduce(manifest, storage.as_path(recorded))
-        dataset = ScoreDataset.open(recorded)
-        view = read_view(dataset, dataset.manifest["parts"], manifest, result.indices)
-        corpus = source_corpus(dataset.manifest)
-        html_text, pngs = run_report(view, inputs=None if corpus is None else corpus.files,
-                                     text_of=None if corpus is None else corpus.text_of,
-                                     targets=recorded_targets(dataset.manifest),
-                                     group_by=group_by or manifest["parameters"].get("group_by"), examples=examples)
+        html_text, pngs = _scored_report(ScoreDataset.open(recorded), manifest, result.indices,
+                                         group_by or manifest["parameters"].get("group_by"), examples)
     publish(page, html_text, pngs)
     log.info("report -> %s", page)
     return page
