@@ -41,7 +41,7 @@ def sha(path):
 def test_select_is_the_exact_top_k_of_the_plain_formula(tmp_path, corpus_file, target_file, mixed_sources,
                                                          proofnet_valid):
     out = tmp_path / "out.jsonl"
-    result = zipfit.select(corpus_file, target_file, out=out, k=15, workers=2, progress=False)
+    result = zipfit.select(corpus_file, target_file, out=out, k=15, method="zipfit", workers=2, progress=False)
     rows = read_jsonl(out)
     targets = proofnet_valid[:20]
     plain = [alignment_plain(x, targets, "gzip", 1) for x in mixed_sources]
@@ -99,7 +99,7 @@ def test_token_budget(tmp_path, corpus_file, target_file):
 
 def test_zipfit_fast_equals_exact_and_reports_rescored(tmp_path, corpus_file, target_file):
     exact, fast = tmp_path / "exact.jsonl", tmp_path / "fast.jsonl"
-    zipfit.select(corpus_file, target_file, out=exact, k=10, workers=1, progress=False)
+    zipfit.select(corpus_file, target_file, out=exact, k=10, method="zipfit", workers=1, progress=False)
     result = zipfit.select(corpus_file, target_file, out=fast, k=10, workers=2, method="zipfit-fast",
                            stage1_targets=3, stage2_targets=8, calibration_docs=24, progress=False)
     assert fast.read_bytes() == exact.read_bytes()
@@ -177,7 +177,7 @@ def test_target_texts_and_where_filters(tmp_path, data_dir, corpus_file, proofne
 
 def test_score_writes_every_document(tmp_path, corpus_file, target_file, mixed_sources, proofnet_valid):
     out = tmp_path / "scores"
-    result = zipfit.score(corpus_file, target_file, out=out, workers=2, progress=False)
+    result = zipfit.score(corpus_file, target_file, out=out, method="zipfit", workers=2, progress=False)
     table = pq.read_table(out)
     assert table.num_rows == len(mixed_sources)
     assert table.column_names == ["file", "row", "id", "score", "n_tokens", "n_chars", "status", "reason", "detail"]
@@ -269,7 +269,7 @@ def test_ties_are_broken_by_input_order_through_select(tmp_path, target_file, mi
 
 def test_fast_with_token_budget_equals_exact(tmp_path, corpus_file, target_file):
     exact, fast = tmp_path / "exact.jsonl", tmp_path / "fast.jsonl"
-    zipfit.select(corpus_file, target_file, out=exact, tokens=2500, workers=1, progress=False)
+    zipfit.select(corpus_file, target_file, out=exact, tokens=2500, method="zipfit", workers=1, progress=False)
     result = zipfit.select(corpus_file, target_file, out=fast, tokens=2500, method="zipfit-fast", workers=2,
                            stage1_targets=3, stage2_targets=8, calibration_docs=24, progress=False)
     assert result.manifest["counts"]["two_stage"]
@@ -322,8 +322,9 @@ def test_mixed_formats_and_globs_through_select(tmp_path, target_file, mixed_sou
 def test_manifest_records_what_a_run_needs_to_be_reproduced(tmp_path, corpus_file, target_file):
     m = zipfit.select(corpus_file, target_file, out=tmp_path / "o.jsonl", k=5, level=6, workers=2,
                       progress=False).manifest
-    assert m["method"] == {"name": "zipfit", "codec": "gzip", "level": 6, "allow_level_0": False, "fast": False,
-                           "n_targets": 20}
+    # no method named: the default's, with what its background sample needs to be drawn again
+    assert m["method"] == {"name": "zipfit-debiased", "codec": "gzip", "level": 6, "allow_level_0": False,
+                           "fast": False, "n_targets": 20, "background_docs": 20, "seed": 0}
     assert m["parameters"]["kernel"] == "native"
     assert m["parameters"]["workers"] == 2 and m["parameters"]["engine"] == "local"
     assert m["environment"]["zipfit"] == zipfit.__version__
