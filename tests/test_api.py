@@ -384,3 +384,14 @@ def test_compare_methods(tmp_path, corpus_file, target_file):
     assert rows["zipfit-fast"]["counts"]["two_stage"]
     assert rows["zipfit"]["median_chars"] < report["source"]["median_chars"]  # ZIP-FIT's length bias, visible
     assert json.loads(out.read_text()) == report
+
+
+def test_score_and_compare_default_to_zipfit_debiased(tmp_path, corpus_file, target_file):
+    # select's default is checked by the manifest test above; the paper's score must be named to be had
+    scored = zipfit.score(corpus_file, target_file, out=tmp_path / "s", workers=1, progress=False)
+    assert scored.manifest["method"]["name"] == "zipfit-debiased"
+    named = zipfit.score(corpus_file, target_file, out=tmp_path / "d", method="zipfit-debiased", workers=1,
+                         progress=False)
+    assert np.array_equal(scored.scores, named.scores)
+    compared = zipfit.compare(corpus_file, target_file, k=10, workers=1, progress=False)
+    assert [row["method"] for row in compared["methods"]] == ["zipfit-debiased", "zipfit", "random"]

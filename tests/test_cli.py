@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from zipfit.cli import build_parser, main, unescape
+from zipfit.methods import DEFAULT_METHOD
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples"
@@ -21,19 +23,55 @@ def zipfit_cli(*args, cwd=None):
                           cwd=cwd, env=env, timeout=300)
 
 
+def _demo(out, *options):
+    """The README's first command (without its report), plus options."""
+    proc = zipfit_cli("select", EXAMPLE / "source_mix.jsonl.gz", "--target", EXAMPLE / "proofnet_valid.jsonl",
+                      "--target-template", TEMPLATE, "--k", 50, "--out", out, *options)
+    assert proc.returncode == 0, proc.stderr
+    return proc, [json.loads(line) for line in out.read_text().splitlines()]
+
+
 def test_demo_from_the_readme(tmp_path):
     out = tmp_path / "selected.jsonl"
-    proc = zipfit_cli("select", EXAMPLE / "source_mix.jsonl.gz", "--target", EXAMPLE / "proofnet_valid.jsonl",
-                      "--target-template", TEMPLATE, "--k", 50, "--out", out)
-    assert proc.returncode == 0, proc.stderr
-    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    proc, rows = _demo(out)
     assert len(rows) == 50 and rows[0]["zipfit_rank"] == 1
     assert {"id", "domain", "text", "zipfit_score", "zipfit_rank"} <= set(rows[0])
     assert "selected 50 of 600 documents" in proc.stderr
-    assert "favours short documents" in proc.stderr
     manifest = json.loads((tmp_path / "selected.jsonl.manifest.json").read_text())
     assert manifest["inputs"]["target"]["spec"]["template"] == "{nl_statement}\n{formal_statement}"
     assert manifest["counts"]["targets"] == 185
+    # the default, as the README says: zipfit-debiased, 49 of the 50 in the target's language
+    assert manifest["method"]["name"] == "zipfit-debiased"
+    assert sum(r["domain"] == "lean4-mathlib" for r in rows) == 49
+    assert "favours short documents" not in proc.stderr
+
+
+def test_demo_with_the_papers_score(tmp_path):
+    proc, rows = _demo(tmp_path / "paper.jsonl", "--method", "zipfit")
+    assert sum(r["domain"] == "lean4-mathlib" for r in rows) == 0  # the README's contrast: all short Python
+    assert "favours short documents" in proc.stderr
+
+
+def test_the_default_method_is_zipfit_debiased_and_help_says_so(monkeypatch, capsys):
+    monkeypatch.setenv("COLUMNS", "400")  # argparse wraps help to the terminal; wide, no word is cut at a hyphen
+    helps = {}
+    for command in ("select", "score", "compare"):
+        with pytest.raises(SystemExit) as done:
+            main([command, "--help"])
+        assert done.value.code == 0
+        helps[command] = capsys.readouterr().out
+    assert DEFAULT_METHOD == "zipfit-debiased"
+    for command in ("select", "score"):
+        assert re.search(r"--method \{[^}]*\} zipfit-debiased \(default\), zipfit \(the paper's score\)",
+                         " ".join(helps[command].split())), helps[command]
+    assert "--methods METHODS comma-separated (default: zipfit-debiased,zipfit,random" in " ".join(
+        helps["compare"].split()), helps["compare"]
+    parser = build_parser()
+    base = ["a.jsonl", "--target", "t.jsonl", "--k", "1"]
+    assert parser.parse_args(["score", "a.jsonl", "--target", "t.jsonl", "--out", "s"]).method == "zipfit-debiased"
+    assert parser.parse_args(["compare", *base]).methods == "zipfit-debiased,zipfit,random"
+    # select leaves it unset so that --scores can take the saved run's method; the API then takes the default
+    assert parser.parse_args(["select", *base, "--out", "o.jsonl"]).method is None
 
 
 def test_user_errors_are_one_line_without_traceback(tmp_path):

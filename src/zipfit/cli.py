@@ -242,7 +242,8 @@ def build_parser() -> argparse.ArgumentParser:
     budget.add_argument("--k", type=int, help="number of documents each method selects")
     budget.add_argument("--tokens", type=int, help="token budget for each method")
     p.add_argument("--methods", default=f"{DEFAULT_METHOD},zipfit,random",
-                   help=f"comma-separated, from: {', '.join(method_names())}")
+                   help=f"comma-separated (default: {DEFAULT_METHOD},zipfit,random: the default beside the paper's "
+                        f"score and a baseline), from: {', '.join(method_names())}")
     p.add_argument("--tokenizer", default="whitespace", help="token unit for --tokens and lengths")
     _add_seed_option(p, method_names())
     p.add_argument("--out", help="also write the report as JSON")
