@@ -73,23 +73,26 @@ def test_without_exclude_the_planted_copies_are_selected(tmp_path, data_dir):
 
 
 def test_dedup_skips_copies_of_better_ranked_documents(tmp_path, data_dir):
+    # the paper's score, named: a document's score does not depend on the rest of the source, so adding copies
+    # leaves the originals' ranking as it was (zipfit-debiased's background is a sample of the source it is given)
     mix = _mix()
     targets = [f"{r['nl_statement']}\n{r['formal_statement']}" for r in _proofnet(data_dir, "valid")]
     records = [{"id": str(i), "text": r["text"]} for i, r in enumerate(mix)]
     base = zipfit.select(_write(tmp_path / "base.jsonl", records), target_texts=targets, out=tmp_path / "b.jsonl",
-                         k=30, workers=1, progress=False)
+                         k=30, method="zipfit", workers=1, progress=False)
     top = [json.loads(line) for line in base.out.read_text().splitlines()][:10]
     copies = [{"id": f"exact-{r['id']}", "text": "  " + r["text"].replace("\n", "\n\n")} for r in top[:5]]
     copies += [{"id": f"near-{r['id']}", "text": r["text"] + "\n# edited"} for r in top[5:] if len(r["text"]) > 300]
     source = _write(tmp_path / "with_copies.jsonl", records + copies)
-    deduped = zipfit.select(source, target_texts=targets, out=tmp_path / "d.jsonl", k=30, dedup=True, workers=2,
-                            progress=False)
+    deduped = zipfit.select(source, target_texts=targets, out=tmp_path / "d.jsonl", k=30, method="zipfit",
+                            dedup=True, workers=2, progress=False)
     assert deduped.out.read_bytes() == base.out.read_bytes()  # the copies took no slot; the originals kept
     skipped = deduped.manifest["dedup"]["skipped"]
     assert skipped["by_reason"]["exact_duplicate"]["count"] == 5
     assert deduped.manifest["counts"]["duplicates_skipped"] == len(copies)
     # without --dedup the exact copies (same score as their originals) fill slots
-    plain = zipfit.select(source, target_texts=targets, out=tmp_path / "p.jsonl", k=30, workers=1, progress=False)
+    plain = zipfit.select(source, target_texts=targets, out=tmp_path / "p.jsonl", k=30, method="zipfit", workers=1,
+                          progress=False)
     assert any(json.loads(line)["id"].startswith("exact-") for line in plain.out.read_text().splitlines())
 
 
