@@ -65,8 +65,8 @@ def test_a_selection_whose_scores_were_not_kept_is_refused_with_what_to_do(run, 
     page = zipfit.report(out, scores=run["work"] / "scores", overwrite=True)  # the same scores, given by hand
     assert "5 of 300 documents" in page.read_text(encoding="utf-8")
     with pytest.raises(ZipfitError, match="holds zipfit-debiased scores, not zipfit"):  # scores of another method
-        zipfit.select(run["source"], TARGET, out=tmp_path / "other.jsonl", k=5, target_template=TEMPLATE,
-                      workers=1, progress=False, scores_out=tmp_path / "s")
+        zipfit.select(run["source"], TARGET, out=tmp_path / "other.jsonl", k=5, method="zipfit",
+                      target_template=TEMPLATE, workers=1, progress=False, scores_out=tmp_path / "s")
         zipfit.report(tmp_path / "other.jsonl", scores=run["work"] / "scores")
 
 
