@@ -130,7 +130,7 @@ def test_small_corpora_and_few_targets_run_exactly():
 def test_ten_targets_still_take_the_cascade_and_select_exactly(tmp_path, mixed_sources, proofnet_valid):
     docs = [{"text": t} for t in mixed_sources]
     exact_out, fast_out = tmp_path / "exact.jsonl", tmp_path / "fast.jsonl"
-    zipfit.select(docs, proofnet_valid[:10], k=10, out=exact_out, workers=1, progress=False)
+    zipfit.select(docs, proofnet_valid[:10], method="zipfit", k=10, out=exact_out, workers=1, progress=False)
     result = zipfit.select(docs, proofnet_valid[:10], method="zipfit", fast=True, k=10, out=fast_out, workers=1,
                            progress=False, calibration_docs=32)
     assert fast_out.read_bytes() == exact_out.read_bytes()
