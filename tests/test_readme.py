@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -57,12 +58,21 @@ def test_the_readme_has_two_set_up_commands_and_ci_runs_the_test_one():
 def test_the_main_command_selects_and_draws_its_report(tmp_path):
     """The first set-up command after its install, as written, in a copy of the repository's examples."""
     command = _setup_commands()[0].split(" && ", 1)[1]
+    assert "--method" not in command  # the first command shows the default
     (tmp_path / "examples").symlink_to(ROOT / "examples")
     proc = subprocess.run(command, shell=True, cwd=tmp_path, capture_output=True, text=True, timeout=600,
                           env={**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"})
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert len((tmp_path / "selected.jsonl").read_text(encoding="utf-8").splitlines()) == 50
+    rows = [json.loads(line) for line in (tmp_path / "selected.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert len(rows) == 50
+    # the default's selection, and the README's words about it are its numbers
+    lean = sum(r["domain"] == "lean4-mathlib" for r in rows)
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    assert "with the default method, `zipfit-debiased`," in readme and f"{lean} of the 50 are Lean" in readme
+    median = json.loads((tmp_path / "selected.jsonl.manifest.json").read_text())["lengths"]["chars"]["selected"]["p50"]
+    assert f"(median {median:,.0f} characters against 840 in the mix" in readme
     page = (tmp_path / "selected.html").read_text(encoding="utf-8")
+    assert "<h1>zipfit report: zipfit-debiased</h1>" in page
     assert '<section id="coverage">' in page and "<th>domain</th>" in page
     assert sorted(p.name for p in tmp_path.glob("selected.*.png")) == [
         "selected.coverage.png", "selected.lengths.png", "selected.mix.png", "selected.scores.png"]
