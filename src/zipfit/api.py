@@ -393,6 +393,9 @@ def select(
     is kept); after a crash or kill the same call with ``resume=True`` scores only the missing shards.
     ``scores=DIR`` cuts from a saved score dataset instead of scoring: the same bytes as a direct call.
 
+    ``method``: ``zipfit-debiased`` when none is named (``methods.DEFAULT_METHOD``; with ``scores=``, the saved
+    run's); ``"zipfit"`` is the paper's score, exact.
+
     ``out="DIR/"`` (or ``out_format=``: ``parquet``, ``jsonl``, ``jsonl.gz``, ``jsonl.zst``, ``hf``) writes a
     directory of parts, ``max_rows_per_file``/``max_bytes_per_file`` each, with ``_manifest.json`` inside,
     renamed into place whole. ``rejects=PATH`` also writes every record that was not eligible, with its reason.
@@ -734,6 +737,7 @@ def score(
     Parquet file with a row per record (file, row, id, score, n_tokens, n_chars, status, reason), and
     ``_manifest.json``. ``pandas.read_parquet(out)`` reads it; ``select(scores=out)`` cuts selections from it.
 
+    ``method``: ``zipfit-debiased`` by default (``methods.DEFAULT_METHOD``); ``"zipfit"`` is the paper's score.
     Shards are written as they finish: an interrupted run continues with ``resume=True``.
 
     ``annotate=DIR`` also writes every input record with ``zipfit_score``, ``zipfit_rank``, ``zipfit_status`` and
@@ -911,6 +915,7 @@ def compare(
 ) -> dict[str, Any]:
     """Run several methods on the same sources and target; report their overlaps, mixes, lengths and times.
 
+    ``methods``: by default the default method (``zipfit-debiased``), the paper's ``zipfit`` and ``random``.
     Method parameters go in ``params={method: {...}}`` (or, for every method that takes it, as a keyword).
     Each method's mix counts its documents by source file, or by the source field ``report_by``. Nothing is written
     but the optional JSON report (and, with ``report=PAGE.html``, its report page): this is for choosing a method,
