@@ -187,7 +187,7 @@ class Sampler:
 def run_cli(command: str, files: list[Path], rows: list[int], target: Path, out: Path, workers: int, k: int,
             shard_rows: int, interval: float) -> dict:
     args = [command, *map(str, files), "--target", str(target), "--out", str(out), "--workers", str(workers),
-            "--engine", "local", "--shard-rows", str(shard_rows)]
+            "--engine", "local", "--shard-rows", str(shard_rows), "--method", "zipfit"]  # as BENCHMARKS.md measured
     if command == "select":
         args += ["--k", str(k)]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")]))}

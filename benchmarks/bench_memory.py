@@ -41,7 +41,7 @@ def sample():
 threading.Thread(target=sample, daemon=True).start()
 t = time.perf_counter()
 result = zipfit.{method}(src, out=out, target_texts=json.load(open(tgt)), workers=int(workers), progress=False,
-                         {budget})
+                         method="zipfit", {budget})
 seconds = time.perf_counter() - t
 done.set()
 print(json.dumps({{
