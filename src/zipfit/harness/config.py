@@ -463,6 +463,9 @@ def _ablation(value: Any, methods: tuple[str, ...], budgets: tuple[int, ...], se
     t = _check_keys(value or {}, ABLATION_KEYS, "[ablation]")
     if not t:
         return AblationOptions()
+    if "target_sizes" not in t:
+        raise ZipfitError("ablation.target_sizes is missing: the numbers of target examples to try, e.g. "
+                          "target_sizes = [10, 25, 50, 100]")
     sizes = tuple(sorted(_int_list(t.get("target_sizes"), "ablation.target_sizes", positive=True)))
     if "methods" in t:
         chosen = _methods(t["methods"], "ablation.methods")
