@@ -132,7 +132,7 @@ def test_toml_paths_are_relative_to_the_config_file(data_dir: Path, tmp_path: Pa
 
 
 def test_shipped_configs_parse() -> None:
-    for name in ("autoformalization", "code", "autoformalization-smollm2"):
+    for name in ("autoformalization", "code", "autoformalization-smollm2", "prose"):
         path = REPO / "experiments" / f"{name}.toml"
         cfg = load_config(path)
         assert cfg.name == name
@@ -195,3 +195,12 @@ def test_bad_reference_and_ablation_values(data_dir: Path) -> None:
     message = error(base(data_dir) | {"methods": ["random"], "ablation": {"target_sizes": [10]}})
     assert "ablation.methods: none of the default methods" in message
     assert "d4 gives no score per document" in error(base(data_dir) | {"per_dataset": {"scores": ["d4"]}})
+
+
+def test_plain_text_target_and_eval_are_checked(data_dir: Path) -> None:
+    wiki = str(data_dir / "text" / "wikitext-2" / "valid.txt")
+    cfg = load_config(base(data_dir) | {"target": {"files": [wiki], "half": "even"}})
+    assert cfg.target.files[0].name == "valid.txt"
+    assert ".txt files have no fields" in error(base(data_dir) | {"eval": {"files": [wiki], "template": "{text}"}})
+    mixed = [wiki, str(data_dir / "mbpp" / "mbpp.jsonl")]
+    assert "mixes plain-text (.txt) and record files" in error(base(data_dir) | {"target": {"files": mixed}})

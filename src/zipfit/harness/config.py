@@ -307,9 +307,16 @@ def _examples(t: Any, where: str, base: Path, *, is_eval: bool) -> ExampleSpec:
         raise ZipfitError(f"{where}.half must be \"even\" or \"odd\", got {half!r}")
     exclude = t.get("exclude", True)
     _typed(exclude, bool, f"{where}.exclude")
-    return ExampleSpec(files=_files(t.get("files"), base, f"{where}.files"), half=half,
+    spec = ExampleSpec(files=_files(t.get("files"), base, f"{where}.files"), half=half,
                        max_examples=_positive(t.get("max_examples"), f"{where}.max_examples"),
                        exclude=exclude, **_text_options(t, where))
+    kinds = {str(f).endswith(TEXT_SUFFIXES) for f in spec.files}
+    if len(kinds) > 1:
+        raise ZipfitError(f"{where}.files mixes plain-text (.txt) and record files; use one kind")
+    if kinds == {True} and (spec.template is not None or spec.where or "text_field" in t):
+        raise ZipfitError(f"{where}: .txt files have no fields (each non-blank line is an example); "
+                          "remove text_field/template/where")
+    return spec
 
 
 def _methods(value: Any, where: str = "methods") -> tuple[str, ...]:
