@@ -30,6 +30,9 @@ def test_every_method_is_paired_with_random_and_the_best_baseline_by_seed() -> N
     assert "| method | vs random | vs the best baseline (dsir) |" in text
     assert "| dsir | -1.100 [" in text and "not distinguishable at 2 seeds" in text
     assert "95% Student-t interval over seeds (n − 1 degrees of freedom)" in text
+    headline = text.split("## Setup")[0]
+    assert "- At 100 tokens, final CE minus random's, paired by seed (95% t-interval): zipfit -2.000 [-2.000, " \
+           "-2.000]." in headline
 
     rows = statistics(s)["paired_differences"]
     row = next(r for r in rows if r["method"] == "dsir" and r["versus"] == "random")

@@ -409,6 +409,10 @@ def _headline(analysis: Mapping[str, Any]) -> list[str]:
     for b in analysis["budgets"]:
         for v in b["verdicts"]:
             lines.append(f"- At {b['budget']:,} tokens: {v}")
+        ours = {m: d for m, d in b.get("pairs", {}).get("random", {}).items() if m in ZIPFIT_METHODS}
+        if ours:
+            lines.append(f"- At {b['budget']:,} tokens, final CE minus random's, paired by seed (95% t-interval): "
+                         + "; ".join(f"{m} {paired.difference_cell(d)}" for m, d in ours.items()) + ".")
     fit = analysis["alignment"]["fit_datasets"]
     scored = (analysis.get("alignment_scores") or {}).get("methods", [])
     if fit is not None and not scored:
