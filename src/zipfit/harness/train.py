@@ -203,9 +203,13 @@ def _build_model(config: TrainConfig, train_texts: Sequence[str], workdir: Path)
     else:
         tok = load_tokenizer(config.tokenizer)
     torch.manual_seed(config.seed)
-    gpt = TinyGPT(GPTConfig(vocab_size=tok.vocab_size, n_layer=config.n_layer, n_head=config.n_head,
-                            d_model=config.d_model, block_size=config.block_size))
-    return _Model(gpt.to(config.device), tok, TINY_GPT, config.block_size, pretrained=False)
+    # on a GPU the weights are drawn there: drawing 91M of them on the CPU takes 1-3 s, and an experiment builds a
+    # model per run (so a seed's initial weights differ between the CPU and a GPU)
+    device = torch.device(config.device)
+    with device if device.type != "cpu" else contextlib.nullcontext():
+        gpt = TinyGPT(GPTConfig(vocab_size=tok.vocab_size, n_layer=config.n_layer, n_head=config.n_head,
+                                d_model=config.d_model, block_size=config.block_size))
+    return _Model(gpt.to(device), tok, TINY_GPT, config.block_size, pretrained=False)
 
 
 def _optimizer(module: Any, lr: float, weight_decay: float, pretrained: bool, device: str) -> Any:
