@@ -136,6 +136,8 @@ def test_check_device():
         check_device("tpu9")
     if torch.cuda.is_available():
         check_device("cuda")
+        with pytest.raises(ZipfitError, match=r"cuda:99 asked for, but torch sees [0-9]+ CUDA GPU"):
+            check_device("cuda:99")
     else:
         with pytest.raises(ZipfitError, match="device cuda asked for, but torch sees no CUDA GPU"):
             check_device("cuda")

@@ -246,6 +246,9 @@ def check_device(device: str) -> None:
         raise ZipfitError(f"unknown device {device!r}: use cpu or cuda (cuda:N)") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ZipfitError(f"device {device} asked for, but torch sees no CUDA GPU")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ZipfitError(f"device {device} asked for, but torch sees {torch.cuda.device_count()} CUDA GPU(s) "
+                          f"(cuda:0 to cuda:{torch.cuda.device_count() - 1})")
 
 
 def train_eval(
