@@ -152,9 +152,12 @@ ABLATION_KEYS = ("target_sizes", "methods", "budget", "seeds")
 ABLATION_DEFAULT_METHODS = ("zipfit", "zipfit-debiased", "zipfit-ml", "zipfit-fast", "dsir")
 
 
-def load_config(config: str | os.PathLike | Mapping[str, Any], base_dir: str | os.PathLike | None = None
-                ) -> ExperimentConfig:
-    """Parse a TOML file (paths relative to it) or a dict (paths relative to ``base_dir``, default the cwd)."""
+def load_config(config: str | os.PathLike | Mapping[str, Any], base_dir: str | os.PathLike | None = None,
+                overrides: Sequence[str] = ()) -> ExperimentConfig:
+    """Parse a TOML file (paths relative to it) or a dict (paths relative to ``base_dir``, default the cwd).
+
+    ``overrides``: ``KEY=VALUE`` strings applied to the raw config first (see ``zipfit.harness.overrides``).
+    """
     if isinstance(config, Mapping):
         raw = dict(config)
         base = Path(base_dir) if base_dir is not None else Path.cwd()
@@ -168,6 +171,10 @@ def load_config(config: str | os.PathLike | Mapping[str, Any], base_dir: str | o
         except (toml.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ZipfitError(f"{path}: invalid TOML ({exc})") from None
         base = Path(base_dir) if base_dir is not None else path.resolve().parent
+    if overrides:
+        from zipfit.harness.overrides import apply_overrides
+
+        raw = apply_overrides(raw, overrides)
     return parse_config(raw, base.resolve())
 
 

@@ -431,7 +431,8 @@ class _Experiment:
         params = {"selection": self._sha(selection_path), "eval": self._sha(self.eval),
                   "tokenizer": _unit_key(self.train_tokenizer) if self.train_tokenizer else None,
                   "config": {k: _model_key(v) if k in ("model", "tokenizer") and v else v
-                             for k, v in dataclasses.asdict(config).items()}}
+                             for k, v in dataclasses.asdict(config).items()
+                             if not (k == "precision" and v == "fp32")}}  # runs from before the key stay valid
 
         def compute() -> tuple[dict[str, Any], list[Path]]:
             what = {"dataset": f"{sel.get('domain')} alone", "reference": "the whole source mix",
