@@ -49,7 +49,8 @@ def test_the_ablation_table_has_every_size_and_all() -> None:
 def test_the_ablation_plot_puts_all_at_the_full_target_size() -> None:
     ab = analyse(ablated(summary([[9.0, 6.0, 5.0], [9.0, 6.5, 5.4]])))["ablation"]
     ax = figure(ab).axes[0]
-    assert ax.get_xscale() == "log"
+    assert ax.get_xscale() == "log" and ax.get_title().endswith("mean ± std over seeds")
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["2", "4", "5 (all)"]
     zipfit_line = ax.containers[0].lines[0]
     assert list(zipfit_line.get_xdata()) == [2, 4, 5]
     assert list(zipfit_line.get_ydata()) == pytest.approx([6.2, 5.6, 5.2])

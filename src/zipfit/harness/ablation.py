@@ -96,6 +96,8 @@ def to_json(ab: Mapping[str, Any] | None) -> list[dict[str, Any]]:
 def figure(ab: Mapping[str, Any]) -> Any:
     """Final CE against the number of target examples (log axis), one line per method with ± std bars; "all"
     at the full target size; random's CE at the same budget dotted."""
+    from matplotlib.ticker import NullLocator
+
     from zipfit.harness.report import _figure
 
     fig = _figure((7.0, 4.6))
@@ -108,10 +110,15 @@ def figure(ab: Mapping[str, Any]) -> Any:
     if ab["random"] is not None:
         ax.axhline(ab["random"], color="grey", linestyle=":", linewidth=0.8, label=f"random {ab['random']:.3f}")
     ax.set_xscale("log")
-    ax.set_xlabel("target examples given to the method" + (f" (all = {ab['target_examples']})"
-                                                           if ab["target_examples"] else ""))
+    # the sizes that ran as ticks, in plain numbers (a log axis would print 10^1)
+    ticks = sorted({c["target_size"] for cells in ab["methods"].values() for c in cells.values() if c["target_size"]})
+    ax.set_xticks(ticks, [f"{n} (all)" if n == ab["target_examples"] else str(n) for n in ticks])
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xlabel("target examples given to the method")
     ax.set_ylabel("final eval CE (nats/token)")
-    ax.set_title(f"target-size ablation at {ab['budget']:,} tokens: mean ± std over seeds")
+    spread = any((c["seeds"] or 0) > 1 for cells in ab["methods"].values() for c in cells.values())
+    ax.set_title(f"target-size ablation at {ab['budget']:,} tokens: "
+                 + ("mean ± std over seeds" if spread else "one seed, no error bars"))
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize="small")
     return fig
