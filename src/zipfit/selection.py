@@ -24,6 +24,7 @@ from zipfit.engines.base import Engine
 from zipfit.errors import ZipfitError
 from zipfit.filters.base import FilterChain
 from zipfit.filters.dedup import DuplicateKeys
+from zipfit.io.corpus import Corpus
 from zipfit.io.shards import ROWS_PER_SHARD
 from zipfit.manifest import Timer
 from zipfit.methods.base import BACKGROUND, CASCADE, SCORES, SET, SOURCE_STATS
@@ -43,6 +44,7 @@ from zipfit.passes import (
 )
 from zipfit.pipeline.groups import encode, group_cut
 from zipfit.pipeline.scores import ScoreDataset
+from zipfit.pipeline.worker_reads import sample_on_workers
 from zipfit.tokens import TokenCounter
 from zipfit.topk import Budget, cut, gumbel_keys, ranking, select_top
 
@@ -150,18 +152,24 @@ def score_all(method: Any, corpus: Any, engine: Engine, counter: TokenCounter, s
               filters: FilterChain | None = None) -> MapResult:
     """Every document's score from a method that scores each one: what it needs from the source first,
     then the map pass (saved to ``dataset``, shard by shard, when given)."""
-    prepare(method, corpus, engine, seed, timer)
+    prepare(method, corpus, engine, seed, timer, shard_rows=shard_rows)
     with timer.phase("score"):
         return map_pass(corpus, method, engine, counter, dataset=dataset, shard_rows=shard_rows, filters=filters)
 
 
-def prepare(method: Any, corpus: Any, engine: Engine, seed: int, timer: Timer) -> None:
+def prepare(method: Any, corpus: Any, engine: Engine, seed: int, timer: Timer, *,
+            shard_rows: int = ROWS_PER_SHARD) -> None:
     """What a per-document method needs from the source before it can score: a background sample
-    (``zipfit-debiased``) or statistics of the whole source (DSIR's raw n-gram distribution)."""
+    (``zipfit-debiased``; drawn by the workers where they read the shards) or statistics of the whole source
+    (DSIR's raw n-gram distribution)."""
     if BACKGROUND in method.needs and getattr(method, "background_", None) is None:
         with timer.phase("background"):
-            _, background, _ = sample_documents(corpus, method.background_size(), seed, desc="background sample",
-                                                progress=engine.progress)
+            if engine.reads_shards and isinstance(corpus, Corpus):
+                _, background, _ = sample_on_workers(corpus, engine, method.background_size(), seed, shard_rows,
+                                                     desc="background sample")
+            else:
+                _, background, _ = sample_documents(corpus, method.background_size(), seed,
+                                                    desc="background sample", progress=engine.progress)
             method.fit_background(background)
     if SOURCE_STATS in method.needs:
         with timer.phase("source_stats"):
