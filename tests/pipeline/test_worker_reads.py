@@ -1,0 +1,129 @@
+"""The reads that workers make for an engine that reads shards give exactly what the driver's own reads give.
+
+The engine here is the local process pool answering ``map_shards`` itself (each shard, pickled, goes to a worker
+process, which reads it), so these checks need no Ray cluster; tests/engines/test_ray_remote.py runs them on Ray.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from realdata import DATA, read_jsonl
+
+from zipfit.engines import LocalEngine
+from zipfit.errors import ZipfitError
+from zipfit.fingerprint import text_sha256
+from zipfit.io import Corpus, TextSpec
+from zipfit.io.shards import plan_shards
+from zipfit.methods import ZipFit
+from zipfit.passes import map_pass, ranked_records, sample_documents
+from zipfit.pipeline.worker_reads import (
+    describe_inputs,
+    plan_on_workers,
+    ranked_records_on_workers,
+    reservoir_indices,
+    sample_on_workers,
+)
+from zipfit.tokens import TokenCounter
+
+MBPP = DATA / "mbpp" / "mbpp.jsonl"
+PROOFNET = DATA / "proofnet" / "proofnet_lean4_zipfit_v2.jsonl"
+PROOFNET_TEMPLATE = "{nl_statement}\n{formal_statement}"
+ROWS = 37  # rows per shard: many shards per file, none aligned with the bad lines
+
+
+class ShardReadingPool(LocalEngine):
+    """The local pool, its workers reading shards: every job runs in a worker process on a pickled shard."""
+
+    reads_shards = True
+
+    def map_shards(self, job: Any, shards: Any, **kwargs: Any) -> Any:
+        return self.map(job, shards, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def engine():
+    with ShardReadingPool(1, progress=False) as engine:
+        yield engine
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    """Real MBPP records as plain JSON Lines with bad lines among them, the same gzipped, and as Parquet."""
+    root = tmp_path_factory.mktemp("inputs")
+    records = read_jsonl(MBPP)[:300]
+    lines = [json.dumps(r) for r in records]
+    lines[3], lines[40], lines[77], lines[150] = "", "{not json", "[1, 2]", json.dumps({"code": "no text"})
+    plain = root / "mbpp.jsonl"
+    plain.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    packed = root / "mbpp.jsonl.gz"
+    packed.write_bytes(gzip.compress(plain.read_bytes(), mtime=0))
+    table = root / "mbpp.parquet"
+    pq.write_table(pa.Table.from_pylist(records[150:]), table, row_group_size=50)
+    return [plain, packed, table]
+
+
+def _targets() -> list[str]:
+    rows = read_jsonl(PROOFNET)
+    return [PROOFNET_TEMPLATE.format_map(r) for r in rows if r["split"] == "valid"][:40]
+
+
+def test_the_reservoir_draw_needs_only_the_count(inputs):
+    corpus = Corpus(inputs, TextSpec(field="text"))
+    n = sum(1 for _ in corpus.documents())
+    for size, seed in ((0, 0), (7, 0), (100, 3), (n, 1), (n + 50, 2)):
+        indices, _, count = sample_documents(corpus, size, seed)
+        assert count == n
+        assert reservoir_indices(n, size, seed).tolist() == indices.tolist()
+    assert reservoir_indices(0, 5, 0).tolist() == []
+
+
+def test_hashes_rows_and_the_sample_come_from_the_workers(engine, inputs):
+    corpus = Corpus(inputs, TextSpec(field="text"))
+    on_workers = Corpus(inputs, TextSpec(field="text"))
+    assert describe_inputs(on_workers, engine, ROWS) == corpus.describe()
+    assert on_workers.rows_known(ROWS) and not on_workers.rows_known(ROWS + 1)
+    assert [on_workers.rows(i, ROWS) for i in range(3)] == [corpus.rows(i, ROWS) for i in range(3)]
+    assert plan_on_workers(Corpus(inputs, TextSpec(field="text")), engine, 11) == plan_shards(corpus, 11)
+    for size, seed in ((25, 0), (400, 5)):
+        indices, texts, count = sample_on_workers(on_workers, engine, size, seed, ROWS)
+        want_indices, want_texts, want_count = sample_documents(corpus, size, seed)
+        assert (indices.tolist(), texts, count) == (want_indices.tolist(), want_texts, want_count)
+
+
+def test_the_write_pass_on_the_workers_reads_the_records_the_driver_reads(engine, inputs):
+    corpus = Corpus(inputs, TextSpec(field="text"))
+    method = ZipFit().fit(_targets())
+    mapped = map_pass(corpus, method, engine, TokenCounter("whitespace"), shard_rows=ROWS)
+    assert mapped.shards is not None and len(mapped.shards) > 10
+    assert sum(mapped.shard_docs) == len(mapped)
+    selected = np.argsort(-mapped.scores, kind="stable")[:120]  # best first, spread over every file
+    scores = mapped.scores[selected]
+    docs = list(corpus.documents())
+    hashes = {text_sha256(docs[int(selected[5])].text), text_sha256(docs[int(selected[90])].text)}
+    want_copies: list[int] = []
+    want = list(ranked_records(corpus, selected, scores, target_hashes=hashes, copies=want_copies))
+    copies: list[int] = []
+    got = list(ranked_records_on_workers(corpus, engine, mapped.shards, mapped.shard_docs, selected, scores,
+                                         target_hashes=hashes, copies=copies))
+    assert got == want
+    assert copies == want_copies and {6, 91} <= set(copies)  # the same texts are in every input: more copies
+    assert {r["zipfit_rank"] for _, r in got} == set(range(1, 121))
+
+
+def test_an_input_that_lost_documents_since_the_map_pass_is_one_error(engine, inputs, tmp_path):
+    plain = tmp_path / "mbpp.jsonl"
+    plain.write_bytes(inputs[0].read_bytes())
+    corpus = Corpus([plain], TextSpec(field="text"))
+    mapped = map_pass(corpus, ZipFit().fit(_targets()), engine, TokenCounter("whitespace"), shard_rows=ROWS)
+    last = len(mapped) - 1
+    plain.write_text("\n".join(plain.read_text(encoding="utf-8").splitlines()[:-5]) + "\n", encoding="utf-8")
+    with pytest.raises(ZipfitError, match="changed while zipfit was reading it"):
+        list(ranked_records_on_workers(corpus, engine, mapped.shards, mapped.shard_docs, np.array([last]),
+                                       np.array([0.5]), target_hashes=set(), copies=[]))
