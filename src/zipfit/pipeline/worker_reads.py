@@ -13,7 +13,9 @@ made by the workers, each reading its own files or shards from the store with th
   is read again by a worker, which returns their records with ``zipfit_score`` and ``zipfit_rank``; the driver writes
   them, shard by shard in input order, as they come back (only the shards in flight are held).
 
-Every result comes back in shard order, so the output is the bytes of a run that read in the driver.
+Every result comes back in shard order, so the output is the bytes of a run that read in the driver. These passes
+run on the engine's own pool of workers (``Engine.map``, one item per task), which outlives a pass; the scoring pass's
+Ray Data pipeline starts a pool of its own, which costs seconds that these short passes need not pay.
 """
 
 from __future__ import annotations
@@ -52,8 +54,8 @@ class InputFacts:
 
 def _facts(corpus: Corpus, engine: Engine, every: int, hashes: bool) -> list[str | None]:
     files = list(range(len(corpus.files)))
-    results = list(engine.map_shards(InputFacts(corpus, every, hashes), files, desc="hashing inputs" if hashes
-                                     else "counting rows", total=len(files), size=lambda _: 1, unit="file"))
+    results = list(engine.map(InputFacts(corpus, every, hashes), files, desc="hashing inputs" if hashes
+                              else "counting rows", total=len(files), size=lambda _: 1, unit="file"))
     for file_no, (_, rows) in enumerate(results):
         corpus.remember_rows(file_no, every, rows)
     return [digest for digest, _ in results]
@@ -180,12 +182,12 @@ def sample_on_workers(corpus: Corpus, engine: Engine, size: int, seed: int, ever
     """``passes.sample_documents`` (the same indices and texts, and the number of documents), by two passes of the
     workers: one counts each shard's documents, one returns the sampled texts."""
     shards = plan_on_workers(corpus, engine, every)
-    counts = list(engine.map_shards(CountDocuments(corpus), shards, desc=f"{desc} (counting)",
-                                    total=sum(s.stop - s.start for s in shards), size=lambda s: s.stop - s.start))
+    counts = list(engine.map(CountDocuments(corpus), shards, desc=f"{desc} (counting)",
+                             total=sum(s.stop - s.start for s in shards), size=lambda s: s.stop - s.start, unit="row"))
     indices = reservoir_indices(sum(counts), size, seed)
     picks = [Picks(shards[i], indices[lo:hi] - first) for i, first, lo, hi in _split(indices, counts)]
-    texts = [text for batch in engine.map_shards(PickTexts(corpus), picks, desc=desc, total=len(indices),
-                                                 size=lambda p: len(p.positions), unit="doc") for text in batch]
+    texts = [text for batch in engine.map(PickTexts(corpus), picks, desc=desc, total=len(indices),
+                                          size=lambda p: len(p.positions), unit="doc") for text in batch]
     return indices, texts, sum(counts)
 
 
@@ -202,8 +204,8 @@ def ranked_records_on_workers(corpus: Corpus, engine: Engine, shards: Sequence[S
     picks = [Picks(shards[i], ascending[lo:hi] - first, ranks[lo:hi], ordered[lo:hi])
              for i, first, lo, hi in _split(ascending, shard_docs)]
     job = PickRecords(corpus, frozenset(target_hashes))
-    for records, found in engine.map_shards(job, picks, desc="writing", total=len(selected),
-                                            size=lambda p: len(p.positions), unit="doc"):
+    for records, found in engine.map(job, picks, desc="writing", total=len(selected),
+                                     size=lambda p: len(p.positions), unit="doc"):
         copies.extend(found)
         yield from records
 
