@@ -1,7 +1,8 @@
 """The reads that workers make for an engine that reads shards give exactly what the driver's own reads give.
 
-The engine here is the local process pool answering ``map_shards`` itself (each shard, pickled, goes to a worker
-process, which reads it), so these checks need no Ray cluster; tests/engines/test_ray_remote.py runs them on Ray.
+The engine here is the local process pool declaring that its workers read shards (``map_shards`` is its ``map``:
+each shard, pickled, goes to a worker process, which reads it), so these checks need no Ray cluster;
+tests/engines/test_ray_remote.py runs the same reads on Ray with the inputs on an S3 server.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import pyarrow.parquet as pq
 import pytest
 from realdata import DATA, read_jsonl
 
-from zipfit.engines import LocalEngine
+import zipfit
+from zipfit.engines import LocalEngine, register_engine, unregister_engine
 from zipfit.errors import ZipfitError
 from zipfit.fingerprint import text_sha256
 from zipfit.io import Corpus, TextSpec
@@ -67,6 +69,23 @@ def inputs(tmp_path_factory):
     table = root / "mbpp.parquet"
     pq.write_table(pa.Table.from_pylist(records[150:]), table, row_group_size=50)
     return [plain, packed, table]
+
+
+@pytest.fixture
+def shard_pool():
+    """The pool above as an engine the API can be asked for by name; yields the jobs it ran, by class name."""
+    jobs: list[str] = []
+
+    class Recording(ShardReadingPool):
+        def map(self, job: Any, batches: Any, **kwargs: Any) -> Any:
+            jobs.append(type(job).__name__)
+            return super().map(job, batches, **kwargs)
+
+    register_engine("shard-pool", lambda workers, *, address, progress: Recording(workers, progress=progress))
+    try:
+        yield jobs
+    finally:
+        unregister_engine("shard-pool")
 
 
 def _targets() -> list[str]:
@@ -127,3 +146,22 @@ def test_an_input_that_lost_documents_since_the_map_pass_is_one_error(engine, in
     with pytest.raises(ZipfitError, match="changed while zipfit was reading it"):
         list(ranked_records_on_workers(corpus, engine, mapped.shards, mapped.shard_docs, np.array([last]),
                                        np.array([0.5]), target_hashes=set(), copies=[]))
+
+
+def test_select_from_saved_scores_and_zipfit_debiased_read_on_the_workers(inputs, tmp_path, shard_pool):
+    run = {"progress": False, "workers": 1}
+    zipfit.score(inputs, out=tmp_path / "scores", target_texts=_targets(), shard_rows=ROWS, engine="shard-pool", **run)
+    shard_pool.clear()
+    # the run's own shard_rows (the default) is not the saved one: the shards are planned with the saved one
+    zipfit.select(scores=tmp_path / "scores", k=30, out=tmp_path / "pool.parquet", engine="shard-pool", **run)
+    assert shard_pool == ["InputFacts", "PickRecords"]
+    zipfit.select(scores=tmp_path / "scores", k=30, out=tmp_path / "local.parquet", **run)
+    assert (tmp_path / "pool.parquet").read_bytes() == (tmp_path / "local.parquet").read_bytes()
+
+    shard_pool.clear()
+    options = {"k": 30, "method": "zipfit-debiased", "target_texts": _targets(), "shard_rows": ROWS, **run}
+    on_pool = zipfit.select(inputs, out=tmp_path / "pool.jsonl", engine="shard-pool", **options)
+    assert shard_pool == ["InputFacts", "CountDocuments", "PickTexts", "ShardJob", "PickRecords"]
+    local = zipfit.select(inputs, out=tmp_path / "local.jsonl", **options)
+    assert (tmp_path / "pool.jsonl").read_bytes() == (tmp_path / "local.jsonl").read_bytes()
+    assert on_pool.manifest["inputs"] == local.manifest["inputs"]
