@@ -53,6 +53,7 @@ from zipfit.io.lock import OutputLock
 from zipfit.io.memory import in_memory
 from zipfit.io.sources import Source
 from zipfit.io.texts import read_texts, spec_dict
+from zipfit.io.writers import record_kind
 from zipfit.kernel import kernel_name
 from zipfit.manifest import Timer, distribution, environment, length_report, score_summary
 from zipfit.methods import CASCADE, SCORES, SET, Method, accepted_parameters, all_parameters, make_method
@@ -520,7 +521,8 @@ def select(
         with timer.phase("write"), reported(f"writing {out_path}"):
             corpus.check_unchanged()
             records = _selected_records(corpus, runner, mapped, selected, selected_scores, target_hashes,
-                                        target_copies, s.run.progress, saved)
+                                        target_copies, s.run.progress, saved,
+                                        record_kind(out_path, None if layout is None else layout.format))
             schema = _with_score_fields(corpus.arrow_schema())
             if layout is None:
                 written = write_ranked(out_path, records, n=len(selected), order=s.order, schema=schema,
@@ -586,9 +588,9 @@ def select(
 
 def _selected_records(corpus: Corpus, runner: Engine, mapped: MapResult, selected: np.ndarray, scores: np.ndarray,
                       target_hashes: set[str], copies: list[int], progress: bool | None,
-                      saved: ScoreDataset | None) -> Iterator[tuple[int, dict[str, Any]]]:
-    """The write pass's records, in input order: read by the workers when they read the shards and the map pass
-    says which shard holds each document, else by this process."""
+                      saved: ScoreDataset | None, kind: str) -> Iterator[tuple[int, Any]]:
+    """The write pass's records, in input order: read (and serialised as ``kind`` says) by the workers when they read
+    the shards and the map pass says which shard holds each document, else by this process."""
     shards = mapped.shards
     if runner.reads_shards and shards is None and saved is not None and mapped.shard_docs is not None:
         every = saved.run.get("shard_rows")
@@ -598,7 +600,7 @@ def _selected_records(corpus: Corpus, runner: Engine, mapped: MapResult, selecte
                 shards = planned
     if runner.reads_shards and shards is not None and mapped.shard_docs is not None:
         return ranked_records_on_workers(corpus, runner, shards, mapped.shard_docs, selected, scores,
-                                         target_hashes=target_hashes, copies=copies)
+                                         target_hashes=target_hashes, copies=copies, kind=kind)
     return ranked_records(corpus, selected, scores, target_hashes=target_hashes, copies=copies, progress=progress)
 
 

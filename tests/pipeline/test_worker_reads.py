@@ -23,6 +23,7 @@ from zipfit.errors import ZipfitError
 from zipfit.fingerprint import text_sha256
 from zipfit.io import Corpus, TextSpec
 from zipfit.io.shards import plan_shards
+from zipfit.io.writers import encode_record
 from zipfit.methods import ZipFit
 from zipfit.passes import map_pass, ranked_records, sample_documents
 from zipfit.pipeline.worker_reads import (
@@ -88,6 +89,12 @@ def shard_pool():
         unregister_engine("shard-pool")
 
 
+def read_jsonl_lines(path) -> list[str]:
+    """The lines of a JSON Lines file that hold an object (the bad lines of ``inputs`` left out)."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [line for line in lines if line.startswith("{") and '"text"' in line]
+
+
 def _targets() -> list[str]:
     rows = read_jsonl(PROOFNET)
     return [PROOFNET_TEMPLATE.format_map(r) for r in rows if r["split"] == "valid"][:40]
@@ -134,6 +141,11 @@ def test_the_write_pass_on_the_workers_reads_the_records_the_driver_reads(engine
     assert got == want
     assert copies == want_copies and {6, 91} <= set(copies)  # the same texts are in every input: more copies
     assert {r["zipfit_rank"] for _, r in got} == set(range(1, 121))
+    for kind in ("json", "pickle"):  # serialised on the worker as the writer would
+        encoded = list(ranked_records_on_workers(corpus, engine, mapped.shards, mapped.shard_docs, selected, scores,
+                                                 target_hashes=hashes, copies=[], kind=kind))
+        assert [(rank, rec.kind, rec.data) for rank, rec in encoded] == \
+            [(rank, kind, encode_record(rec, kind).data) for rank, rec in want]
 
 
 def test_an_input_that_lost_documents_since_the_map_pass_is_one_error(engine, inputs, tmp_path):
@@ -148,8 +160,14 @@ def test_an_input_that_lost_documents_since_the_map_pass_is_one_error(engine, in
                                        np.array([0.5]), target_hashes=set(), copies=[]))
 
 
-def test_select_from_saved_scores_and_zipfit_debiased_read_on_the_workers(inputs, tmp_path, shard_pool):
+def test_select_from_saved_scores_and_zipfit_debiased_read_on_the_workers(inputs, tmp_path, shard_pool, caplog):
     run = {"progress": False, "workers": 1}
+    # a field that is NaN in every record of the first input: written as null, counted in one warning, whichever
+    # process serialised the records
+    nan = tmp_path / "mbpp-nan.jsonl"
+    nan.write_text("".join(json.dumps({**json.loads(line), "weight": float("nan")}) + "\n"
+                           for line in read_jsonl_lines(inputs[0])), encoding="utf-8")
+    inputs = [nan, *inputs[1:]]
     zipfit.score(inputs, out=tmp_path / "scores", target_texts=_targets(), shard_rows=ROWS, engine="shard-pool", **run)
     shard_pool.clear()
     # the run's own shard_rows (the default) is not the saved one: the shards are planned with the saved one
@@ -165,3 +183,5 @@ def test_select_from_saved_scores_and_zipfit_debiased_read_on_the_workers(inputs
     local = zipfit.select(inputs, out=tmp_path / "local.jsonl", **options)
     assert (tmp_path / "pool.jsonl").read_bytes() == (tmp_path / "local.jsonl").read_bytes()
     assert on_pool.manifest["inputs"] == local.manifest["inputs"]
+    nulled = [r.getMessage().split(": wrote ")[1] for r in caplog.records if "as null" in r.getMessage()]
+    assert len(nulled) == 2 and nulled[0] == nulled[1] and not nulled[0].startswith("0 ")

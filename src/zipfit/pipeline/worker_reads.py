@@ -10,8 +10,9 @@ made by the workers, each reading its own files or shards from the store with th
   shard; the driver draws the sample's indices from the total alone (``reservoir_indices``: the same draw as the
   streaming ``passes.sample_documents``, so the same sample); the workers return those documents' texts.
 - ``ranked_records_on_workers``: the write pass. The driver cuts the scores; each shard holding selected documents
-  is read again by a worker, which returns their records with ``zipfit_score`` and ``zipfit_rank``; the driver writes
-  them, shard by shard in input order, as they come back (only the shards in flight are held).
+  is read again by a worker, which returns their records with ``zipfit_score`` and ``zipfit_rank``, serialised as
+  the output keeps them (JSON lines, or pickles for Parquet); the driver writes them, shard by shard in input order,
+  as they come back (only the shards in flight are held).
 
 Every result comes back in shard order, so the output is the bytes of a run that read in the driver. These passes
 run on the engine's own pool of workers (``Engine.map``, one item per task), which outlives a pass; the scoring pass's
@@ -33,6 +34,7 @@ from zipfit.fingerprint import text_sha256
 from zipfit.io.corpus import Corpus, Document
 from zipfit.io.inputs import input_sha256
 from zipfit.io.shards import Shard, plan_shards
+from zipfit.io.writers import EncodedRecord, encode_record
 
 
 class InputFacts:
@@ -131,19 +133,22 @@ class PickTexts:
 
 
 class PickRecords:
-    """The picked records of a shard with ``zipfit_score`` and ``zipfit_rank``, and the ranks of those whose text
-    is exactly a target example (by sha256)."""
+    """The picked records of a shard with ``zipfit_score`` and ``zipfit_rank``, serialised for the output when
+    ``kind`` says how (``writers.record_kind``), and the ranks of those whose text is exactly a target example (by
+    sha256)."""
 
-    def __init__(self, corpus: Corpus, target_hashes: frozenset[str]) -> None:
+    def __init__(self, corpus: Corpus, target_hashes: frozenset[str], kind: str | None = None) -> None:
         self.corpus = corpus
         self.target_hashes = target_hashes
+        self.kind = kind
 
     def setup(self) -> None:
         pass
 
-    def __call__(self, picks: Picks) -> tuple[list[tuple[int, dict[str, Any]]], list[int]]:
+    def __call__(self, picks: Picks) -> tuple[list[tuple[int, dict[str, Any] | EncodedRecord]], list[int]]:
         assert picks.ranks is not None and picks.scores is not None
-        out, copies = [], []
+        out: list[tuple[int, dict[str, Any] | EncodedRecord]] = []
+        copies: list[int] = []
         for doc, rank, score in zip(_picked(self.corpus, picks, records=True), picks.ranks.tolist(),
                                     picks.scores.tolist(), strict=True):
             record = dict(doc.record or {})
@@ -151,7 +156,7 @@ class PickRecords:
             record["zipfit_rank"] = rank
             if self.target_hashes and text_sha256(doc.text) in self.target_hashes:
                 copies.append(rank)
-            out.append((rank, record))
+            out.append((rank, record if self.kind is None else encode_record(record, self.kind)))
         return out, copies
 
 
@@ -193,9 +198,11 @@ def sample_on_workers(corpus: Corpus, engine: Engine, size: int, seed: int, ever
 
 def ranked_records_on_workers(corpus: Corpus, engine: Engine, shards: Sequence[Shard], shard_docs: Sequence[int],
                               selected: np.ndarray, scores: np.ndarray, *, target_hashes: frozenset[str] | set[str],
-                              copies: list[int]) -> Iterator[tuple[int, dict[str, Any]]]:
+                              copies: list[int], kind: str | None = None
+                              ) -> Iterator[tuple[int, dict[str, Any] | EncodedRecord]]:
     """``passes.ranked_records`` read by the workers: (rank, record + zipfit_score + zipfit_rank) for the selection,
-    in input order. ``shards`` are the map pass's, ``shard_docs`` their numbers of eligible documents."""
+    in input order. ``shards`` are the map pass's, ``shard_docs`` their numbers of eligible documents. With ``kind``
+    (``writers.record_kind`` of the output), the workers serialise the records too, as ``write_ranked`` would."""
     if len(shards) != len(shard_docs):
         raise ValueError(f"{len(shards)} shards but {len(shard_docs)} document counts")
     by_index = np.argsort(selected, kind="stable")
@@ -203,7 +210,7 @@ def ranked_records_on_workers(corpus: Corpus, engine: Engine, shards: Sequence[S
     ranks, ordered = by_index + 1, np.asarray(scores)[by_index]
     picks = [Picks(shards[i], ascending[lo:hi] - first, ranks[lo:hi], ordered[lo:hi])
              for i, first, lo, hi in _split(ascending, shard_docs)]
-    job = PickRecords(corpus, frozenset(target_hashes))
+    job = PickRecords(corpus, frozenset(target_hashes), kind)
     for records, found in engine.map(job, picks, desc="writing", total=len(selected),
                                      size=lambda p: len(p.positions), unit="doc"):
         copies.extend(found)
