@@ -120,31 +120,23 @@ def _same_selection(manifest: dict, local: dict) -> None:
 
 
 def test_the_driver_reads_no_input_and_the_bytes_are_the_local_engines(store, cluster, monkeypatch):
+    """zipfit-debiased (the workers also draw its background sample), crashed once the output is staged, then
+    resumed from the parts its workers left on the store: the local engine's bytes, nothing scored twice."""
     fs = store["fs"]
-    expected, local = _local(store, "selected.jsonl")
-    reads = DriverReads(monkeypatch)
-    result = reads.run(out=url("ray/selected.jsonl"), scores_out=url("ray/scores"), storage_options=store["options"])
-    assert fs.cat_file(f"{BUCKET}/ray/selected.jsonl") == expected
-    _same_selection(result.manifest, local)
-    assert 0 < reads.checking <= 2 * len(SOURCES)  # its checks: the first bytes and the first record of each
+    expected, local = _local(store, "selected.jsonl", method="zipfit-debiased")
+    reads = DriverReads(monkeypatch, crash_at="output_staged")
+    options = {"out": url("ray/selected.jsonl"), "scores_out": url("ray/scores"), "method": "zipfit-debiased",
+               "storage_options": store["options"]}
+    with pytest.raises(RuntimeError, match="crash at output_staged"):
+        reads.run(**options)
+    assert not fs.exists(f"{BUCKET}/ray/selected.jsonl")
     parts = fs.glob(f"{BUCKET}/ray/scores/part-*.parquet")  # written by the workers, on the store
     assert len(parts) == 3 + 5 == len(json.loads(fs.cat_file(f"{BUCKET}/ray/scores/_manifest.json"))["parts"])
-    assert local["counts"]["source_excluded"] == 0 and result.manifest["counts"]["selected"] == 40
-
-
-def test_zipfit_debiased_crashed_after_the_write_resumes_from_the_parts_on_the_store(store, cluster, monkeypatch):
-    """The background sample is drawn by the workers; a crash once the output is staged leaves the checkpoint on
-    the store, and --resume scores nothing again."""
-    fs = store["fs"]
-    expected, local = _local(store, "debiased.jsonl", method="zipfit-debiased")
-    reads = DriverReads(monkeypatch, crash_at="output_staged")
-    out = url("ray/debiased.jsonl")
-    with pytest.raises(RuntimeError, match="crash at output_staged"):
-        reads.run(out=out, method="zipfit-debiased", storage_options=store["options"])
-    assert not fs.exists(f"{BUCKET}/ray/debiased.jsonl")
-    assert len(fs.glob(f"{BUCKET}/ray/debiased.jsonl.zipfit-checkpoint/part-*.parquet")) == 8
-    result = reads.run(out=out, method="zipfit-debiased", resume=True, storage_options=store["options"])
+    checked = reads.checking
+    assert 0 < checked <= 2 * len(SOURCES)  # the driver's checks: the first bytes and the first record of each
+    result = reads.run(resume=True, **options)
     assert result.manifest["counts"]["resumed_shards"] == 8
-    assert fs.cat_file(f"{BUCKET}/ray/debiased.jsonl") == expected
+    assert fs.cat_file(f"{BUCKET}/ray/selected.jsonl") == expected
     _same_selection(result.manifest, local)
-    assert not fs.exists(f"{BUCKET}/ray/debiased.jsonl.zipfit-checkpoint")
+    assert reads.checking == 2 * checked
+    assert result.manifest["counts"]["selected"] == 40 and local["counts"]["source_records"] == 600 + 974
