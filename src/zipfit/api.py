@@ -379,7 +379,9 @@ def select(
     The budget: ``k`` documents, ``tokens`` (the longest prefix of the ranking within that many tokens of
     ``tokenizer``), or ``fraction`` of the eligible documents; ``min_score`` keeps only documents scoring at
     least that (alone: all of them). ``group_by=FIELD`` splits the budget across the values of a source
-    field, by their share of the source or by ``group_weights``. Output keeps every field of each record
+    field, by their share of the source or by ``group_weights``; ``length_strata=N`` splits it across N
+    equal-count length strata of the source instead, so the selection keeps the source's length
+    distribution (a control for a score's length bias). Output keeps every field of each record
     and adds ``zipfit_score`` and ``zipfit_rank`` (1 = best); a manifest is written beside it.
 
     The scores are a score dataset, written shard by shard beside ``out`` (or to ``scores_out``, where it
@@ -399,7 +401,7 @@ def select(
     s = _settings(settings, options, "select")
     layout = dataset_layout(out, out_format, max_rows_per_file, max_bytes_per_file)
     cut = Cut(Budget(k=k, tokens=tokens, fraction=fraction, min_score=min_score), s.sampling, s.seed, s.group_by,
-              parse_weights(s.group_weights))
+              parse_weights(s.group_weights), s.length_strata)
     saved = ScoreDataset.open(scores) if scores is not None else None
     if saved is not None:
         s, method, sources = _from_saved(saved, s, method, sources)
