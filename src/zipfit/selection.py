@@ -268,7 +268,9 @@ def cut_scores(mapped: MapResult, corpus: Any, engine: Engine, cut_: Cut, *, nam
             selected = selected[np.isfinite(keys[selected])]  # unscorable documents never fill a budget
     if dedup is not None:
         with timer.phase("dedup"):
-            walk = deduplicated_cut(corpus, engine, keys, budget, mapped.n_tokens, dedup)
+            located = None if mapped.shards is None or mapped.shard_docs is None else (mapped.shards,
+                                                                                        mapped.shard_docs)
+            walk = deduplicated_cut(corpus, engine, keys, budget, mapped.n_tokens, dedup, located)
         selected = walk.selected
         if budget.k is not None and len(selected) < budget.k and budget.min_score is None:
             raise ZipfitError(f"--k {budget.k:,} but only {len(selected):,} eligible source documents are left "

@@ -185,3 +185,17 @@ def test_select_from_saved_scores_and_zipfit_debiased_read_on_the_workers(inputs
     assert on_pool.manifest["inputs"] == local.manifest["inputs"]
     nulled = [r.getMessage().split(": wrote ")[1] for r in caplog.records if "as null" in r.getMessage()]
     assert len(nulled) == 2 and nulled[0] == nulled[1] and not nulled[0].startswith("0 ")
+
+
+def test_the_dedup_walk_reads_and_keys_on_the_workers(inputs, tmp_path, shard_pool):
+    """The same texts are in all three inputs: --dedup skips their copies, with keys computed where they are read."""
+    options = {"k": 30, "dedup": True, "target_texts": _targets(), "shard_rows": ROWS, "progress": False,
+               "workers": 1}
+    on_pool = zipfit.select(inputs, out=tmp_path / "pool.jsonl", engine="shard-pool", **options)
+    # one PickKeys pass per chunk of the ranking the walk reaches (copies keep the budget from filling at first)
+    assert shard_pool[:2] == ["InputFacts", "ShardJob"] and shard_pool[-1] == "PickRecords"
+    assert set(shard_pool[2:-1]) == {"PickKeys"}
+    local = zipfit.select(inputs, out=tmp_path / "local.jsonl", **options)
+    assert (tmp_path / "pool.jsonl").read_bytes() == (tmp_path / "local.jsonl").read_bytes()
+    assert on_pool.manifest["dedup"] == local.manifest["dedup"]
+    assert on_pool.manifest["dedup"]["skipped"]["total"] > 10

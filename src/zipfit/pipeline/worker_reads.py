@@ -9,6 +9,8 @@ made by the workers, each reading its own files or shards from the store with th
 - ``sample_on_workers``: ``zipfit-debiased``'s background sample. The workers count the eligible documents of each
   shard; the driver draws the sample's indices from the total alone (``reservoir_indices``: the same draw as the
   streaming ``passes.sample_documents``, so the same sample); the workers return those documents' texts.
+- ``dedup_keys_on_workers``: ``--dedup``'s keys of the documents its walk reaches, read and computed by the
+  workers (the walk itself, over the keys, stays in the driver).
 - ``ranked_records_on_workers``: the write pass. The driver cuts the scores; each shard holding selected documents
   is read again by a worker, which returns their records with ``zipfit_score`` and ``zipfit_rank``, serialised as
   the output keeps them (JSON lines, or pickles for Parquet); the driver writes them, shard by shard in input order,
@@ -170,6 +172,34 @@ def _split(indices: np.ndarray, shard_docs: Sequence[int]) -> Iterator[tuple[int
             yield i, int(bounds[i]), int(cuts[i]), int(cuts[i + 1])
 
 
+class PickKeys:
+    """The ``--dedup`` keys of the picked documents of a shard (computed where they are read), with their rows."""
+
+    def __init__(self, corpus: Corpus, finder: Any) -> None:
+        self.corpus = corpus
+        self.finder = finder
+
+    def setup(self) -> None:
+        self.finder.setup()
+
+    def __call__(self, picks: Picks) -> tuple[np.ndarray, list[int]]:
+        docs = list(_picked(self.corpus, picks, records=False))
+        return self.finder([doc.text for doc in docs]), [doc.row for doc in docs]
+
+
+def dedup_keys_on_workers(corpus: Corpus, engine: Engine, shards: Sequence[Shard], shard_docs: Sequence[int],
+                          indices: np.ndarray, finder: Any) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """The ``--dedup`` keys of the documents at ``indices`` (ascending), read and computed by the workers, and each
+    document's (file, row): what ``dedup_walk`` otherwise reads in this process."""
+    keys, places = [], []
+    picks = [Picks(shards[i], indices[lo:hi] - first) for i, first, lo, hi in _split(indices, shard_docs)]
+    for (rows, at), pick in zip(engine.map(PickKeys(corpus, finder), picks, desc="duplicates", total=len(indices),
+                                           size=lambda p: len(p.positions), unit="doc"), picks, strict=True):
+        keys.append(rows)
+        places.extend((pick.shard.file, row) for row in at)
+    return np.concatenate(keys), places
+
+
 def reservoir_indices(count: int, size: int, seed: int) -> np.ndarray:
     """The indices (ascending) that ``passes.sample_documents`` keeps from ``count`` documents: its reservoir
     draws depend on how many documents came before, never on their texts, so the draw needs only the count."""
@@ -217,5 +247,5 @@ def ranked_records_on_workers(corpus: Corpus, engine: Engine, shards: Sequence[S
         yield from records
 
 
-__all__ = ["Picks", "describe_inputs", "plan_on_workers", "ranked_records_on_workers", "reservoir_indices",
-           "sample_on_workers"]
+__all__ = ["Picks", "dedup_keys_on_workers", "describe_inputs", "plan_on_workers", "ranked_records_on_workers",
+           "reservoir_indices", "sample_on_workers"]
