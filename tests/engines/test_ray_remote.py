@@ -1,8 +1,9 @@
 """Ray without a shared file system: every path on an S3 server (moto's standalone server, on 127.0.0.1), the
 inputs nowhere else, and the driver kept from reading them once the run has checked them.
 
-The workers hash the inputs, count their rows, draw zipfit-debiased's background sample, score their shards and
-read the selected records again; the driver checks the inputs (their first record), cuts the scores and writes.
+The workers hash the inputs, count their rows, draw zipfit-debiased's background sample, score their shards,
+compute --dedup's keys and read the selected records again; the driver checks the inputs (their first record),
+cuts the scores, walks the dedup keys and writes.
 The output must be the local engine's bytes.
 """
 
@@ -29,8 +30,8 @@ SOURCES = {"mix.jsonl.gz": ROOT / "examples" / "source_mix.jsonl.gz",  # compres
            "mbpp.jsonl": ROOT.parent / "shared" / "data" / "mbpp" / "mbpp.jsonl"}  # plain: shards seek
 TARGET = ROOT / "examples" / "proofnet_valid.jsonl"
 TARGET_ROWS = 40  # of its 185: the cost of scoring grows with the targets, and 40 are enough to tell documents apart
-RUN = {"k": 40, "target_template": "{nl_statement}\n{formal_statement}", "shard_rows": 200, "workers": 2,
-       "progress": False}
+RUN = {"k": 40, "dedup": True, "target_template": "{nl_statement}\n{formal_statement}", "shard_rows": 200,
+       "workers": 2, "progress": False}
 
 
 def url(key: str) -> str:
@@ -110,7 +111,7 @@ def _local(store: dict[str, Any], name: str, **options: Any) -> tuple[bytes, dic
 
 def _same_selection(manifest: dict, local: dict) -> None:
     assert manifest["parameters"]["engine"] == "ray" and local["parameters"]["engine"] == "local"
-    for key in ("inputs", "counts", "exclusions", "lengths", "budget", "method"):
+    for key in ("inputs", "counts", "exclusions", "lengths", "budget", "method", "dedup"):
         if key == "counts":
             assert {**manifest[key], "resumed_shards": 0} == local[key]
         else:
@@ -137,6 +138,8 @@ def test_the_driver_reads_no_input_and_the_bytes_are_the_local_engines(store, cl
     result = reads.run(resume=True, **options)
     assert result.manifest["counts"]["resumed_shards"] == 8
     assert fs.cat_file(f"{BUCKET}/ray/selected.jsonl") == expected
-    _same_selection(result.manifest, local)
+    manifest = json.loads(fs.cat_file(f"{BUCKET}/ray/selected.jsonl.manifest.json"))
+    assert manifest["counts"] == result.manifest["counts"]
+    _same_selection(manifest, local)
     assert reads.checking == 2 * checked
     assert result.manifest["counts"]["selected"] == 40 and local["counts"]["source_records"] == 600 + 974
