@@ -44,7 +44,7 @@ from zipfit.passes import (
 )
 from zipfit.pipeline.groups import encode, group_cut, length_strata
 from zipfit.pipeline.scores import ScoreDataset
-from zipfit.pipeline.worker_reads import sample_on_workers
+from zipfit.pipeline.worker_reads import field_values_on_workers, sample_on_workers
 from zipfit.tokens import TokenCounter
 from zipfit.topk import Budget, cut, gumbel_keys, ranking, select_top
 
@@ -252,7 +252,11 @@ def cut_scores(mapped: MapResult, corpus: Any, engine: Engine, cut_: Cut, *, nam
                 raise ZipfitError(f"{flag} and --dedup cannot be combined yet: deduplicate the source first, or "
                                   f"select without {flag}")
             if cut_.group_by is not None:
-                codes, names = encode(field_values(corpus, cut_.group_by, len(mapped), progress=engine.progress))
+                if engine.reads_shards and mapped.shards is not None:
+                    values = field_values_on_workers(corpus, engine, mapped.shards, cut_.group_by, len(mapped))
+                else:
+                    values = field_values(corpus, cut_.group_by, len(mapped), progress=engine.progress)
+                codes, names = encode(values)
             else:
                 codes, names = length_strata(mapped.n_tokens, np.isfinite(keys), cut_.length_strata)
             selected, counts["groups"] = group_cut(keys, budget, mapped.n_tokens, codes, names, cut_.group_weights)

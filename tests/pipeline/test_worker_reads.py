@@ -199,3 +199,15 @@ def test_the_dedup_walk_reads_and_keys_on_the_workers(inputs, tmp_path, shard_po
     assert (tmp_path / "pool.jsonl").read_bytes() == (tmp_path / "local.jsonl").read_bytes()
     assert on_pool.manifest["dedup"] == local.manifest["dedup"]
     assert on_pool.manifest["dedup"]["skipped"]["total"] > 10
+
+
+def test_group_by_reads_its_field_on_the_workers(tmp_path, shard_pool):
+    source = tmp_path / "proofnet.jsonl"
+    source.write_bytes(PROOFNET.read_bytes())
+    options = {"k": 30, "group_by": "split", "template": PROOFNET_TEMPLATE, "target_texts": _targets()[:10],
+               "shard_rows": ROWS, "progress": False, "workers": 1}
+    on_pool = zipfit.select(source, out=tmp_path / "pool.jsonl", engine="shard-pool", **options)
+    assert shard_pool == ["InputFacts", "ShardJob", "FieldOfShard", "PickRecords"]
+    local = zipfit.select(source, out=tmp_path / "local.jsonl", **options)
+    assert (tmp_path / "pool.jsonl").read_bytes() == (tmp_path / "local.jsonl").read_bytes()
+    assert on_pool.manifest["groups"] == local.manifest["groups"] and set(local.manifest["groups"]) == {"valid", "test"}

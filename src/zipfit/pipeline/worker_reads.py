@@ -11,6 +11,7 @@ made by the workers, each reading its own files or shards from the store with th
   streaming ``passes.sample_documents``, so the same sample); the workers return those documents' texts.
 - ``dedup_keys_on_workers``: ``--dedup``'s keys of the documents its walk reaches, read and computed by the
   workers (the walk itself, over the keys, stays in the driver).
+- ``field_values_on_workers``: ``--group-by``'s field of every document, one task per shard.
 - ``ranked_records_on_workers``: the write pass. The driver cuts the scores; each shard holding selected documents
   is read again by a worker, which returns their records with ``zipfit_score`` and ``zipfit_rank``, serialised as
   the output keeps them (JSON lines, or pickles for Parquet); the driver writes them, shard by shard in input order,
@@ -200,6 +201,34 @@ def dedup_keys_on_workers(corpus: Corpus, engine: Engine, shards: Sequence[Shard
     return np.concatenate(keys), places
 
 
+class FieldOfShard:
+    """The value of one field of every eligible document of a shard (None where a record has none)."""
+
+    def __init__(self, corpus: Corpus, name: str) -> None:
+        self.corpus = corpus
+        self.name = name
+
+    def setup(self) -> None:
+        pass
+
+    def __call__(self, shard: Shard) -> list[Any]:
+        docs, _ = self.corpus.shard_documents(shard, records=True)
+        return [(doc.record or {}).get(self.name) for doc in docs]
+
+
+def field_values_on_workers(corpus: Corpus, engine: Engine, shards: Sequence[Shard], name: str,
+                            n_documents: int) -> list[Any]:
+    """``passes.field_values`` (``--group-by``'s values), read by the workers: one task per shard of the map pass."""
+    values = [v for part in engine.map(FieldOfShard(corpus, name), shards, desc=f"reading {name}",
+                                       total=sum(s.stop - s.start for s in shards), size=lambda s: s.stop - s.start,
+                                       unit="row") for v in part]
+    if len(values) != n_documents:
+        raise ZipfitError("the inputs changed while zipfit was reading them")
+    if all(v is None for v in values) and not corpus.has_field(name):
+        raise ZipfitError(f"--group-by {name}: no source record has a field {name!r}")
+    return values
+
+
 def reservoir_indices(count: int, size: int, seed: int) -> np.ndarray:
     """The indices (ascending) that ``passes.sample_documents`` keeps from ``count`` documents: its reservoir
     draws depend on how many documents came before, never on their texts, so the draw needs only the count."""
@@ -247,5 +276,5 @@ def ranked_records_on_workers(corpus: Corpus, engine: Engine, shards: Sequence[S
         yield from records
 
 
-__all__ = ["Picks", "dedup_keys_on_workers", "describe_inputs", "plan_on_workers", "ranked_records_on_workers",
-           "reservoir_indices", "sample_on_workers"]
+__all__ = ["Picks", "dedup_keys_on_workers", "describe_inputs", "field_values_on_workers", "plan_on_workers",
+           "ranked_records_on_workers", "reservoir_indices", "sample_on_workers"]
