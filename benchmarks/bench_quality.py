@@ -35,12 +35,17 @@ BASE_METHODS = ["zipfit", "zipfit-debiased", "dsir", "random"]
 EMBEDDING_METHODS = ["embed", "d4"]
 
 
+CUT_OPTIONS = ("length_strata",)  # options of the cut, not of the method: its selections are not nested
+
+
 def ranked(mix: Mix, method: str, k: int, params: dict, cache: Path) -> list[int]:
     """The first ``k`` source indices in the method's ranking (a set method's selection of ``k``)."""
+    cut = {key: params[key] for key in CUT_OPTIONS if key in params}
+    params = {key: value for key, value in params.items() if key not in cut}
     if method_class(method).parameter("cache_dir") is not None:
         params = {"cache_dir": str(cache), "max_seq_length": 128, **params}
     result = zipfit.select(mix.records(), mix.targets, k=k, method=method, workers=1, seed=mix.seed,
-                           progress=False, params=params)
+                           progress=False, params=params, **cut)
     return [int(i) for i in result.table.column("id").to_pylist()]
 
 
@@ -74,8 +79,9 @@ def run(arms: list[str], tasks: list[str], seeds: list[int], n_sources: int, n_t
             for arm in arms:
                 method, params = parse_arm(arm)
                 row: dict = {"task": task, "seed": seed, "method": arm}
-                if method_class(method).kind == SET:
-                    # a set method's selections are not nested: one selection per K, timed at the middle K
+                if method_class(method).kind == SET or any(key in params for key in CUT_OPTIONS):
+                    # a set method's (or a stratified cut's) selections are not nested: one selection per K,
+                    # timed at the middle K
                     for k in ks:
                         start = time.perf_counter()
                         q = quality(mix, ranked(mix, method, k, params, cache))

@@ -119,6 +119,9 @@ def _add_budget_options(p: argparse.ArgumentParser) -> None:
                    help="split the budget across the values of this source field, by their share of the source")
     g.add_argument("--group-weights", metavar="VALUE=W,...",
                    help="with --group-by: the share of each value instead (normalised; values left out get none)")
+    g.add_argument("--length-strata", type=int, metavar="N",
+                   help="split the budget across N equal-count length strata of the source, by their share, so the "
+                        "selection keeps the source's length distribution (a control for length bias)")
 
 
 def _add_clean_options(p: argparse.ArgumentParser, *, dedup: bool = True) -> None:
@@ -388,6 +391,8 @@ def run(args: argparse.Namespace) -> int:
         extra = {"dedup": True, "dedup_threshold": args.dedup_threshold} if args.dedup else {}
         if args.group_by is not None:
             extra.update(group_by=args.group_by, group_weights=args.group_weights)
+        if args.length_strata is not None:
+            extra["length_strata"] = args.length_strata
         if args.sampling != "top-k":
             extra["sampling"] = args.sampling
         zipfit.select(_sources(args) or None, args.target, out=args.out, k=args.k, tokens=args.tokens,

@@ -135,6 +135,7 @@ class Settings:
     sampling: str = "top-k"
     group_by: str | None = None
     group_weights: Mapping[str, float] | str | None = None
+    length_strata: int | None = None
     target_texts: tuple[str, ...] | None = None
     filters: tuple[Any, ...] = ()  # the user's own map-stage filters (zipfit.filters.base.Filter), applied in order
     given: frozenset[str] = frozenset()  # the shortcut names the caller used (for --scores consistency checks)
@@ -153,7 +154,8 @@ TEXT_KEYS = ("text_field", "template", "where", "target_text_field", "target_tem
              "exclude_text_field", "exclude_template", "exclude_where")
 RUN_KEYS = tuple(f.name for f in dataclasses.fields(Run))
 EXCLUDE_KEYS = ("exclude_ngram", "exclude_unit", "exclude_near_duplicate")
-PLAIN_KEYS = ("seed", "tokenizer", "order", "sampling", "group_by", "group_weights", "target_texts", "filters")
+PLAIN_KEYS = ("seed", "tokenizer", "order", "sampling", "group_by", "group_weights", "length_strata", "target_texts",
+              "filters")
 
 
 def settings_from(settings: Settings | None, options: Mapping[str, Any], *, function: str,

@@ -24,6 +24,7 @@ from zipfit.engines.base import Engine
 from zipfit.errors import ZipfitError
 from zipfit.filters.base import FilterChain
 from zipfit.filters.dedup import DuplicateKeys
+from zipfit.io.corpus import Corpus
 from zipfit.io.shards import ROWS_PER_SHARD
 from zipfit.manifest import Timer
 from zipfit.methods.base import BACKGROUND, CASCADE, SCORES, SET, SOURCE_STATS
@@ -41,8 +42,9 @@ from zipfit.passes import (
     sample_documents_many,
     text_batches,
 )
-from zipfit.pipeline.groups import encode, group_cut
+from zipfit.pipeline.groups import encode, group_cut, length_strata
 from zipfit.pipeline.scores import ScoreDataset
+from zipfit.pipeline.worker_reads import field_values_on_workers, sample_on_workers
 from zipfit.tokens import TokenCounter
 from zipfit.topk import Budget, cut, gumbel_keys, ranking, select_top
 
@@ -60,18 +62,28 @@ class Cut:
     seed: int = 0
     group_by: str | None = None
     group_weights: dict[str, float] | None = None
+    length_strata: int | None = None
 
     def __post_init__(self) -> None:
         if self.sampling not in SAMPLING:
             raise ZipfitError(f"sampling must be one of {', '.join(SAMPLING)}, got {self.sampling!r}")
         if self.group_weights is not None and self.group_by is None:
             raise ZipfitError("--group-weights needs --group-by FIELD")
+        if self.length_strata is not None:
+            if isinstance(self.length_strata, bool) or not isinstance(self.length_strata, int) \
+                    or self.length_strata < 2:
+                raise ZipfitError(f"--length-strata must be a whole number of at least 2, got {self.length_strata!r}")
+            if self.group_by is not None:
+                raise ZipfitError("--length-strata and --group-by cannot be combined: choose one way to split the "
+                                  "budget")
 
     def describe(self) -> dict[str, Any]:
         out: dict[str, Any] = {"sampling": self.sampling}
         if self.group_by is not None:
             out["group_by"] = self.group_by
             out["group_weights"] = self.group_weights
+        if self.length_strata is not None:
+            out["length_strata"] = self.length_strata
         return out
 
 
@@ -140,7 +152,8 @@ def _require_per_document_cut(name: str, cut_: Cut, dedup: DuplicateKeys | None,
                                                            else ""))
     if cut_.sampling != "top-k":
         raise ZipfitError(f"--sampling {cut_.sampling} needs every document's score: {what}")
-    for flag, value in (("--min-score", cut_.budget.min_score), ("--group-by", cut_.group_by)):
+    for flag, value in (("--min-score", cut_.budget.min_score), ("--group-by", cut_.group_by),
+                        ("--length-strata", cut_.length_strata)):
         if value is not None:
             raise ZipfitError(f"{flag} needs every document's score: {what}; use a method that scores each document")
 
@@ -150,18 +163,24 @@ def score_all(method: Any, corpus: Any, engine: Engine, counter: TokenCounter, s
               filters: FilterChain | None = None) -> MapResult:
     """Every document's score from a method that scores each one: what it needs from the source first,
     then the map pass (saved to ``dataset``, shard by shard, when given)."""
-    prepare(method, corpus, engine, seed, timer)
+    prepare(method, corpus, engine, seed, timer, shard_rows=shard_rows)
     with timer.phase("score"):
         return map_pass(corpus, method, engine, counter, dataset=dataset, shard_rows=shard_rows, filters=filters)
 
 
-def prepare(method: Any, corpus: Any, engine: Engine, seed: int, timer: Timer) -> None:
+def prepare(method: Any, corpus: Any, engine: Engine, seed: int, timer: Timer, *,
+            shard_rows: int = ROWS_PER_SHARD) -> None:
     """What a per-document method needs from the source before it can score: a background sample
-    (``zipfit-debiased``) or statistics of the whole source (DSIR's raw n-gram distribution)."""
+    (``zipfit-debiased``; drawn by the workers where they read the shards) or statistics of the whole source
+    (DSIR's raw n-gram distribution)."""
     if BACKGROUND in method.needs and getattr(method, "background_", None) is None:
         with timer.phase("background"):
-            _, background, _ = sample_documents(corpus, method.background_size(), seed, desc="background sample",
-                                                progress=engine.progress)
+            if engine.reads_shards and isinstance(corpus, Corpus):
+                _, background, _ = sample_on_workers(corpus, engine, method.background_size(), seed, shard_rows,
+                                                     desc="background sample")
+            else:
+                _, background, _ = sample_documents(corpus, method.background_size(), seed,
+                                                    desc="background sample", progress=engine.progress)
             method.fit_background(background)
     if SOURCE_STATS in method.needs:
         with timer.phase("source_stats"):
@@ -227,16 +246,25 @@ def cut_scores(mapped: MapResult, corpus: Any, engine: Engine, cut_: Cut, *, nam
             keys = keys + gumbel_keys(len(keys), cut_.seed)
         if not valid.all():
             keys = np.where(valid, keys, -np.inf)
-        if cut_.group_by is not None:
+        if cut_.group_by is not None or cut_.length_strata is not None:
+            flag = "--group-by" if cut_.group_by is not None else "--length-strata"
             if dedup is not None:
-                raise ZipfitError("--group-by and --dedup cannot be combined yet: deduplicate the source first, or "
-                                  "select without --group-by")
-            codes, names = encode(field_values(corpus, cut_.group_by, len(mapped), progress=engine.progress))
+                raise ZipfitError(f"{flag} and --dedup cannot be combined yet: deduplicate the source first, or "
+                                  f"select without {flag}")
+            if cut_.group_by is not None:
+                if engine.reads_shards and mapped.shards is not None:
+                    values = field_values_on_workers(corpus, engine, mapped.shards, cut_.group_by, len(mapped))
+                else:
+                    values = field_values(corpus, cut_.group_by, len(mapped), progress=engine.progress)
+                codes, names = encode(values)
+            else:
+                codes, names = length_strata(mapped.n_tokens, np.isfinite(keys), cut_.length_strata)
             selected, counts["groups"] = group_cut(keys, budget, mapped.n_tokens, codes, names, cut_.group_weights)
             short = {g: r["shortfall"] for g, r in counts["groups"].items() if r["shortfall"]}
             if short:
-                log.warning("--group-by %s: %s had fewer eligible %s than their share (short by %s)", cut_.group_by,
-                            ", ".join(short), "documents" if budget.k is not None else "tokens",
+                log.warning("%s %s: %s had fewer eligible %s than their share (short by %s)", flag,
+                            cut_.group_by or cut_.length_strata, ", ".join(short),
+                            "documents" if budget.k is not None else "tokens",
                             ", ".join(f"{n:,}" for n in short.values()))
         elif dedup is None:
             selected = select_top(keys, budget if budget.k is None else Budget(k=min(budget.k, len(keys))),
@@ -244,7 +272,9 @@ def cut_scores(mapped: MapResult, corpus: Any, engine: Engine, cut_: Cut, *, nam
             selected = selected[np.isfinite(keys[selected])]  # unscorable documents never fill a budget
     if dedup is not None:
         with timer.phase("dedup"):
-            walk = deduplicated_cut(corpus, engine, keys, budget, mapped.n_tokens, dedup)
+            located = None if mapped.shards is None or mapped.shard_docs is None else (mapped.shards,
+                                                                                        mapped.shard_docs)
+            walk = deduplicated_cut(corpus, engine, keys, budget, mapped.n_tokens, dedup, located)
         selected = walk.selected
         if budget.k is not None and len(selected) < budget.k and budget.min_score is None:
             raise ZipfitError(f"--k {budget.k:,} but only {len(selected):,} eligible source documents are left "

@@ -158,3 +158,79 @@ def test_config_errors_are_one_line(data_dir: Path, tmp_path: Path, capsys: pyte
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("zipfit: error: unknown method 'randm'") and "random" in err[-1]
     assert not (tmp_path / "o").exists()  # nothing was started
+
+
+EVIDENCE = """
+[reference]
+full_source = true
+max_tokens = 2000
+seeds = [0]
+
+[ablation]
+target_sizes = [3, 6, 50]
+seeds = [0]
+"""
+
+
+def test_reference_and_ablation_only_add_steps_to_a_finished_run(data_dir: Path, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    config = write_config(tmp_path / "tiny.toml", data_dir)
+    plain = config.read_text(encoding="utf-8").replace("budgets = [1500, 1000]", "budgets = [1000]") \
+        .replace("seeds = [0]\n", "seeds = [0, 1]\n", 1)
+    config.write_text(plain, encoding="utf-8")
+    out = tmp_path / "out"
+    assert main(["experiment", str(config), "--out", str(out), "--quiet"]) == 0
+    first = json.loads((out / "experiment.json").read_text(encoding="utf-8"))
+    steps = {p.name: p.read_bytes() for p in (out / "steps").iterdir()}
+    # the paper's alignment read from zipfit's scores of the mix is the one zipfit.align measures
+    scores = first["alignment_scores"]
+    assert scores["methods"] == ["zipfit", "zipfit-debiased", "zipfit-ml"]
+    for d in first["datasets"]:
+        assert scores["datasets"][d["domain"]]["zipfit"] == pytest.approx(d["alignment"], abs=1e-9)
+        assert set(scores["datasets"][d["domain"]]) == set(scores["methods"])
+    assert {(r["method"], r["versus"], r["seeds"]) for r in first["statistics"]["paired_differences"]} == {
+        ("zipfit", "random", 2)}
+
+    trained: list[tuple[int, int]] = []
+    real = train.train_eval
+
+    def counting(texts: list[str], eval_texts: list[str], config: train.TrainConfig, **kw: object) -> object:
+        trained.append((config.max_tokens, config.seed))
+        return real(texts, eval_texts, config, **kw)
+
+    monkeypatch.setattr(train, "train_eval", counting)
+    config.write_text(plain + EVIDENCE, encoding="utf-8")
+    assert main(["experiment", str(config), "--out", str(out), "--quiet"]) == 0
+    second = json.loads((out / "experiment.json").read_text(encoding="utf-8"))
+    # every step of the first run was reused as it was; only the reference and the ablation ran
+    for name, content in steps.items():
+        assert (out / "steps" / name).read_bytes() == content, name
+    runs = {r["label"]: r for r in second["runs"]}
+    assert all(runs[r["label"]]["cached"] for r in first["runs"])
+    new = sorted(label for label, r in runs.items() if not r["cached"])
+    assert new == ["ablation-zipfit-1000-n3-s0", "ablation-zipfit-1000-n6-s0", "reference-full-source-s0"]
+    # 50 target examples is not below the 12 there are: that size is the normal run, not trained again
+    assert len(trained) == 3 and all(tokens <= 2000 and seed == 0 for tokens, seed in trained)
+
+    ref = runs["reference-full-source-s0"]
+    assert ref["kind"] == "reference" and 0 < ref["train_tokens"] <= 2000 and len(ref["curve"]) >= 3
+    assert second["reference"]["exclusions"]["source_contaminated"] == 3  # decontaminated like the selections
+    small, large = ((out / "data" / f"target-n{n}-s0.jsonl").read_text(encoding="utf-8").splitlines() for n in (3, 6))
+    target = (out / "data" / "target.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(small) == 3 and len(large) == 6
+    texts = [{json.loads(line)["text"] for line in lines} for lines in (small, large, target)]
+    assert texts[0] < texts[1] < texts[2]  # nested subsets of the target
+    assert (out / "scores" / "zipfit-n3-s0" / "_manifest.json").is_file()
+
+    report = (out / "report.md").read_text(encoding="utf-8")
+    for text in (f"| whole source, {ref['train_tokens']:,} tokens | 1 |", "## Target-size ablation (1,000 training",
+                 "| method | n = 3 | n = 6 | all |", "## Alignment vs CE under each score", "| method | vs random |"):
+        assert text in report
+    for png in ("curves-1000", "ablation", "alignment-scores"):
+        assert f"](plots/{png}.png)" in report and (out / "plots" / f"{png}.png").is_file()
+    assert second["statistics"]["reference"]["seeds"] == [0]
+    assert {r["target_size"] for r in second["statistics"]["ablation"]} == {"3", "6", "all"}
+    # --redraw rebuilds the same report from experiment.json, the new sections too
+    (out / "report.md").unlink()
+    assert main(["experiment", "--redraw", str(out)]) == 0
+    assert (out / "report.md").read_text(encoding="utf-8") == report

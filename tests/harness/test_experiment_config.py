@@ -132,7 +132,7 @@ def test_toml_paths_are_relative_to_the_config_file(data_dir: Path, tmp_path: Pa
 
 
 def test_shipped_configs_parse() -> None:
-    for name in ("autoformalization", "code", "autoformalization-smollm2"):
+    for name in ("autoformalization", "code", "autoformalization-smollm2", "prose"):
         path = REPO / "experiments" / f"{name}.toml"
         cfg = load_config(path)
         assert cfg.name == name
@@ -158,3 +158,49 @@ def test_parsed_config_is_not_changed_by_later_edits_of_the_dict(data_dir: Path)
     cfg = load_config(copy.deepcopy(raw))
     raw["methods"].append("d4")
     assert cfg.methods == ("zipfit", "dsir", "random")
+
+
+def test_reference_and_ablation_keys(data_dir: Path) -> None:
+    raw = base(data_dir) | {"budgets": [25000, 50000, 100000], "seeds": [0, 1, 2], "reference": {"full_source": True},
+                            "ablation": {"target_sizes": [50, 10, 25]}}
+    cfg = load_config(raw)
+    assert cfg.reference.full_source and cfg.reference.max_tokens is None and cfg.reference.seeds == (0, 1, 2)
+    # default: the ZIP-FIT family and DSIR among the methods, at the middle budget, every seed; sizes sorted
+    assert cfg.ablation.target_sizes == (10, 25, 50) and cfg.ablation.methods == ("zipfit", "dsir")
+    assert cfg.ablation.budget == 50000 and cfg.ablation.seeds == (0, 1, 2) and cfg.ablation.enabled
+    assert cfg.per_dataset.scores == ("zipfit", "zipfit-debiased", "zipfit-ml")
+    off = load_config(base(data_dir))
+    assert not off.reference.full_source and not off.ablation.enabled
+    raw = base(data_dir) | {"reference": {"full_source": True, "max_tokens": 5000, "seeds": [3]},
+                            "ablation": {"target_sizes": [5], "methods": ["zipfit-debiased"], "seeds": [1]},
+                            "per_dataset": {"scores": ["zipfit"]}}
+    cfg = load_config(raw)
+    assert cfg.reference.max_tokens == 5000 and cfg.reference.seeds == (3,)
+    assert cfg.ablation.methods == ("zipfit-debiased",) and cfg.ablation.seeds == (1,)
+    assert cfg.per_dataset.scores == ("zipfit",)
+    assert load_config(base(data_dir) | {"per_dataset": {"scores": []}}).per_dataset.scores == ()
+
+
+def test_bad_reference_and_ablation_values(data_dir: Path) -> None:
+    assert "known keys" in error(base(data_dir) | {"reference": {"full": True}})
+    assert "reference.full_source must be true or false" in error(base(data_dir) | {"reference": {"full_source": 1}})
+    assert "reference.max_tokens must be at least 1" in error(base(data_dir) | {"reference": {"max_tokens": 0}})
+    assert "known keys" in error(base(data_dir) | {"ablation": {"sizes": [10]}})
+    assert "ablation.target_sizes is missing" in error(base(data_dir) | {"ablation": {"budget": 1000}})
+    assert "ablation.target_sizes[0] must be at least 1" in error(base(data_dir) | {"ablation": {"target_sizes": [0]}})
+    message = error(base(data_dir) | {"ablation": {"target_sizes": [10], "budget": 5}})
+    assert "ablation.budget 5 is not one of the budgets (1000)" in message
+    assert "unknown method 'zipfitt' in ablation.methods" in error(
+        base(data_dir) | {"ablation": {"target_sizes": [10], "methods": ["zipfitt"]}})
+    message = error(base(data_dir) | {"methods": ["random"], "ablation": {"target_sizes": [10]}})
+    assert "ablation.methods: none of the default methods" in message
+    assert "d4 gives no score per document" in error(base(data_dir) | {"per_dataset": {"scores": ["d4"]}})
+
+
+def test_plain_text_target_and_eval_are_checked(data_dir: Path) -> None:
+    wiki = str(data_dir / "text" / "wikitext-2" / "valid.txt")
+    cfg = load_config(base(data_dir) | {"target": {"files": [wiki], "half": "even"}})
+    assert cfg.target.files[0].name == "valid.txt"
+    assert ".txt files have no fields" in error(base(data_dir) | {"eval": {"files": [wiki], "template": "{text}"}})
+    mixed = [wiki, str(data_dir / "mbpp" / "mbpp.jsonl")]
+    assert "mixes plain-text (.txt) and record files" in error(base(data_dir) | {"target": {"files": mixed}})

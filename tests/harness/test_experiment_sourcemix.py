@@ -89,6 +89,16 @@ def test_examples_halves_and_caps(data_dir: Path) -> None:
         read_examples(ExampleSpec(proofnet, template="{nl_statement}", where=(("split", "train"),)), "eval")
 
 
+def test_plain_text_examples_are_its_non_blank_lines(data_dir: Path) -> None:
+    wiki = (data_dir / "text" / "wikitext-2" / "valid.txt",)
+    lines = [ln.strip().lstrip("\ufeff") for ln in wiki[0].read_text(encoding="utf-8").splitlines()]
+    lines = [ln for ln in lines if ln]
+    even = read_examples(ExampleSpec(wiki, half="even", max_examples=200), "target")
+    odd = read_examples(ExampleSpec(wiki, half="odd", max_examples=100), "eval")
+    assert even == lines[0:400:2] and odd == lines[1:200:2]
+    assert even[0] == "= Homarus gammarus =" and odd[0].startswith("Homarus gammarus , known as the European lobster")
+
+
 def test_a_source_with_nothing_left_is_an_error(data_dir: Path) -> None:
     spec = SourceSpec("mbpp", (data_dir / "mbpp" / "mbpp.jsonl",), template="{text}", min_chars=100_000)
     with pytest.raises(ZipfitError, match="no documents"):

@@ -8,14 +8,17 @@ import numpy as np
 import pytest
 
 from zipfit.harness.metrics import (
+    correlation_interval,
     length_percentiles,
     linear_fit,
     mean_curve,
     mean_std,
     ngram_overlap,
     ngram_set,
+    paired_difference,
     percent_faster,
     shares,
+    student_t_quantile,
     student_t_two_sided,
     tokens_to_reach,
 )
@@ -98,3 +101,43 @@ def test_shares_lengths_and_ngram_overlap() -> None:
     assert ngram_overlap([inside, twelve, "nothing here"], reference) == 1
     assert ngram_overlap([inside.upper()], reference) == 1  # lower-cased, as GPT-3's check
     assert np.isclose(len(reference), 20 - 13 + 1)
+
+
+def test_the_t_quantile_matches_the_printed_tables() -> None:
+    # two-sided 95% critical values of Student's t (any statistics table)
+    for df, value in ((1, 12.7062), (2, 4.3027), (4, 2.7764), (30, 2.0423)):
+        assert student_t_quantile(0.95, df) == pytest.approx(value, abs=1e-4)
+    assert student_t_quantile(0.99, 3) == pytest.approx(5.8409, abs=1e-4)
+
+
+def test_a_paired_difference_pairs_by_seed_and_gives_a_t_interval() -> None:
+    # differences per seed: -0.2, -0.4, -0.3 -> mean -0.3, sd 0.1, half-width 4.3027 * 0.1 / sqrt(3)
+    d = paired_difference({0: 5.0, 1: 5.1, 2: 5.2, 7: 1.0}, {0: 5.2, 1: 5.5, 2: 5.5})
+    assert d is not None and d.n == 3 and d.diffs == pytest.approx([-0.2, -0.4, -0.3])
+    half = 4.302653 * 0.1 / math.sqrt(3)
+    assert d.mean == pytest.approx(-0.3) and d.low == pytest.approx(-0.3 - half, abs=1e-5)
+    assert d.high == pytest.approx(-0.3 + half, abs=1e-5) and d.includes_zero is False
+    wide = paired_difference({0: 5.0, 1: 5.6}, {0: 5.2, 1: 5.5})  # -0.2 and +0.1: the interval holds 0
+    assert wide is not None and wide.includes_zero is True
+    one = paired_difference({0: 5.0}, {0: 5.2, 1: 5.5})
+    assert one is not None and one.low is None and one.includes_zero is None and one.mean == pytest.approx(-0.2)
+    assert paired_difference({0: 5.0}, {1: 5.0}) is None  # no seed in common: nothing to pair
+
+
+def test_the_correlation_interval_is_fishers() -> None:
+    x = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]
+    y = [7.0, 6.1, 6.3, 5.2, 5.4, 4.6]
+    ci = correlation_interval(x, y)
+    assert ci is not None and ci.n == 6
+    r = float(np.corrcoef(x, y)[0, 1])
+    half = 1.959964 / math.sqrt(3)
+    assert ci.r == pytest.approx(r)
+    assert ci.r_low == pytest.approx(math.tanh(math.atanh(r) - half), abs=1e-6)
+    assert ci.r_high == pytest.approx(math.tanh(math.atanh(r) + half), abs=1e-6)
+    assert ci.r_high < 0 and ci.r2_low == pytest.approx(ci.r_high ** 2) and ci.r2_high == pytest.approx(ci.r_low ** 2)
+    # r2 of the linear fit is r squared
+    assert linear_fit(x, y).r2 == pytest.approx(r * r)
+    noisy = correlation_interval([1, 2, 3, 4], [1.0, 3.0, 2.0, 2.5])  # an r interval across 0: R² from 0
+    assert noisy is not None and noisy.r_low < 0 < noisy.r_high and noisy.r2_low == 0.0
+    assert correlation_interval([1, 2, 3], [3.0, 2.0, 1.0]) is None  # n - 3 = 0: no interval
+    assert correlation_interval([1, 1, 1, 1], [3.0, 2.0, 1.0, 0.0]) is None

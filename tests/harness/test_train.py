@@ -98,6 +98,8 @@ def test_write_curve_files_and_overwrite(tmp_path):
     (TrainConfig(block_size=0), "block_size must be a positive integer"),
     (TrainConfig(d_model=30, n_head=4), "multiple of n_head"),
     (TrainConfig(device="cuda"), "no CUDA GPU"),
+    (TrainConfig(device="gpu"), "unknown device 'gpu'"),
+    (TrainConfig(precision="fp16"), "precision must be one of fp32, bf16"),
 ])
 def test_bad_config_is_a_one_line_error(config, message, proofnet_test):
     with pytest.raises(ZipfitError, match=message) as info:
@@ -110,3 +112,32 @@ def test_empty_sets_are_errors(proofnet_test):
         train_eval(["", "  "], proofnet_test[:2], TrainConfig(**SMALL))
     with pytest.raises(ZipfitError, match="evaluation set is empty"):
         train_eval(["lemma x : 1 = 1 := rfl"], [], TrainConfig(**SMALL))
+
+
+def test_bf16_autocast_trains_about_as_well_as_fp32(mathlib, proofnet_test):
+    """bf16 is the GPU config's precision; the CPU runs the same autocast path, so it is tested here."""
+    base = {**SMALL, "max_tokens": 8_000, "eval_every": 4_000, "eval_max_examples": 8, "seed": 0}
+    fp32 = train_eval(mathlib[:40], proofnet_test, TrainConfig(**base))
+    bf16 = train_eval(mathlib[:40], proofnet_test, TrainConfig(**base, precision="bf16"))
+    assert fp32.config["precision"] == "fp32" and bf16.config["precision"] == "bf16"
+    assert [p.ce_nats for p in bf16.curve] != [p.ce_nats for p in fp32.curve]  # autocast did run in bf16
+    assert [p.tokens for p in bf16.curve] == [p.tokens for p in fp32.curve] == [0, 4_096, 8_000]
+    assert bf16.final.ce_nats < bf16.curve[0].ce_nats - 0.5  # it learns
+    assert abs(bf16.final.ce_nats - fp32.final.ce_nats) < 0.1  # and about as fast as in float32
+
+
+def test_check_device():
+    import torch
+
+    from zipfit.harness.train import check_device
+
+    check_device("cpu")
+    with pytest.raises(ZipfitError, match="unknown device 'tpu9': use cpu or cuda"):
+        check_device("tpu9")
+    if torch.cuda.is_available():
+        check_device("cuda")
+        with pytest.raises(ZipfitError, match=r"cuda:99 asked for, but torch sees [0-9]+ CUDA GPU"):
+            check_device("cuda:99")
+    else:
+        with pytest.raises(ZipfitError, match="device cuda asked for, but torch sees no CUDA GPU"):
+            check_device("cuda")

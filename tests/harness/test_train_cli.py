@@ -103,3 +103,17 @@ def test_missing_extra_names_it(monkeypatch, tiny_llama_dir, proofnet_test):
     with pytest.raises(ZipfitError, match=r"needs the 'transformers' package.*zipfit\[train\]") as info:
         train_eval(["lemma"], proofnet_test[:1], TrainConfig(model=str(tiny_llama_dir)))
     assert "\n" not in str(info.value)
+
+
+def test_precision_and_device_options(tmp_path, train_file, proofnet_file, capsys):
+    out = tmp_path / "run"
+    args = ["train-eval", "--train", train_file, "--eval", proofnet_file, *EVAL, "--out", out, *SMALL,
+            "--max-tokens", 1024, "--quiet"]
+    assert main([*map(str, args), "--device", "tpu9"]) == 2  # refused before the data is read
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("zipfit: error: ")]
+    assert len(errors) == 1 and "unknown device 'tpu9'" in errors[0]
+    assert not list(tmp_path.iterdir())
+    assert main([*map(str, args), "--precision", "bf16"]) == 0
+    data = json.loads((tmp_path / "run.json").read_text(encoding="utf-8"))
+    assert data["config"]["precision"] == "bf16" and data["config"]["device"] == "cpu"
+    assert data["curve"][-1]["ce_nats"] < data["curve"][0]["ce_nats"]

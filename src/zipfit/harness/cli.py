@@ -26,6 +26,10 @@ def add_experiment_command(sub: Any) -> None:
                    help="run nothing: rewrite DIR/report.md and DIR/plots/ from DIR/experiment.json (the output "
                         "directory of a finished experiment)")
     p.add_argument("--out", help="output directory (default: runs/<config name>)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+                   help="change a config value for this run, e.g. train.n_layer=2, budgets=[2000], "
+                        "sources.*.max_docs=50 (repeatable; VALUE is TOML, or a plain string)")
+    p.add_argument("--device", help="train on this device: cpu, cuda or cuda:N (the same as --set train.device=...)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace the outputs of steps whose parameters changed (otherwise that is an error)")
     p.add_argument("--quiet", action="store_true", help="only warnings and errors")
@@ -38,20 +42,28 @@ def run_experiment_command(args: Any) -> int:
     from pathlib import Path
 
     from zipfit.errors import ZipfitError
+    from zipfit.harness.config import load_config
     from zipfit.harness.experiment import run_experiment
 
     if args.redraw is not None:
-        if args.config is not None:
-            raise ZipfitError("--redraw DIR takes no config: it redraws what DIR/experiment.json holds")
+        if args.config is not None or args.overrides or args.device:
+            raise ZipfitError("--redraw DIR takes no config, --set or --device: it redraws what "
+                              "DIR/experiment.json holds")
         from zipfit.harness.report import redraw
 
         print(redraw(args.redraw))
         return 0
     if args.config is None:
         raise ZipfitError("experiment needs a CONFIG.toml (or --redraw DIR)")
+    overrides = [*args.overrides, *([f"train.device={args.device}"] if args.device else [])]
+    config = load_config(args.config, overrides=overrides)
+    device = config.train.get("device", "cpu")
+    if device != "cpu":
+        from zipfit.harness.train import check_device
+
+        check_device(str(device))  # no GPU here: say so now, not after the selections
     out = args.out or str(Path("runs") / Path(args.config).stem)
-    result = run_experiment(args.config, out, overwrite=args.overwrite,
-                            progress=False if args.quiet else args.progress)
+    result = run_experiment(config, out, overwrite=args.overwrite, progress=False if args.quiet else args.progress)
     print(result.report)
     return 0
 
@@ -90,6 +102,8 @@ def add_train_eval(sub: Any) -> None:
     g.add_argument("--block-size", type=int, default=256,
                    help="tokens per training block and eval window (default: 256)")
     g.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
+    g.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                   help="fp32 (default), or bf16: forward passes under bfloat16 autocast, the fast choice on a GPU")
     g = p.add_argument_group("training")
     g.add_argument("--max-tokens", type=int, help="training token budget (default: one epoch of TRAIN)")
     g.add_argument("--batch-size", type=int, default=8, help="blocks per optimizer step (default: 8)")
@@ -113,7 +127,7 @@ def add_train_eval(sub: Any) -> None:
 
 def run_train_eval(args: argparse.Namespace) -> int:
     from zipfit.api import parse_where
-    from zipfit.harness.train import TrainConfig, check_curve_outputs, train_eval, write_curve
+    from zipfit.harness.train import TrainConfig, check_curve_outputs, check_device, train_eval, write_curve
     from zipfit.io import Corpus, TextSpec, read_texts
     from zipfit.io.textspec import unescape
 
@@ -128,8 +142,10 @@ def run_train_eval(args: argparse.Namespace) -> int:
         n_head=args.n_head, d_model=args.d_model, block_size=args.block_size, max_tokens=args.max_tokens,
         batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay, grad_clip=args.grad_clip,
         warmup=args.warmup, eval_every=args.eval_every, eval_max_examples=args.eval_max_examples,
-        eval_batch_size=args.eval_batch_size, device=args.device, seed=args.seed, threads=args.threads,
+        eval_batch_size=args.eval_batch_size, device=args.device, precision=args.precision, seed=args.seed,
+        threads=args.threads,
     )
+    check_device(config.device)  # a GPU that is not there fails now, before the training set is read
     if config.model != "tiny-gpt":
         from zipfit.harness.hf import locate
 

@@ -70,6 +70,32 @@ class PerDatasetOptions:
     budget: int | None = None  # training tokens per source dataset; default: the smallest budget
     seeds: tuple[int, ...] = ()  # default: the first seed
     include_selections: bool = True  # also fit the alignment-CE line through the selections' points
+    # the scores whose dataset-level mean is an "alignment": the paper's and the ones that correct its length bias
+    scores: tuple[str, ...] = ("zipfit", "zipfit-debiased", "zipfit-ml")
+
+
+@dataclass(frozen=True)
+class ReferenceOptions:
+    """``[reference]``: train on the whole source mix (one shuffled pass per seed) as a curve to compare with."""
+
+    full_source: bool = False
+    max_tokens: int | None = None  # cap the pass at this many training tokens; default: the whole mix
+    seeds: tuple[int, ...] = ()  # default: the experiment's seeds
+    eval_every: int | None = None  # default: train.eval_every, so the curve shares the budgets' evaluation points
+
+
+@dataclass(frozen=True)
+class AblationOptions:
+    """``[ablation]``: how the result depends on the number of target examples ZIP-FIT (or DSIR) is given."""
+
+    target_sizes: tuple[int, ...] = ()  # empty: no ablation; "all" is the normal runs
+    methods: tuple[str, ...] = ()
+    budget: int | None = None  # one of the budgets; default the middle one
+    seeds: tuple[int, ...] = ()  # default: the experiment's seeds; each seed draws its own nested subsets
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.target_sizes)
 
 
 @dataclass(frozen=True)
@@ -88,6 +114,8 @@ class ExperimentConfig:
     seed: int = 0  # data seed: source sampling, the tokenizer's training sample, random selections
     description: str = ""
     base_dir: Path = Path(".")
+    reference: ReferenceOptions = ReferenceOptions()
+    ablation: AblationOptions = AblationOptions()
 
     @property
     def baselines(self) -> tuple[str, ...]:
@@ -110,19 +138,26 @@ class ExperimentConfig:
 
 
 TOP_KEYS = ("name", "description", "seed", "sources", "target", "eval", "methods", "budgets", "seeds", "train",
-            "selection", "per_dataset", "tokenizer")
+            "selection", "per_dataset", "tokenizer", "reference", "ablation")
 SOURCE_KEYS = ("name", "files", "text_field", "template", "where", "max_docs", "chunk_lines", "chunk_chars",
                "min_chars")
 TARGET_KEYS = ("files", "text_field", "template", "where", "half", "max_examples")
 EVAL_KEYS = (*TARGET_KEYS, "exclude")
 SELECTION_KEYS = ("codec", "level", "workers", "dedup", "options")
-PER_DATASET_KEYS = ("enabled", "budget", "seeds", "include_selections")
+PER_DATASET_KEYS = ("enabled", "budget", "seeds", "include_selections", "scores")
 TOKENIZER_KEYS = ("sample_docs",)
+REFERENCE_KEYS = ("full_source", "max_tokens", "seeds", "eval_every")
+ABLATION_KEYS = ("target_sizes", "methods", "budget", "seeds")
+# the ablation's default methods, those of them the experiment runs: the ZIP-FIT family and DSIR
+ABLATION_DEFAULT_METHODS = ("zipfit", "zipfit-debiased", "zipfit-ml", "zipfit-fast", "dsir")
 
 
-def load_config(config: str | os.PathLike | Mapping[str, Any], base_dir: str | os.PathLike | None = None
-                ) -> ExperimentConfig:
-    """Parse a TOML file (paths relative to it) or a dict (paths relative to ``base_dir``, default the cwd)."""
+def load_config(config: str | os.PathLike | Mapping[str, Any], base_dir: str | os.PathLike | None = None,
+                overrides: Sequence[str] = ()) -> ExperimentConfig:
+    """Parse a TOML file (paths relative to it) or a dict (paths relative to ``base_dir``, default the cwd).
+
+    ``overrides``: ``KEY=VALUE`` strings applied to the raw config first (see ``zipfit.harness.overrides``).
+    """
     if isinstance(config, Mapping):
         raw = dict(config)
         base = Path(base_dir) if base_dir is not None else Path.cwd()
@@ -136,6 +171,10 @@ def load_config(config: str | os.PathLike | Mapping[str, Any], base_dir: str | o
         except (toml.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ZipfitError(f"{path}: invalid TOML ({exc})") from None
         base = Path(base_dir) if base_dir is not None else path.resolve().parent
+    if overrides:
+        from zipfit.harness.overrides import apply_overrides
+
+        raw = apply_overrides(raw, overrides)
     return parse_config(raw, base.resolve())
 
 
@@ -275,25 +314,32 @@ def _examples(t: Any, where: str, base: Path, *, is_eval: bool) -> ExampleSpec:
         raise ZipfitError(f"{where}.half must be \"even\" or \"odd\", got {half!r}")
     exclude = t.get("exclude", True)
     _typed(exclude, bool, f"{where}.exclude")
-    return ExampleSpec(files=_files(t.get("files"), base, f"{where}.files"), half=half,
+    spec = ExampleSpec(files=_files(t.get("files"), base, f"{where}.files"), half=half,
                        max_examples=_positive(t.get("max_examples"), f"{where}.max_examples"),
                        exclude=exclude, **_text_options(t, where))
+    kinds = {str(f).endswith(TEXT_SUFFIXES) for f in spec.files}
+    if len(kinds) > 1:
+        raise ZipfitError(f"{where}.files mixes plain-text (.txt) and record files; use one kind")
+    if kinds == {True} and (spec.template is not None or spec.where or "text_field" in t):
+        raise ZipfitError(f"{where}: .txt files have no fields (each non-blank line is an example); "
+                          "remove text_field/template/where")
+    return spec
 
 
-def _methods(value: Any) -> tuple[str, ...]:
+def _methods(value: Any, where: str = "methods") -> tuple[str, ...]:
     if value is None:
-        raise ZipfitError("methods is missing, e.g. methods = [\"zipfit\", \"dsir\", \"random\"]")
+        raise ZipfitError(f"{where} is missing, e.g. {where} = [\"zipfit\", \"dsir\", \"random\"]")
     items = value if isinstance(value, list) else [value]
     for i, m in enumerate(items):
-        _typed(m, str, f"methods[{i}]")
+        _typed(m, str, f"{where}[{i}]")
     if not items or len(set(items)) != len(items):
-        raise ZipfitError(f"methods needs distinct method names, got {items}")
+        raise ZipfitError(f"{where} needs distinct method names, got {items}")
     from zipfit.methods import method_names
 
     known = method_names()
     for m in items:
         if m not in known:
-            raise ZipfitError(f"unknown method {m!r} in methods; known methods: {', '.join(known)}")
+            raise ZipfitError(f"unknown method {m!r} in {where}; known methods: {', '.join(known)}")
     return tuple(items)
 
 
@@ -391,8 +437,63 @@ def parse_config(raw: Mapping[str, Any], base: Path) -> ExperimentConfig:
             budget=_positive(per.get("budget"), "per_dataset.budget") or min(budgets),
             seeds=per_seeds,
             include_selections=_typed(per.get("include_selections", True), bool, "per_dataset.include_selections"),
+            scores=_alignment_scores(per.get("scores")),
         ),
         tokenizer_sample_docs=_positive(tokenizer.get("sample_docs", 2000), "tokenizer.sample_docs",
                                         optional=False) or 2000,
         base_dir=base,
+        reference=_reference(raw.get("reference"), seeds),
+        ablation=_ablation(raw.get("ablation"), methods, budgets, seeds),
+    )
+
+
+def _alignment_scores(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return PerDatasetOptions.scores
+    if value == []:
+        return ()
+    chosen = _methods(value, "per_dataset.scores")
+    from zipfit.methods import SCORES, method_class
+
+    for m in chosen:
+        if method_class(m).kind != SCORES:
+            raise ZipfitError(f"per_dataset.scores: {m} gives no score per document, so a dataset has no mean score "
+                              "under it; use methods such as zipfit, zipfit-debiased, zipfit-ml")
+    return chosen
+
+
+def _reference(value: Any, seeds: tuple[int, ...]) -> ReferenceOptions:
+    t = _check_keys(value or {}, REFERENCE_KEYS, "[reference]")
+    return ReferenceOptions(
+        full_source=_typed(t.get("full_source", False), bool, "reference.full_source"),
+        max_tokens=_positive(t.get("max_tokens"), "reference.max_tokens"),
+        seeds=_int_list(t["seeds"], "reference.seeds", positive=False) if "seeds" in t else seeds,
+        eval_every=_positive(t.get("eval_every"), "reference.eval_every"),
+    )
+
+
+def _ablation(value: Any, methods: tuple[str, ...], budgets: tuple[int, ...], seeds: tuple[int, ...]
+              ) -> AblationOptions:
+    t = _check_keys(value or {}, ABLATION_KEYS, "[ablation]")
+    if not t:
+        return AblationOptions()
+    if "target_sizes" not in t:
+        raise ZipfitError("ablation.target_sizes is missing: the numbers of target examples to try, e.g. "
+                          "target_sizes = [10, 25, 50, 100]")
+    sizes = tuple(sorted(_int_list(t.get("target_sizes"), "ablation.target_sizes", positive=True)))
+    if "methods" in t:
+        chosen = _methods(t["methods"], "ablation.methods")
+    else:
+        chosen = tuple(m for m in ABLATION_DEFAULT_METHODS if m in methods)
+        if not chosen:
+            raise ZipfitError(f"ablation.methods: none of the default methods ({', '.join(ABLATION_DEFAULT_METHODS)}) "
+                              "is in methods; name the methods to ablate")
+    ordered = sorted(budgets)
+    budget = _positive(t.get("budget"), "ablation.budget") or ordered[(len(ordered) - 1) // 2]
+    if budget not in budgets:
+        # the "all target examples" point is the normal run at this budget, so it must be one of them
+        raise ZipfitError(f"ablation.budget {budget} is not one of the budgets ({', '.join(map(str, budgets))})")
+    return AblationOptions(
+        target_sizes=sizes, methods=chosen, budget=budget,
+        seeds=_int_list(t["seeds"], "ablation.seeds", positive=False) if "seeds" in t else seeds,
     )

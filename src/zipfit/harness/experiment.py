@@ -105,21 +105,31 @@ class _Experiment:
         if cfg.per_dataset.enabled:
             for source in cfg.sources:
                 datasets.append(self._dataset_sample(source.name, cfg.per_dataset.budget))
+        reference = self._reference_sample() if cfg.reference.full_source else None
+        ablation = self._ablation_selections(examples.data["target"]) if cfg.ablation.enabled else []
         eval_texts = [r["text"] for r in read_records(self.eval)]
-        total = len(selections) * len(cfg.seeds) + len(datasets) * len(cfg.per_dataset.seeds)
-        done = 0
-        for sel in selections:
-            for seed in cfg.seeds:
-                done += 1
-                self._train_run("training", sel, seed, eval_texts, f"[{done}/{total}]")
-        for sample in datasets:
-            for seed in cfg.per_dataset.seeds:
-                done += 1
-                self._train_run("dataset_training", sample, seed, eval_texts, f"[{done}/{total}]")
+        jobs: list[tuple[str, StepRecord, int]] = [("training", sel, seed) for sel in selections for seed in cfg.seeds]
+        jobs += [("dataset_training", sample, seed) for sample in datasets for seed in cfg.per_dataset.seeds]
+        if reference is not None:
+            jobs += [("reference_training", reference, seed) for seed in cfg.reference.seeds]
+        # each ablation selection was made from its seed's subset of the target, and is trained with that seed
+        jobs += [("ablation_training", sel, sel.data["subset_seed"]) for sel in ablation]
+        for done, (phase, sel, seed) in enumerate(jobs, 1):
+            self._train_run(phase, sel, seed, eval_texts, f"[{done}/{len(jobs)}]")
 
+        scores = self._alignment_scores(datasets, selections) if datasets else None
         summary = self._summary(mix, examples, tokenizer, selections, datasets)
-        from zipfit.harness.report import write_report
+        if scores is not None:
+            summary["alignment_scores"] = scores
+        if reference is not None:
+            summary["reference"] = {k: v for k, v in reference.data.items() if k != "phase"}
+        if ablation:
+            summary["ablation"] = {"budget": cfg.ablation.budget, "target_examples": examples.data["target"],
+                                   "selections": [{k: v for k, v in a.data.items() if k != "phase"}
+                                                  for a in ablation]}
+        from zipfit.harness.report import statistics, write_report
 
+        summary["statistics"] = statistics(summary)
         write_json(self.out / "experiment.json", summary)
         report = write_report(summary, self.out)
         log.info("report: %s", report)
@@ -209,57 +219,125 @@ class _Experiment:
             kwargs["dedup"] = True
         return kwargs
 
-    def _scores(self, method: str) -> StepRecord:
-        """The method's score dataset over the whole mix: computed once, every budget is cut from it."""
-        path = self.out / "scores" / method
+    def _scores(self, method: str, target: Path | None = None, tag: str = "", phase: str = "scoring") -> StepRecord:
+        """The method's score dataset over the whole mix: computed once, every budget is cut from it.
+
+        ``target`` (with a ``tag`` that names it) scores against a subset of the target examples instead."""
+        target = target or self.target
+        name = f"score-{method}{tag}"
+        if name in self.cache.records:
+            return self.cache.records[name]  # every budget is cut from the same scores: looked up once per run
+        path = self.out / "scores" / f"{method}{tag}"
 
         def compute() -> tuple[dict[str, Any], list[Path]]:
             import zipfit
 
-            log.info("scoring the mix with %s (once for every budget)", method)
+            log.info("scoring the mix with %s%s (once for every budget)", method, tag)
             path.parent.mkdir(parents=True, exist_ok=True)
             kwargs = self._select_kwargs(method, dedup=False)
-            result = zipfit.score(str(self.mix), str(self.target), out=path, method=method, **kwargs)
+            result = zipfit.score(str(self.mix), str(target), out=path, method=method, **kwargs)
             return {"method": method, "scored": result.manifest["counts"]["scored"]}, [path]
 
-        params = {k: v for k, v in self._selection_params(method, 0).items() if k not in ("budget", "dedup")}
-        return self._step("scoring", f"score-{method}", params, compute)
+        params = {k: v for k, v in self._selection_params(method, 0, target=target).items()
+                  if k not in ("budget", "dedup")}
+        return self._step(phase, name, params, compute)
 
-    def _selection_params(self, method: str, budget: int, where: Mapping[str, str] | None = None) -> dict[str, Any]:
+    def _selection_params(self, method: str, budget: int | None, where: Mapping[str, str] | None = None,
+                          target: Path | None = None) -> dict[str, Any]:
         from zipfit import __version__
 
         opts = self.cfg.selection
-        return {"mix": self._sha(self.mix), "target": self._sha(self.target),
+        return {"mix": self._sha(self.mix), "target": self._sha(target or self.target),
                 "eval": self._sha(self.eval) if self.decontamination["applied"] else None,
                 "count_unit": _unit_key(self.count_unit), "method": method, "budget": budget, "where": where,
                 "codec": opts.codec, "level": opts.level, "dedup": self.decontamination["dedup"],
                 "options": dict(opts.options.get(method, {})), "seed": self.cfg.seed, "zipfit": __version__}
 
-    def _selection(self, method: str, budget: int) -> StepRecord:
+    def _selection(self, method: str, budget: int, subset: tuple[int, int, Path] | None = None) -> StepRecord:
+        """``method``'s selection of ``budget`` tokens; with ``subset`` = (n, seed, file), made for the first n
+        target examples of that seed's order (the target-size ablation) instead of all of them."""
         from zipfit.methods import SCORES, method_class
 
-        path = self.out / "selections" / f"{method}-{budget}.jsonl"
-        params = self._selection_params(method, budget)
-        scores = self._scores(method) if method_class(method).kind == SCORES else None
+        target = subset[2] if subset else self.target
+        tag = f"-n{subset[0]}-s{subset[1]}" if subset else ""
+        phase = "ablation_" if subset else ""
+        path = self.out / "selections" / f"{method}-{budget}{tag}.jsonl"
+        params = self._selection_params(method, budget, target=target)
+        scores = (self._scores(method, target, tag, phase + "scoring") if method_class(method).kind == SCORES
+                  else None)
         if scores is not None:
             params["scores"] = scores.hash  # a rescored mix makes every selection cut from it stale
 
         def compute() -> tuple[dict[str, Any], list[Path]]:
             import zipfit
 
-            log.info("selecting %s tokens with %s", f"{budget:,}", method)
+            log.info("selecting %s tokens with %s%s", f"{budget:,}", method, tag)
             if scores is None:
-                result = zipfit.select(str(self.mix), str(self.target), out=path, tokens=budget, method=method,
+                result = zipfit.select(str(self.mix), str(target), out=path, tokens=budget, method=method,
                                        **self._select_kwargs(method))
             else:
                 opts = self.cfg.selection
-                result = zipfit.select(out=path, tokens=budget, scores=self.out / "scores" / method,
+                result = zipfit.select(out=path, tokens=budget, scores=self.out / "scores" / f"{method}{tag}",
                                        dedup=bool(self.decontamination["dedup"]), workers=opts.workers,
                                        overwrite=True, progress=self.progress)
             data = self._describe_selection(path, result.manifest)
-            return data | {"method": method, "budget": budget}, [path]
+            extra = {"target_size": subset[0], "subset_seed": subset[1]} if subset else {}
+            return data | {"method": method, "budget": budget} | extra, [path]
 
-        return self._step("selection", f"select-{method}-{budget}", params, compute)
+        return self._step(phase + "selection", f"select-{method}-{budget}{tag}", params, compute)
+
+    # ---- the target-size ablation and the whole-source reference ----------------------------------------------
+
+    def _target_subset(self, n: int, seed: int) -> StepRecord:
+        """The first n target examples in seed's order: every seed shuffles the target once, so a seed's
+        subsets are nested (its 10 examples are among its 25)."""
+        path = self.out / "data" / f"target-n{n}-s{seed}.jsonl"
+
+        def compute() -> tuple[dict[str, Any], list[Path]]:
+            records = read_records(self.target)
+            order = list(range(len(records)))
+            random.Random(f"target-subset:{self.cfg.seed}:{seed}").shuffle(order)
+            picked = sorted(order[:n])  # file order, so the subset reads like the target
+            write_examples([records[i]["text"] for i in picked], path)
+            return {"target_size": n, "subset_seed": seed, "indices": picked}, [path]
+
+        params = {"target": self._sha(self.target), "n": n, "seed": seed, "data_seed": self.cfg.seed}
+        return self._step("ablation_data", f"target-n{n}-s{seed}", params, compute)
+
+    def _ablation_selections(self, target_examples: int) -> list[StepRecord]:
+        ab = self.cfg.ablation
+        sizes = [n for n in ab.target_sizes if n < target_examples]
+        if len(sizes) < len(ab.target_sizes):
+            log.warning("ablation: target sizes %s are not below the %d target examples; the normal runs are "
+                        "the \"all\" point", [n for n in ab.target_sizes if n >= target_examples], target_examples)
+        out = []
+        for seed in ab.seeds:
+            for n in sizes:
+                subset = self._target_subset(n, seed)
+                for method in ab.methods:
+                    out.append(self._selection(method, ab.budget, (n, seed, self.out / subset.outputs[0])))
+        return out
+
+    def _reference_sample(self) -> StepRecord:
+        """The whole source mix (decontaminated like every selection), or a seeded random part of it of
+        ``reference.max_tokens`` tokens: what training on everything, unselected, gives."""
+        cap = self.cfg.reference.max_tokens
+        path = self.out / "selections" / "full-source.jsonl"
+
+        def compute() -> tuple[dict[str, Any], list[Path]]:
+            import zipfit
+
+            log.info("the whole-source reference: %s", f"{cap:,} tokens of the mix" if cap else "the whole mix")
+            budget = {"tokens": cap} if cap else {"fraction": 1.0}
+            result = zipfit.select(str(self.mix), str(self.target), out=path, method="random", **budget,
+                                   **self._select_kwargs("random"))
+            data = self._describe_selection(path, result.manifest, align=False)
+            # the budget the run trains on: the cap, or one pass over everything (with a separator per document)
+            budget = cap if cap else data["tokens"] + data["documents"]
+            return data | {"method": "full-source", "reference": True, "budget": budget, "max_tokens": cap}, [path]
+
+        params = self._selection_params("random", cap) | {"reference": "full-source"}
+        return self._step("reference_selection", "reference-full-source", params, compute)
 
     def _dataset_sample(self, domain: str, budget: int) -> StepRecord:
         """A random sample of ~budget tokens of one source dataset, for the alignment-CE fit."""
@@ -277,7 +355,7 @@ class _Experiment:
         params = self._selection_params("random", budget, where={"domain": domain})
         return self._step("dataset_selection", f"dataset-{domain}-{budget}", params, compute)
 
-    def _describe_selection(self, path: Path, manifest: Mapping[str, Any]) -> dict[str, Any]:
+    def _describe_selection(self, path: Path, manifest: Mapping[str, Any], *, align: bool = True) -> dict[str, Any]:
         """Size, domain mix, length distribution and mean alignment of a selection file."""
         import zipfit
         from zipfit.tokens import TokenCounter
@@ -292,8 +370,10 @@ class _Experiment:
             d["tokens"] += int(n)
         started = time.perf_counter()
         opts = self.cfg.selection
-        align = zipfit.align([str(path)], str(self.target), text_field="text", codec=opts.codec, level=opts.level,
-                             workers=opts.workers, progress=self.progress)[0]
+        alignment = None
+        if align and records:
+            alignment = zipfit.align([str(path)], str(self.target), text_field="text", codec=opts.codec,
+                                     level=opts.level, workers=opts.workers, progress=self.progress)[0]["alignment"]
         counts = manifest.get("counts", {})
         standard = {"source_records", "source_eligible", "source_excluded", "source_filtered", "targets", "selected",
                     "selected_tokens", "source_tokens", "selected_target_copies"}
@@ -302,7 +382,7 @@ class _Experiment:
             "tokens": int(sum(int(n) for n in tokens)),
             "domains": domains,
             "lengths": length_percentiles([len(t) for t in texts]),
-            "alignment": align["alignment"],
+            "alignment": alignment,
             "alignment_seconds": round(time.perf_counter() - started, 3),
             "selection_seconds": manifest.get("timings_s", {}).get("total"),
             "source_documents": counts.get("source_eligible"),
@@ -333,20 +413,31 @@ class _Experiment:
 
     def _train_run(self, phase: str, selection: StepRecord, seed: int, eval_texts: list[str], counter: str) -> None:
         sel = selection.data
-        kind = "dataset" if "domain" in sel else "selection"
+        kind = ("dataset" if "domain" in sel else "reference" if sel.get("reference")
+                else "ablation" if "target_size" in sel else "selection")
         label = f"{sel['domain'] if kind == 'dataset' else sel['method']}-{sel['budget']}-s{seed}"
         if kind == "dataset":
             label = "dataset-" + label
+        elif kind == "reference":
+            label = f"reference-full-source-s{seed}"
+        elif kind == "ablation":
+            label = f"ablation-{sel['method']}-{sel['budget']}-n{sel['target_size']}-s{seed}"
         selection_path = self.out / selection.outputs[0]
         config = self._train_config(sel["budget"], self._max_tokens(sel["budget"], sel), seed,
                                     final_only=kind == "dataset")
+        if kind == "reference":
+            every = self.cfg.reference.eval_every or self.cfg.train.get("eval_every")
+            config = dataclasses.replace(config, eval_every=every or max(1, config.max_tokens // DEFAULT_EVALS))
         params = {"selection": self._sha(selection_path), "eval": self._sha(self.eval),
                   "tokenizer": _unit_key(self.train_tokenizer) if self.train_tokenizer else None,
                   "config": {k: _model_key(v) if k in ("model", "tokenizer") and v else v
-                             for k, v in dataclasses.asdict(config).items()}}
+                             for k, v in dataclasses.asdict(config).items()
+                             if not (k == "precision" and v == "fp32")}}  # runs from before the key stay valid
 
         def compute() -> tuple[dict[str, Any], list[Path]]:
-            what = f"{sel['domain']} alone" if kind == "dataset" else sel["method"]
+            what = {"dataset": f"{sel.get('domain')} alone", "reference": "the whole source mix",
+                    "ablation": f"{sel['method']} for {sel.get('target_size')} target examples"}.get(kind,
+                                                                                                       sel["method"])
             log.info("%s training on %s (%s tokens selected), seed %d", counter, what, f"{sel['tokens']:,}", seed)
             texts = [r["text"] for r in read_records(selection_path)]
             # selections are written best first; training in that order would be a curriculum, not a selection
@@ -360,9 +451,38 @@ class _Experiment:
         log.info("%s %s: final CE %.4f nats/token, %.4f bits/byte", counter, label, final["ce_nats"],
                  final["bits_per_byte"])
         run = {"label": label, "kind": kind, "method": sel["method"], "budget": sel["budget"], "seed": seed,
-               **({"domain": sel["domain"]} if kind == "dataset" else {}), **record.data["result"],
+               **({"domain": sel["domain"]} if kind == "dataset" else {}),
+               **({"target_size": sel["target_size"]} if kind == "ablation" else {}), **record.data["result"],
                "cached": record.cached}
         self.runs.append(run)
+
+    # ---- dataset-level alignment under several scores ----------------------------------------------------------
+
+    def _alignment_scores(self, datasets: list[StepRecord], selections: list[StepRecord]) -> dict[str, Any]:
+        """Each per-dataset sample's (and each selection's) mean score under every method of
+        ``per_dataset.scores``: the paper's alignment is ``zipfit``'s mean; the others ask whether the
+        alignment-CE relation holds for a score that does not favour short documents.
+
+        The means are read from the methods' score datasets over the whole mix (scored once, as for
+        selection), so they cost one scoring pass per method and nothing per dataset."""
+        import pyarrow.parquet as pq
+
+        out: dict[str, Any] = {"methods": [], "datasets": {}, "selections": {}}
+        for method in self.cfg.per_dataset.scores:
+            record = self._scores(method, phase="alignment_scoring")
+            table = pq.read_table(self.out / record.outputs[0], columns=["id", "score", "status"]).to_pydict()
+            # the mix gives every document a unique id, and the score dataset keeps it
+            by_id = {i: score for i, score, status in zip(table["id"], table["score"], table["status"], strict=True)
+                     if status == "scored"}
+            out["methods"].append(method)
+            for kind, records in (("datasets", datasets), ("selections", selections)):
+                for rec in records:
+                    key = rec.data.get("domain") or f"{rec.data['method']}-{rec.data['budget']}"
+                    values = [by_id.get(str(r.get("id"))) for r in read_records(self.out / rec.outputs[0])]
+                    values = [v for v in values if v is not None]
+                    if values:
+                        out[kind].setdefault(key, {})[method] = sum(values) / len(values)
+        return out
 
     # ---- summary ---------------------------------------------------------------------------------------------
 

@@ -173,3 +173,99 @@ def ngram_set(texts: Sequence[str], n: int = 13) -> set[tuple[str, ...]]:
 def ngram_overlap(texts: Sequence[str], reference: set[tuple[str, ...]], n: int = 13) -> int:
     """How many texts share at least one n-gram with ``reference`` (a measurement, not a filter)."""
     return sum(1 for t in texts if not reference.isdisjoint(_ngrams(t, n)))
+
+
+def student_t_quantile(p: float, df: int) -> float:
+    """The t value with P(|T| >= t) = 1 - p, e.g. p = 0.95 gives the half-width factor of a 95% interval.
+
+    Found by bisection on ``student_t_two_sided``, so it needs no statistics package."""
+    if not 0.0 < p < 1.0:
+        raise ValueError(f"p must be in (0, 1), got {p}")
+    lo, hi = 0.0, 1.0
+    while student_t_two_sided(hi, df) > 1.0 - p:
+        hi *= 2.0
+    for _ in range(200):
+        mid = (lo + hi) / 2.0
+        if student_t_two_sided(mid, df) > 1.0 - p:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2.0
+
+
+@dataclass
+class PairedDifference:
+    """Mean of per-seed differences a − b with a two-sided t-interval over seeds (None with one seed)."""
+
+    mean: float
+    low: float | None
+    high: float | None
+    n: int
+    diffs: list[float]
+
+    @property
+    def includes_zero(self) -> bool | None:
+        if self.low is None or self.high is None:
+            return None
+        return self.low <= 0.0 <= self.high
+
+
+def paired_difference(a: Mapping[int, float], b: Mapping[int, float], confidence: float = 0.95
+                      ) -> PairedDifference | None:
+    """Differences a[s] − b[s] over the keys (training seeds) both have; a t-interval with n − 1 degrees of
+    freedom on their mean. Pairing by seed removes what the two runs share (initialisation, block order)."""
+    seeds = sorted(set(a) & set(b))
+    if not seeds:
+        return None
+    diffs = [float(a[s]) - float(b[s]) for s in seeds]
+    mean, std = mean_std(diffs)
+    if std is None:
+        return PairedDifference(mean, None, None, 1, diffs)
+    half = student_t_quantile(confidence, len(diffs) - 1) * std / math.sqrt(len(diffs))
+    return PairedDifference(mean, mean - half, mean + half, len(diffs), diffs)
+
+
+@dataclass
+class CorrelationInterval:
+    """Pearson r with a Fisher-z interval, and the R² interval it implies."""
+
+    r: float
+    r_low: float
+    r_high: float
+    r2_low: float
+    r2_high: float
+    n: int
+
+
+def correlation_interval(x: Sequence[float], y: Sequence[float], confidence: float = 0.95
+                         ) -> CorrelationInterval | None:
+    """Fisher's z interval for Pearson's r (atanh(r) ± z / sqrt(n − 3)); None below 4 points or without spread.
+
+    Approximate for small n (it assumes bivariate normal points), but closed-form and deterministic. The R²
+    interval is the square of the r interval, from 0 when the r interval spans 0."""
+    xa, ya = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    n = xa.size
+    if n < 4 or xa.std() == 0 or ya.std() == 0:
+        return None
+    r = float(np.corrcoef(xa, ya)[0, 1])
+    z = _normal_quantile(0.5 + confidence / 2.0)
+    center = math.atanh(max(min(r, 1.0 - 1e-12), -1.0 + 1e-12))
+    half = z / math.sqrt(n - 3)
+    r_low, r_high = math.tanh(center - half), math.tanh(center + half)
+    if r_low <= 0.0 <= r_high:
+        r2_low, r2_high = 0.0, max(r_low * r_low, r_high * r_high)
+    else:
+        r2_low, r2_high = sorted((r_low * r_low, r_high * r_high))
+    return CorrelationInterval(r, r_low, r_high, r2_low, r2_high, n)
+
+
+def _normal_quantile(p: float) -> float:
+    """The standard normal quantile, by bisection on erf (no statistics package)."""
+    lo, hi = -40.0, 40.0
+    for _ in range(200):
+        mid = (lo + hi) / 2.0
+        if 0.5 * (1.0 + math.erf(mid / math.sqrt(2.0))) < p:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2.0

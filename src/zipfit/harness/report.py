@@ -11,6 +11,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from zipfit.harness import ablation as ablation_part
+from zipfit.harness import alignment_scores as scores_part
+from zipfit.harness import paired
+from zipfit.harness import reference as reference_part
 from zipfit.harness.config import ZIPFIT_METHODS
 from zipfit.harness.metrics import LinearFit, linear_fit, mean_curve, mean_std, percent_faster, tokens_to_reach
 from zipfit.io import atomic_output
@@ -27,18 +31,21 @@ def _method_stats(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             "tokens": mean_std([p["tokens"] for p in finals])[0], "curve": curve,
             "ce_min": min(p["ce_nats"] for p in finals), "ce_max": max(p["ce_nats"] for p in finals),
             "initial_ce": mean_std([r["curve"][0]["ce_nats"] for r in runs])[0],
-            "train_seconds": sum(float(r.get("seconds", 0.0)) for r in runs)}
+            "train_seconds": sum(float(r.get("seconds", 0.0)) for r in runs), "finals": paired.finals(runs)}
 
 
 def analyse(summary: Mapping[str, Any]) -> dict[str, Any]:
-    """Per budget: every method's final CE (mean, std over seeds), tokens to reach the best baseline's final CE
-    and the paper's "% faster"; and the alignment-CE fit over per-dataset runs (and selections)."""
+    """Per budget: every method's final CE (mean, std over seeds), tokens to reach the best baseline's final CE,
+    the paper's "% faster" and paired differences against random and the best baseline; the whole-source
+    reference; the alignment-CE fit over per-dataset runs (and selections), also under other scores; and the
+    target-size ablation."""
     baselines = set(summary.get("baselines", []))
     selections = {(s["method"], s["budget"]): s for s in summary.get("selections", [])}
     runs = [r for r in summary.get("runs", []) if r.get("kind") == "selection"]
     order = [m for m in summary.get("config", {}).get("methods", [])] or sorted({r["method"] for r in runs})
     budgets = sorted({r["budget"] for r in runs})
     per_budget = []
+    ref = reference_part.reference_stats(summary)
     for budget in budgets:
         methods: dict[str, dict[str, Any]] = {}
         for method in order:
@@ -54,8 +61,26 @@ def analyse(summary: Mapping[str, Any]) -> dict[str, Any]:
             stats["reach"] = tokens_to_reach(curve.tokens.tolist(), curve.mean.tolist(), bar) if bar else None
             stats["faster"] = percent_faster(stats["reach"], bar_tokens) if bar_tokens else None
         per_budget.append({"budget": budget, "methods": methods, "bar_method": bar_method, "bar": bar,
-                           "bar_tokens": bar_tokens, "verdicts": _verdicts(methods, bar_method)})
-    return {"budgets": per_budget, "alignment": _alignment(summary)}
+                           "bar_tokens": bar_tokens, "verdicts": _verdicts(methods, bar_method),
+                           "pairs": paired.budget_pairs(methods, bar_method), "reference": ref,
+                           "reference_here": reference_part.at_budget(ref, budget, bar) if ref else None})
+    return {"budgets": per_budget, "alignment": _alignment(summary), "reference": ref,
+            "ablation": ablation_part.ablation_stats(summary),
+            "alignment_scores": scores_part.alignment_scores(summary)}
+
+
+def statistics(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """The report's derived numbers as JSON (paired differences with intervals, the reference, the ablation,
+    the alignment fits under each score), for experiment.json: the report recomputes them from the runs."""
+    a = analyse(summary)
+    pairs = [row for b in a["budgets"] for row in paired.pairs_json(b["budget"], b["pairs"], b["bar_method"])]
+    ref = a["reference"]
+    reference = None
+    if ref is not None:
+        reference = {"seeds": ref["seeds"], "tokens": ref["tokens"], "ce": ref["ce"], "ce_std": ref["ce_std"],
+                     "bpb": ref["bpb"], "at_budgets": {str(b["budget"]): b["reference_here"] for b in a["budgets"]}}
+    return {"paired_differences": pairs, "reference": reference, "ablation": ablation_part.to_json(a["ablation"]),
+            "alignment_fits": scores_part.to_json(a["alignment_scores"])}
 
 
 def _spread(stats: Mapping[str, Any]) -> float:
@@ -233,6 +258,16 @@ def _setup(summary: Mapping[str, Any]) -> list[str]:
                  f"{', '.join(summary.get('baselines', [])) or 'none'}. Budgets: "
                  f"{', '.join(f'{b:,}' for b in cfg.get('budgets', []))} training tokens. Training seeds: "
                  f"{', '.join(map(str, cfg.get('seeds', [])))} (the selections themselves use the data seed).")
+    ref = cfg.get("reference") or {}
+    if ref.get("full_source"):
+        cap = f", capped at {ref['max_tokens']:,} tokens" if ref.get("max_tokens") else ""
+        lines.append(f"- Reference: one shuffled pass over the whole source mix{cap}, seeds "
+                     f"{', '.join(map(str, ref.get('seeds', [])))}.")
+    ab = cfg.get("ablation") or {}
+    if ab.get("target_sizes"):
+        lines.append(f"- Target-size ablation: {', '.join(ab.get('methods', []))} with "
+                     f"{', '.join(map(str, ab['target_sizes']))} and all target examples, at {ab.get('budget'):,} "
+                     f"tokens, seeds {', '.join(map(str, ab.get('seeds', [])))}.")
     timings = summary.get("timings", {})
     machine = summary.get("machine", {})
     lines += ["", "Wall time per phase (each step's own time when it ran; steps reused from an earlier run of the "
@@ -270,7 +305,12 @@ def _budget_section(b: Mapping[str, Any], domains: Sequence[str], plot: str | No
         lines.append(f"| {name} | {len(s['seeds'])} | {s['initial_ce']:.3f} | {_pm(s['ce'], s['ce_std'])} "
                      f"| {_pm(s['bpb'], s['bpb_std'])} "
                      f"| {s['tokens']:,.0f} | {reach} | {faster} | {align} | {seconds} |")
+    if b.get("reference"):
+        lines.append(reference_part.table_row(b["reference"], b["reference_here"], _pm))
     lines.append("")
+    if b.get("reference"):
+        lines += reference_part.note(b["reference"], budget, b["reference_here"])
+    lines += paired.pairs_table(b)
     if any(len(s["curve"].tokens) <= 2 for s in b["methods"].values()):
         lines += ["Only two evaluations per run (before and after training): \"tokens to reach\" is read off the "
                   "straight line between them, so it and \"% faster\" are only indicative.", ""]
@@ -356,6 +396,8 @@ def render_report(summary: Mapping[str, Any], analysis: Mapping[str, Any] | None
     for b in analysis["budgets"]:
         lines += _budget_section(b, domains, plots.get(f"curves-{b['budget']}"))
     lines += _alignment_section(analysis["alignment"], plots.get("alignment"))
+    lines += scores_part.section(analysis.get("alignment_scores"), plots.get("alignment-scores"))
+    lines += ablation_part.section(analysis.get("ablation"), plots.get("ablation"))
     lines += ["## Files", "", "`experiment.json` (everything in this report), `data/` (source mix, target and eval "
               "sets), `tokenizer/`, `selections/` (each with its manifest), `datasets/` (per-dataset samples), "
               "`runs/` (every curve as CSV, JSON and PNG), `plots/`, `steps/` (what a rerun reuses).", ""]
@@ -367,9 +409,16 @@ def _headline(analysis: Mapping[str, Any]) -> list[str]:
     for b in analysis["budgets"]:
         for v in b["verdicts"]:
             lines.append(f"- At {b['budget']:,} tokens: {v}")
+        ours = {m: d for m, d in b.get("pairs", {}).get("random", {}).items() if m in ZIPFIT_METHODS}
+        if ours:
+            lines.append(f"- At {b['budget']:,} tokens, final CE minus random's, paired by seed (95% t-interval): "
+                         + "; ".join(f"{m} {paired.difference_cell(d)}" for m, d in ours.items()) + ".")
     fit = analysis["alignment"]["fit_datasets"]
-    if fit is not None:
+    scored = (analysis.get("alignment_scores") or {}).get("methods", [])
+    if fit is not None and not scored:
         lines.append(f"- Alignment vs CE over the source datasets: R² = {fit.r2:.2f} (n = {fit.n}).")
+    for m in scored:
+        lines.append("- Alignment vs CE, " + scores_part.claim_sentence(m["method"], m["fit"], m["interval"]))
     return ([*lines, ""] if lines else [])
 
 
@@ -425,6 +474,8 @@ def budget_figure(b: Mapping[str, Any]) -> Any:
                           label=f"{method} ({n} seed{'s' if n > 1 else ''}): final {s['ce']:.3f}")
         if c.runs > 1:
             ax.fill_between(c.tokens, c.low, c.high, color=line.get_color(), alpha=0.18, linewidth=0)
+    if b.get("reference"):
+        reference_part.draw(ax, b["reference"], b["budget"])
     if b["bar"] is not None:
         ax.axhline(b["bar"], color="grey", linewidth=0.8, linestyle=":",
                    label=f"bar: {b['bar_method']} final {b['bar']:.3f}")
@@ -498,6 +549,12 @@ def write_report(summary: Mapping[str, Any], out_dir: str | Path) -> Path:
     if a["datasets"]:
         plot_alignment(a, out_dir / "plots" / "alignment.png")
         plots["alignment"] = "plots/alignment.png"
+    if analysis.get("alignment_scores"):
+        _save(scores_part.figure(analysis["alignment_scores"]), out_dir / "plots" / "alignment-scores.png")
+        plots["alignment-scores"] = "plots/alignment-scores.png"
+    if analysis.get("ablation") and analysis["ablation"]["methods"]:
+        _save(ablation_part.figure(analysis["ablation"]), out_dir / "plots" / "ablation.png")
+        plots["ablation"] = "plots/ablation.png"
     path = out_dir / "report.md"
     with atomic_output(path) as tmp:
         tmp.write_text(render_report(summary, analysis, plots), encoding="utf-8")

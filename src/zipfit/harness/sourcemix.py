@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from zipfit.errors import ZipfitError
-from zipfit.harness.config import ExampleSpec, SourceSpec
+from zipfit.harness.config import TEXT_SUFFIXES, ExampleSpec, SourceSpec
 from zipfit.io import Corpus, TextSpec, atomic_output, read_texts
 
 log = logging.getLogger("zipfit")
@@ -129,10 +129,15 @@ def build_mix(sources: Sequence[SourceSpec], seed: int, out: Path) -> MixSummary
 
 
 def read_examples(spec: ExampleSpec, role: str) -> list[str]:
-    """The example texts a target or eval spec names, in file order, after `where`, `half` and `max_examples`."""
-    texts, _, _ = read_texts(list(spec.files), TextSpec(field=spec.text_field, template=spec.template,
-                                                         where=spec.where), role,
-                               "its `where` in the experiment file")
+    """The example texts a target or eval spec names, in file order, after `where`, `half` and `max_examples`.
+
+    Plain-text files (``.txt``) give one example per non-blank line, as a source's do."""
+    if all(str(f).endswith(TEXT_SUFFIXES) for f in spec.files):
+        texts = [line for path in spec.files for line in _text_lines(path)]
+    else:
+        texts, _, _ = read_texts(list(spec.files), TextSpec(field=spec.text_field, template=spec.template,
+                                                             where=spec.where), role,
+                                 "its `where` in the experiment file")
     if spec.half is not None:
         texts = texts[0 if spec.half == "even" else 1 :: 2]
     if spec.max_examples is not None:

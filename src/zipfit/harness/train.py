@@ -10,6 +10,7 @@ Only this module's functions import torch, so the dataclasses load without the `
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import logging
@@ -28,13 +29,15 @@ from zipfit.harness.extras import need
 from zipfit.harness.tokenizer import TextTokenizer, load_tokenizer, train_tokenizer
 from zipfit.io import atomic_output, check_output, write_json
 
-__all__ = ["EvalPoint", "TrainConfig", "TrainResult", "curve_paths", "train_eval", "train_tokenizer", "write_curve"]
+__all__ = ["EvalPoint", "TrainConfig", "TrainResult", "check_device", "curve_paths", "train_eval", "train_tokenizer",
+           "write_curve"]
 
 log = logging.getLogger("zipfit")
 
 TINY_GPT = "tiny-gpt"
 TINY_LR = 1e-3  # from scratch: high, with warmup and cosine decay
 PRETRAINED_LR = 5e-6  # fine-tuning, within the paper's 1e-6..7.5e-6
+PRECISIONS = ("fp32", "bf16")
 DEFAULT_EVAL_POINTS = 10
 CURVE_SUFFIXES = (".csv", ".json", ".png")
 
@@ -58,7 +61,8 @@ class TrainConfig:
     eval_every: int | None = None  # training tokens between evaluations; None = ~10 points
     eval_max_examples: int | None = None  # evaluate on the first N examples only
     eval_batch_size: int = 8  # windows per evaluation forward pass
-    device: str = "cpu"
+    device: str = "cpu"  # or cuda, cuda:N
+    precision: str = "fp32"  # or "bf16": forward passes under bfloat16 autocast (losses still summed in float32)
     seed: int = 0  # model initialisation (tiny-gpt) and the order of training blocks
     threads: int | None = None  # torch CPU threads during the run (None = torch's default)
 
@@ -135,6 +139,8 @@ def _check_config(c: TrainConfig) -> None:
             raise ZipfitError(f"{name} must be a non-negative number, got {value!r}")
     if not 0 <= c.warmup < 1 or not 0 <= c.min_lr_ratio <= 1:
         raise ZipfitError(f"warmup must be in [0, 1) and min_lr_ratio in [0, 1], got {c.warmup}, {c.min_lr_ratio}")
+    if c.precision not in PRECISIONS:
+        raise ZipfitError(f"precision must be one of {', '.join(PRECISIONS)}, got {c.precision!r}")
     if c.model == TINY_GPT and c.d_model % c.n_head:
         raise ZipfitError(f"d_model {c.d_model} must be a multiple of n_head {c.n_head}")
 
@@ -197,12 +203,16 @@ def _build_model(config: TrainConfig, train_texts: Sequence[str], workdir: Path)
     else:
         tok = load_tokenizer(config.tokenizer)
     torch.manual_seed(config.seed)
-    gpt = TinyGPT(GPTConfig(vocab_size=tok.vocab_size, n_layer=config.n_layer, n_head=config.n_head,
-                            d_model=config.d_model, block_size=config.block_size))
-    return _Model(gpt.to(config.device), tok, TINY_GPT, config.block_size, pretrained=False)
+    # on a GPU the weights are drawn there: drawing 91M of them on the CPU takes 1-3 s, and an experiment builds a
+    # model per run (so a seed's initial weights differ between the CPU and a GPU)
+    device = torch.device(config.device)
+    with device if device.type != "cpu" else contextlib.nullcontext():
+        gpt = TinyGPT(GPTConfig(vocab_size=tok.vocab_size, n_layer=config.n_layer, n_head=config.n_head,
+                                d_model=config.d_model, block_size=config.block_size))
+    return _Model(gpt.to(device), tok, TINY_GPT, config.block_size, pretrained=False)
 
 
-def _optimizer(module: Any, lr: float, weight_decay: float, pretrained: bool) -> Any:
+def _optimizer(module: Any, lr: float, weight_decay: float, pretrained: bool, device: str) -> Any:
     import torch
 
     params = [p for p in module.parameters() if p.requires_grad]
@@ -211,11 +221,24 @@ def _optimizer(module: Any, lr: float, weight_decay: float, pretrained: bool) ->
     groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     # from scratch: beta2 0.95 as GPT pretraining uses; fine-tuning: AdamW's defaults, as the HF Trainer
     betas = (0.9, 0.999) if pretrained else (0.9, 0.95)
-    return torch.optim.AdamW(groups, lr=lr, betas=betas)
+    # on a GPU one fused kernel updates every parameter; the CPU keeps the default (for-each) implementation, so
+    # its results stay exactly what they were
+    fused = True if torch.device(device).type == "cuda" else None
+    return torch.optim.AdamW(groups, lr=lr, betas=betas, fused=fused)
 
 
-def _check_device(device: str) -> None:
+def _autocast(device: str, precision: str) -> Any:
+    """The context of every forward pass: bfloat16 autocast for precision "bf16", nothing for "fp32"."""
     import torch
+
+    if precision == "bf16":
+        return torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def check_device(device: str) -> None:
+    """A device torch knows and can use here, or one ZipfitError line (before any data is read or trained on)."""
+    torch = need("torch")
 
     try:
         dev = torch.device(device)
@@ -223,6 +246,9 @@ def _check_device(device: str) -> None:
         raise ZipfitError(f"unknown device {device!r}: use cpu or cuda (cuda:N)") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ZipfitError(f"device {device} asked for, but torch sees no CUDA GPU")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ZipfitError(f"device {device} asked for, but torch sees {torch.cuda.device_count()} CUDA GPU(s) "
+                          f"(cuda:0 to cuda:{torch.cuda.device_count() - 1})")
 
 
 def train_eval(
@@ -237,7 +263,7 @@ def train_eval(
     start = time.perf_counter()
     _check_config(config)
     torch = need("torch")
-    _check_device(config.device)
+    check_device(config.device)
     train_texts = _texts(train_texts, "training")
     eval_texts = _texts(eval_texts, "evaluation")
     if config.eval_max_examples is not None:
@@ -281,10 +307,14 @@ def _run(train_texts: list[str], eval_texts: list[str], config: TrainConfig, wor
     curve: list[EvalPoint] = []
     seconds = {"train": 0.0, "eval": 0.0}
 
+    def logits(ids: Any) -> Any:
+        with _autocast(device, config.precision):
+            return lm.logits(ids)
+
     def evaluate(tokens: int, step: int) -> EvalPoint:
         t0 = time.perf_counter()
         lm.module.eval()
-        nll = xe.total_nll(lm.logits, eval_set, batch_size=config.eval_batch_size, pad_id=tok.eos_id,
+        nll = xe.total_nll(logits, eval_set, batch_size=config.eval_batch_size, pad_id=tok.eos_id,
                            device=device)
         lm.module.train()
         seconds["eval"] += time.perf_counter() - t0
@@ -295,7 +325,7 @@ def _run(train_texts: list[str], eval_texts: list[str], config: TrainConfig, wor
         curve.append(point)
         return point
 
-    optimizer = _optimizer(lm.module, peak, config.weight_decay, lm.pretrained)
+    optimizer = _optimizer(lm.module, peak, config.weight_decay, lm.pretrained, device)
     torch.manual_seed(config.seed)  # dropout, if a pretrained model has any
     tokens = 0
     next_eval = eval_every
@@ -309,9 +339,8 @@ def _run(train_texts: list[str], eval_texts: list[str], config: TrainConfig, wor
             lr = _lr_at(step, steps, peak, warmup_steps, config.min_lr_ratio)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            logits = lm.logits(x)
-            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), y.reshape(-1),
-                                   ignore_index=xe.IGNORE)
+            out = logits(x)
+            loss = F.cross_entropy(out.reshape(-1, out.shape[-1]).float(), y.reshape(-1), ignore_index=xe.IGNORE)
             loss.backward()
             if config.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(lm.module.parameters(), config.grad_clip)

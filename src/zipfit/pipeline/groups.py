@@ -123,6 +123,24 @@ def group_cut(keys: np.ndarray, budget: Budget, n_tokens: np.ndarray, codes: np.
     return ranked[positions], report
 
 
+def length_strata(n_tokens: np.ndarray, eligible: np.ndarray, strata: int) -> tuple[np.ndarray, list[str]]:
+    """``--length-strata N``: a stratum code per document and the strata's names. The eligible documents, sorted by
+    length (the budget's tokens; ties by input position), are cut into N runs of equal count, so the budget split
+    by their share keeps the source's length distribution. Ineligible documents get stratum 0 and are never cut."""
+    tokens = np.asarray(n_tokens, dtype=np.int64)
+    members = np.flatnonzero(eligible)
+    order = members[np.lexsort((members, tokens[members]))]
+    strata = max(1, min(strata, len(order)))
+    codes = np.zeros(len(tokens), dtype=np.int32)
+    width = len(str(strata))
+    names = []
+    for i, part in enumerate(np.array_split(order, strata)):
+        codes[part] = i
+        lo, hi = (int(tokens[part[0]]), int(tokens[part[-1]])) if len(part) else (0, 0)
+        names.append(f"length {i + 1:0{width}d}/{strata}: {lo:,}-{hi:,} tokens")
+    return codes, names
+
+
 def document_groups(corpus: Any, field: str | None) -> tuple[np.ndarray, list[str], str]:
     """A group code per eligible document (input order), the groups' names, and what they are: the values of
     ``field`` (one read of the records), or the source files."""

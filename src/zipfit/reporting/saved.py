@@ -56,6 +56,8 @@ def _reproduce(manifest: dict[str, Any], scores: Path | RemotePath) -> Any:
                                "progress": False}
     if params.get("group_by") is not None:
         options.update(group_by=params["group_by"], group_weights=params.get("group_weights"))
+    if params.get("length_strata") is not None:
+        options["length_strata"] = params["length_strata"]
     dedup = manifest.get("dedup")
     if dedup:
         options["dedup"] = Dedup(threshold=dedup.get("near_duplicate"), seed=dedup.get("seed", 0))
