@@ -189,8 +189,9 @@ def test_select_from_saved_scores_and_zipfit_debiased_read_on_the_workers(inputs
 
 def test_the_dedup_walk_reads_and_keys_on_the_workers(inputs, tmp_path, shard_pool):
     """The same texts are in all three inputs: --dedup skips their copies, with keys computed where they are read."""
-    options = {"k": 30, "dedup": True, "target_texts": _targets(), "shard_rows": ROWS, "progress": False,
-               "workers": 1}
+    # the paper's score, named: the jobs listed are its own (zipfit-debiased adds the reads of its background sample)
+    options = {"k": 30, "method": "zipfit", "dedup": True, "target_texts": _targets(), "shard_rows": ROWS,
+               "progress": False, "workers": 1}
     on_pool = zipfit.select(inputs, out=tmp_path / "pool.jsonl", engine="shard-pool", **options)
     # one PickKeys pass per chunk of the ranking the walk reaches (copies keep the budget from filling at first)
     assert shard_pool[:2] == ["InputFacts", "ShardJob"] and shard_pool[-1] == "PickRecords"
@@ -204,8 +205,8 @@ def test_the_dedup_walk_reads_and_keys_on_the_workers(inputs, tmp_path, shard_po
 def test_group_by_reads_its_field_on_the_workers(tmp_path, shard_pool):
     source = tmp_path / "proofnet.jsonl"
     source.write_bytes(PROOFNET.read_bytes())
-    options = {"k": 30, "group_by": "split", "template": PROOFNET_TEMPLATE, "target_texts": _targets()[:10],
-               "shard_rows": ROWS, "progress": False, "workers": 1}
+    options = {"k": 30, "method": "zipfit", "group_by": "split", "template": PROOFNET_TEMPLATE,
+               "target_texts": _targets()[:10], "shard_rows": ROWS, "progress": False, "workers": 1}  # as above
     on_pool = zipfit.select(source, out=tmp_path / "pool.jsonl", engine="shard-pool", **options)
     assert shard_pool == ["InputFacts", "ShardJob", "FieldOfShard", "PickRecords"]
     local = zipfit.select(source, out=tmp_path / "local.jsonl", **options)
