@@ -118,9 +118,11 @@ def test_the_table_pairs_each_stratified_run_with_the_plain_run_of_its_seed() ->
     assert ("| zipfit | +0.42 | 1.50 → 1.05 | lean: 80% → 50% | 5.200 ± 0.283 | 5.450 ± 0.212 "
             "| +0.250 [-0.385, +0.885], not distinguishable at 2 seeds |") in text
     assert "- Length control: zipfit cut again with `--length-strata 10` at 100 tokens, seeds 0, 1." in text
+    assert "| method | lean | wiki |" in text and "| zipfit | 80% → 50% | 20% → 50% |" in text
     (row,) = statistics(s)["length_control"]
     assert row["vs_plain"]["differences"] == pytest.approx([0.3, 0.2]) and row["vs_plain"]["includes_zero"]
     assert row["lengths"]["plain"]["ratio"] == 1.5 and row["stratified"]["seeds"] == 2
+    assert row["domain_shares"]["wiki"] == pytest.approx({"plain": 0.2, "stratified": 0.5})
 
 
 def test_no_length_runs_no_section() -> None:

@@ -69,6 +69,7 @@ def length_control_stats(summary: Mapping[str, Any]) -> dict[str, Any] | None:
     seeds = {r["seed"] for r in mine}
     plain_selections = {s["method"]: s for s in summary.get("selections", []) if s["budget"] == budget}
     stratified_selections = {s["method"]: s for s in info.get("selections", [])}
+    domains = list(summary.get("mix", {}).get("domains", {}))
     methods: dict[str, dict[str, Any]] = {}
     for method in info.get("methods") or sorted({r["method"] for r in mine}):
         got = finals([r for r in mine if r["method"] == method])
@@ -81,6 +82,9 @@ def length_control_stats(summary: Mapping[str, Any]) -> dict[str, Any] | None:
                                "top_domain_share": {"plain": _token_share(plain_selections.get(method), domain),
                                                     "stratified": _token_share(stratified_selections.get(method),
                                                                                domain)},
+                               "domain_shares": {d: {"plain": _token_share(plain_selections.get(method), d),
+                                                     "stratified": _token_share(stratified_selections.get(method), d)}
+                                                 for d in domains},
                                "vs_plain": paired_difference(got, plain, CONFIDENCE)}
         for side, values in (("plain", plain), ("stratified", got)):
             row[side] = None
@@ -88,7 +92,7 @@ def length_control_stats(summary: Mapping[str, Any]) -> dict[str, Any] | None:
                 ce, std = mean_std(list(values.values()))
                 row[side] = {"ce": ce, "ce_std": std, "seeds": len(values)}
         methods[method] = row
-    return {"strata": info["strata"], "budget": budget, "methods": methods}
+    return {"strata": info["strata"], "budget": budget, "domains": domains, "methods": methods}
 
 
 def _ce(c: Mapping[str, Any] | None) -> str:
@@ -99,6 +103,10 @@ def _ce(c: Mapping[str, Any] | None) -> str:
 
 def _arrow(a: float | None, b: float | None, fmt: str, unit: str = "") -> str:
     return " → ".join("—" if v is None else format(v, fmt) + unit for v in (a, b))
+
+
+def _shares(share: Mapping[str, float | None]) -> str:
+    return _arrow(*(None if share[side] is None else 100 * share[side] for side in SIDES), ".0f", "%")
 
 
 def section(lc: Mapping[str, Any] | None) -> list[str]:
@@ -123,14 +131,19 @@ def section(lc: Mapping[str, Any] | None) -> list[str]:
         ln = m["lengths"]
         rho = "—" if ln.get("spearman") is None else f"{ln['spearman']:+.2f}"
         ratio = _arrow((ln.get("plain") or {}).get("ratio"), (ln.get("stratified") or {}).get("ratio"), ".2f")
-        share = m["top_domain_share"]
-        percent = [None if share[side] is None else 100 * share[side] for side in SIDES]
-        domain = "—" if m["top_domain"] is None else f"{m['top_domain']}: {_arrow(*percent, '.0f', '%')}"
+        domain = "—" if m["top_domain"] is None else f"{m['top_domain']}: {_shares(m['top_domain_share'])}"
         lines.append(f"| {method} | {rho} | {ratio} | {domain} | {_ce(m['plain'])} | {_ce(m['stratified'])} "
                      f"| {difference_cell(m['vs_plain'])} |")
     lines += ["", f"Stratified − plain: final CE per training seed (negative = the length-stratified selection's "
               f"loss is lower). Interval: {INTERVAL}; an interval that contains 0 is marked \"not "
               "distinguishable\".", ""]
+    domains = lc.get("domains") or []
+    if domains:
+        lines += ["Share of each selection's tokens per source dataset, plain → stratified:", "",
+                  "| method | " + " | ".join(domains) + " |", "|---|" + "---:|" * len(domains)]
+        for method, m in lc["methods"].items():
+            lines.append(f"| {method} | " + " | ".join(_shares(m["domain_shares"][d]) for d in domains) + " |")
+        lines.append("")
     return lines
 
 
@@ -140,6 +153,7 @@ def to_json(lc: Mapping[str, Any] | None) -> list[dict[str, Any]]:
         d = m["vs_plain"]
         rows.append({"method": method, "budget": lc["budget"], "strata": lc["strata"], "lengths": m["lengths"],
                      "top_domain": m["top_domain"], "top_domain_share": m["top_domain_share"],
+                     "domain_shares": m["domain_shares"],
                      "plain": m["plain"], "stratified": m["stratified"],
                      "vs_plain": None if d is None else {"mean": d.mean, "low": d.low, "high": d.high, "seeds": d.n,
                                                          "differences": d.diffs, "includes_zero": d.includes_zero,
