@@ -78,12 +78,31 @@ def test_measure_reads_spearman_and_median_ratios_from_the_score_dataset(tmp_pat
     plain, strat = tmp_path / "plain.jsonl", tmp_path / "strat.jsonl"
     plain.write_text("".join(json.dumps({"id": i, "text": "x"}) + "\n" for i in ("d1", "d2")), encoding="utf-8")
     strat.write_text("".join(json.dumps({"id": i, "text": "x"}) + "\n" for i in ("d1", "d4")), encoding="utf-8")
-    got = measure(scores, {"plain": plain, "stratified": strat})
+    got = measure(scores, {"plain": plain, "stratified": strat}, {"d1": "a", "d2": "b", "d3": "b", "d4": "a"})
     # score order is length order: Spearman +1; the source's median is 250 characters
     assert got["scored"] == 4 and got["spearman"] == pytest.approx(1.0) and got["source_median_chars"] == 250
     assert got["plain"]["median_chars"] == 350 and got["plain"]["ratio"] == pytest.approx(1.4)
     assert got["stratified"]["median_chars"] == 250 and got["stratified"]["ratio"] == pytest.approx(1.0)
     assert got["plain"]["documents"] == 2 and got["stratified"]["spearman"] == pytest.approx(1.0)
+    assert got["spearman_by_domain"] == {"a": {"documents": 2, "spearman": pytest.approx(1.0)},
+                                         "b": {"documents": 2, "spearman": pytest.approx(1.0)}}
+    assert got["spearman_within_domains"] == pytest.approx(1.0)
+
+
+def test_within_domains_separates_length_from_the_domain(tmp_path: Path) -> None:
+    """Across the mix, the long documents are the on-target domain's, so the score rises with length; inside each
+    domain it falls with length. The within-domain mean says so; the whole-mix number does not."""
+    scores = tmp_path / "scores"
+    scores.mkdir()
+    ids = ["s1", "s2", "s3", "l1", "l2", "l3"]
+    pq.write_table(pa.table({"id": ids, "score": [0.3, 0.2, 0.1, 0.9, 0.8, 0.7],
+                             "n_chars": [10, 20, 30, 100, 200, 300], "status": ["scored"] * 6}),
+                   scores / "part-00000.parquet")
+    sel = tmp_path / "sel.jsonl"
+    sel.write_text(json.dumps({"id": "l1"}) + "\n", encoding="utf-8")
+    got = measure(scores, {"plain": sel}, {i: ("off" if i.startswith("s") else "on") for i in ids})
+    assert got["spearman"] > 0.5 and got["spearman_within_domains"] == pytest.approx(-1.0)
+    assert got["plain"]["spearman"] is None  # one document: no order
 
 
 # ---- the report -----------------------------------------------------------------------------------------------------
@@ -97,7 +116,7 @@ def controlled(s: dict) -> dict:
         s["runs"].append(r)
     s["selections"] = [selection("zipfit", 0.5, 8)]  # 80% of its documents and tokens from lean
     stratified = selection("zipfit", 0.45, 5) | {"length_strata": 10}
-    lengths = {"scored": 20, "source_median_chars": 200.0, "spearman": 0.42,
+    lengths = {"scored": 20, "source_median_chars": 200.0, "spearman": 0.42, "spearman_within_domains": -0.25,
                "plain": {"documents": 10, "median_chars": 300.0, "ratio": 1.5, "spearman": 0.1},
                "stratified": {"documents": 10, "median_chars": 210.0, "ratio": 1.05, "spearman": 0.3}}
     s["length_control"] = {"strata": 10, "budget": 100, "methods": ["zipfit"], "lengths": {"zipfit": lengths},
@@ -115,7 +134,7 @@ def test_the_table_pairs_each_stratified_run_with_the_plain_run_of_its_seed() ->
     assert z["top_domain"] == "lean" and z["top_domain_share"] == pytest.approx({"plain": 0.8, "stratified": 0.5})
     text = render_report(s)
     assert "## Length control (--length-strata 10)" in text
-    assert ("| zipfit | +0.42 | 1.50 → 1.05 | lean: 80% → 50% | 5.200 ± 0.283 | 5.450 ± 0.212 "
+    assert ("| zipfit | +0.42 / -0.25 | 1.50 → 1.05 | lean: 80% → 50% | 5.200 ± 0.283 | 5.450 ± 0.212 "
             "| +0.250 [-0.385, +0.885], not distinguishable at 2 seeds |") in text
     assert "- Length control: zipfit cut again with `--length-strata 10` at 100 tokens, seeds 0, 1." in text
     assert "| method | lean | wiki |" in text and "| zipfit | 80% → 50% | 20% → 50% |" in text
@@ -175,7 +194,7 @@ def test_the_length_control_only_adds_steps_to_a_finished_run(data_dir: Path, tm
     for method in lc["methods"]:
         ln = lc["lengths"][method]
         assert ln["scored"] == len(mix) - 3  # the 3 planted eval statements are excluded, as in every selection
-        assert -1.0 <= ln["spearman"] <= 1.0
+        assert -1.0 <= ln["spearman"] <= 1.0 and set(ln["spearman_by_domain"]) == {"lean", "mbpp", "planted"}
         sel = next(s for s in lc["selections"] if s["method"] == method)
         assert 0 < sel["tokens"] <= 2000 and ln["stratified"]["documents"] == sel["documents"]
         manifest = json.loads((out / "selections" / f"{method}-2000-strata3.jsonl.manifest.json")

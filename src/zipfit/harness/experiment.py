@@ -354,12 +354,13 @@ class _Experiment:
 
         lc = self.cfg.length_control
         plain = {(r.data["method"], r.data["budget"]): r for r in selections}
+        domains = {str(r["id"]): str(r["domain"]) for r in read_records(self.mix)}
         lengths = {}
         for rec in stratified:
             method = rec.data["method"]
             scores = self.out / self._scores(method).outputs[0]
             lengths[method] = measure(scores, {"plain": self.out / plain[(method, lc.budget)].outputs[0],
-                                               "stratified": self.out / rec.outputs[0]})
+                                               "stratified": self.out / rec.outputs[0]}, domains)
         return {"strata": lc.strata, "budget": lc.budget, "methods": list(lc.methods), "lengths": lengths,
                 "selections": [{k: v for k, v in r.data.items() if k != "phase"} for r in stratified]}
 

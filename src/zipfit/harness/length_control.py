@@ -19,11 +19,16 @@ from zipfit.harness.sourcemix import read_records
 SIDES = ("plain", "stratified")
 
 
-def measure(scores: Path, selections: Mapping[str, Path]) -> dict[str, Any]:
+def measure(scores: Path, selections: Mapping[str, Path], domains: Mapping[str, str] | None = None
+            ) -> dict[str, Any]:
     """Over the documents the method scored (those a selection could take): Spearman's correlation of the score
     with length in characters, and their median length; per selection file, its median length, the ratio to
     the source's and Spearman within it. Lengths are the score dataset's ``n_chars`` for both sides of the
-    ratio, so they count the same way."""
+    ratio, so they count the same way.
+
+    With ``domains`` (document id → source dataset): Spearman within each source dataset too, and their mean
+    weighted by documents. Source datasets differ in length and in fit to the target, so the correlation over
+    the whole mix can come from which dataset a document is in more than from its length."""
     import pyarrow.parquet as pq
 
     table = pq.read_table(scores, columns=["id", "score", "n_chars", "status"]).to_pydict()
@@ -35,6 +40,16 @@ def measure(scores: Path, selections: Mapping[str, Path]) -> dict[str, Any]:
     position = {table["id"][i]: k for k, i in enumerate(scored)}
     out: dict[str, Any] = {"scored": len(scored), "source_median_chars": source_median,
                            "spearman": spearman(score, chars)}
+    if domains is not None:
+        labels = np.asarray([domains.get(table["id"][i], "") for i in scored])
+        within = {}
+        for d in sorted(set(labels.tolist())):
+            mask = labels == d
+            within[d] = {"documents": int(mask.sum()), "spearman": spearman(score[mask], chars[mask])}
+        counted = [(w["documents"], w["spearman"]) for w in within.values() if w["spearman"] is not None]
+        out["spearman_by_domain"] = within
+        out["spearman_within_domains"] = (sum(n * r for n, r in counted) / sum(n for n, _ in counted)
+                                          if counted else None)
     for side, path in selections.items():
         picked = [position[k] for k in (str(r.get("id")) for r in read_records(path)) if k in position]
         median = float(np.median(chars[picked])) if picked else None
@@ -120,16 +135,18 @@ def section(lc: Mapping[str, Any] | None) -> list[str]:
              "source's length distribution. Each stratified selection is trained with the seeds of the main runs "
              "and paired with the main (plain) run of its seed.", "",
              "- Spearman: rank correlation of the method's score with document length (characters) over every "
-             "document it scored (positive: the score ranks longer documents higher).",
+             "document it scored (positive: the score ranks longer documents higher); \"within\": the same inside "
+             "each source dataset, averaged weighted by documents (source datasets differ in length, so the first "
+             "can reflect which dataset a document is in).",
              "- Length ratio: the selection's median length / the scored source's median length (characters).",
              "- Top domain: the source dataset with the largest share of the plain selection's tokens, and its "
              "share in each selection.", "",
-             "| method | Spearman (score, length) | length ratio plain → stratified | top domain, token share plain "
-             "→ stratified | final CE plain | final CE stratified | stratified − plain |",
+             "| method | Spearman (score, length): mix / within | length ratio plain → stratified | top domain, "
+             "token share plain → stratified | final CE plain | final CE stratified | stratified − plain |",
              "|---|---:|---:|---:|---:|---:|---:|"]
     for method, m in lc["methods"].items():
         ln = m["lengths"]
-        rho = "—" if ln.get("spearman") is None else f"{ln['spearman']:+.2f}"
+        rho = " / ".join("—" if ln.get(k) is None else f"{ln[k]:+.2f}" for k in ("spearman", "spearman_within_domains"))
         ratio = _arrow((ln.get("plain") or {}).get("ratio"), (ln.get("stratified") or {}).get("ratio"), ".2f")
         domain = "—" if m["top_domain"] is None else f"{m['top_domain']}: {_shares(m['top_domain_share'])}"
         lines.append(f"| {method} | {rho} | {ratio} | {domain} | {_ce(m['plain'])} | {_ce(m['stratified'])} "
