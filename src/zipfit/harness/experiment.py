@@ -85,17 +85,7 @@ class _Experiment:
     def run(self) -> ExperimentResult:
         cfg = self.cfg
         log.info("experiment %s -> %s", cfg.name, self.out)
-        mix = self._step("data", "mix", {"sources": [dataclasses.asdict(s) | {"files": _fingerprints(s.files)}
-                                                     for s in cfg.sources], "seed": cfg.seed},
-                         self._build_mix)
-        examples = self._step("data", "examples", {"target": _example_params(cfg.target),
-                                                   "eval": _example_params(cfg.eval)}, self._write_examples)
-        tokenizer = self._step("tokenizer", "tokenizer", {"mix": self._sha(self.mix), "train": self._tok_params(),
-                                                          "seed": cfg.seed}, self._make_tokenizer)
-        self.count_unit = tokenizer.data["count_unit"]
-        self.train_tokenizer = tokenizer.data["train_tokenizer"]
-        self.decontamination = self._decontamination()
-        self.eval_ngrams = ngram_set([r["text"] for r in read_records(self.eval)])
+        mix, examples, tokenizer = self._prepare()
 
         selections = []
         for budget in cfg.budgets:
@@ -138,6 +128,23 @@ class _Experiment:
         report = write_report(summary, self.out)
         log.info("report: %s", report)
         return ExperimentResult(self.out, report, summary)
+
+    def _prepare(self) -> tuple[StepRecord, StepRecord, StepRecord]:
+        """The mix, the target and eval examples, and the tokenizer that counts budgets: what every selection
+        needs."""
+        cfg = self.cfg
+        mix = self._step("data", "mix", {"sources": [dataclasses.asdict(s) | {"files": _fingerprints(s.files)}
+                                                     for s in cfg.sources], "seed": cfg.seed},
+                         self._build_mix)
+        examples = self._step("data", "examples", {"target": _example_params(cfg.target),
+                                                   "eval": _example_params(cfg.eval)}, self._write_examples)
+        tokenizer = self._step("tokenizer", "tokenizer", {"mix": self._sha(self.mix), "train": self._tok_params(),
+                                                          "seed": cfg.seed}, self._make_tokenizer)
+        self.count_unit = tokenizer.data["count_unit"]
+        self.train_tokenizer = tokenizer.data["train_tokenizer"]
+        self.decontamination = self._decontamination()
+        self.eval_ngrams = ngram_set([r["text"] for r in read_records(self.eval)])
+        return mix, examples, tokenizer
 
     def _step(self, phase: str, name: str, params: Mapping[str, Any],
               compute: Callable[[], tuple[dict[str, Any], list[Path]]]) -> StepRecord:
