@@ -53,6 +53,7 @@ from zipfit.io.lock import OutputLock
 from zipfit.io.memory import in_memory
 from zipfit.io.sources import Source
 from zipfit.io.texts import read_texts, spec_dict
+from zipfit.io.writers import record_kind
 from zipfit.kernel import kernel_name
 from zipfit.manifest import Timer, distribution, environment, length_report, score_summary
 from zipfit.methods import CASCADE, SCORES, SET, Method, accepted_parameters, all_parameters, make_method
@@ -61,6 +62,7 @@ from zipfit.pipeline.annotate import write_annotated
 from zipfit.pipeline.groups import document_groups, group_mix, parse_weights
 from zipfit.pipeline.rejects import check_rejects, write_rejects
 from zipfit.pipeline.scores import MANIFEST_FILE, ScoreDataset, ShardScores
+from zipfit.pipeline.worker_reads import describe_inputs, plan_on_workers, ranked_records_on_workers
 from zipfit.reporting import check_report_path, compare_report, write_run_report
 from zipfit.reporting import publish as publish_report
 from zipfit.reporting.inputs import recorded_targets
@@ -452,7 +454,9 @@ def select(
                 targets = []
                 kind = SCORES
         with timer.phase("hash_inputs"):
-            sources_info = corpus.describe()  # before the run: the manifest describes what was read
+            # before the run: the manifest describes what was read (by the workers, where they read the shards)
+            sources_info = describe_inputs(corpus, runner, saved.run.get("shard_rows") or s.run.shard_rows
+                                           if saved is not None else s.run.shard_rows)
         failpoints.point("inputs_hashed")
         finder = st.dedup()
         exclude_info = saved.manifest["decontamination"] if saved is not None else None
@@ -518,8 +522,9 @@ def select(
         commit = held.enter_context(Commit(out_path))
         with timer.phase("write"), reported(f"writing {out_path}"):
             corpus.check_unchanged()
-            records = ranked_records(corpus, selected, selected_scores, target_hashes=target_hashes,
-                                     copies=target_copies, progress=s.run.progress)
+            records = _selected_records(corpus, runner, mapped, selected, selected_scores, target_hashes,
+                                        target_copies, s.run.progress, saved,
+                                        record_kind(out_path, None if layout is None else layout.format))
             schema = _with_score_fields(corpus.arrow_schema())
             if layout is None:
                 written = write_ranked(out_path, records, n=len(selected), order=s.order, schema=schema,
@@ -581,6 +586,24 @@ def select(
                 dataset.remove()
         failpoints.point("checkpoint_removed")
         return SelectionResult(out_path, manifest_path, manifest, selected, selected_scores)
+
+
+def _selected_records(corpus: Corpus, runner: Engine, mapped: MapResult, selected: np.ndarray, scores: np.ndarray,
+                      target_hashes: set[str], copies: list[int], progress: bool | None,
+                      saved: ScoreDataset | None, kind: str) -> Iterator[tuple[int, Any]]:
+    """The write pass's records, in input order: read (and serialised as ``kind`` says) by the workers when they read
+    the shards and the map pass says which shard holds each document, else by this process."""
+    shards = mapped.shards
+    if runner.reads_shards and shards is None and saved is not None and mapped.shard_docs is not None:
+        every = saved.run.get("shard_rows")
+        if every:  # the saved parts are the shards of the run that scored: planned again, they must match
+            planned = plan_on_workers(corpus, runner, int(every))
+            if [p.key for p in planned] == list(saved.manifest["parts"]):
+                shards = planned
+    if runner.reads_shards and shards is not None and mapped.shard_docs is not None:
+        return ranked_records_on_workers(corpus, runner, shards, mapped.shard_docs, selected, scores,
+                                         target_hashes=target_hashes, copies=copies, kind=kind)
+    return ranked_records(corpus, selected, scores, target_hashes=target_hashes, copies=copies, progress=progress)
 
 
 def _selection_key(scores_key: str, cut: Cut, s: Settings, out_path: Path, layout: Any = None) -> str:
@@ -751,7 +774,7 @@ def score(
         with timer.phase("read_targets"):
             targets, target_info = st.targets()
         with timer.phase("hash_inputs"):
-            sources_info = corpus.describe()
+            sources_info = describe_inputs(corpus, runner, s.run.shard_rows)
         failpoints.point("inputs_hashed")
         with timer.phase("fit"):
             scorer.fit(targets)

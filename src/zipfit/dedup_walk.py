@@ -4,12 +4,14 @@ Of each group of exact or near-duplicate documents the best-ranked one is kept (
 equal scores, so that is the first in input order). Keys are computed only for the documents the
 walk reaches: the budget's worth of the ranking plus a margin, and more chunks while copies keep
 the budget from filling, each by one streaming read of the inputs with the keys computed by the
-engine's workers. Memory: (1 + bands) x 8 bytes per document reached.
+engine's workers (where the workers read shards: each shard holding some is read by a worker, which computes their
+keys). Memory: (1 + bands) x 8 bytes per document reached.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,7 +19,9 @@ import numpy as np
 from zipfit.engines.base import Engine
 from zipfit.filters.dedup import DuplicateKeys
 from zipfit.io import Corpus, Exclusions
+from zipfit.io.shards import Shard
 from zipfit.passes import documents_at
+from zipfit.pipeline.worker_reads import dedup_keys_on_workers
 from zipfit.topk import Budget, ranking
 
 MARGIN = 1.25  # the first chunk: this many times the budget's documents, plus a few
@@ -45,8 +49,12 @@ class _KeysJob:
 
 
 def deduplicated_cut(corpus: Corpus, engine: Engine, keys: np.ndarray, budget: Budget, n_tokens: np.ndarray,
-                     finder: DuplicateKeys) -> DedupResult:
-    """The budget's selection from the ranking of ``keys`` (-inf = never selected), skipping duplicates."""
+                     finder: DuplicateKeys,
+                     located: tuple[Sequence[Shard], Sequence[int]] | None = None) -> DedupResult:
+    """The budget's selection from the ranking of ``keys`` (-inf = never selected), skipping duplicates.
+
+    ``located``: the map pass's shards and their numbers of documents, when the engine's workers read shards; they
+    then read the documents the walk reaches and compute their keys."""
     order = ranking(keys)
     order = order[np.isfinite(keys[order])]
     walker = finder.walker()
@@ -61,19 +69,24 @@ def deduplicated_cut(corpus: Corpus, engine: Engine, keys: np.ndarray, budget: B
         part = order[position : position + chunk]
         position += len(part)
         ascending = np.sort(part)
-        docs = list(documents_at(corpus, ascending))
-        texts = [d.text for d in docs]
-        rows = np.concatenate(list(engine.map(_KeysJob(finder), [texts[i : i + 64] for i in range(0, len(texts), 64)],
-                                              desc="duplicates", total=len(texts))))
+        if located is not None and engine.reads_shards:
+            rows, places = dedup_keys_on_workers(corpus, engine, located[0], located[1], ascending, finder)
+        else:
+            docs = list(documents_at(corpus, ascending))
+            texts = [d.text for d in docs]
+            places = [(d.file, d.row) for d in docs]
+            rows = np.concatenate(list(engine.map(_KeysJob(finder), [texts[i : i + 64]
+                                                                      for i in range(0, len(texts), 64)],
+                                                  desc="duplicates", total=len(texts))))
         slot = {int(i): j for j, i in enumerate(ascending.tolist())}
         for index in part.tolist():
             j = slot[index]
-            doc = docs[j]
-            here = f"{corpus.files[doc.file].path}:{doc.row}"
+            file, row = places[j]
+            here = f"{corpus.files[file].path}:{row}"
             twin, reason = walker.offer_reason(index, rows[j])
             if twin is not None:
                 assert reason is not None
-                result.skipped.add(reason, corpus.files[doc.file].path, doc.row)
+                result.skipped.add(reason, corpus.files[file].path, row)
                 result.skipped_at.append((index, reason, where[twin]))
                 if len(result.duplicates_of) < 5:
                     result.duplicates_of.append({"copy": here, "of": where[twin], "reason": reason})

@@ -24,8 +24,9 @@ from zipfit.errors import ZipfitError
 from zipfit.filters.base import FilterChain
 from zipfit.fingerprint import text_sha256
 from zipfit.io import Corpus, Document, Exclusions
-from zipfit.io.shards import ROWS_PER_SHARD, Shard, plan_shards, shard_key, shard_number
+from zipfit.io.shards import ROWS_PER_SHARD, Shard, shard_key, shard_number
 from zipfit.pipeline.scores import ScoreDataset, ShardScores
+from zipfit.pipeline.worker_reads import plan_on_workers
 from zipfit.progress import bar_shown, progress_bar
 from zipfit.tokens import TokenCounter
 
@@ -157,6 +158,10 @@ class MapResult:
     # documents dropped by map-stage filters (decontamination; score NaN): their indices, and reasons with examples
     contaminated: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     contamination: Exclusions = field(default_factory=Exclusions)
+    # the shards the pass read, when its workers read them, and each shard's number of eligible documents: what a
+    # write pass on those workers needs to find a document again (``zipfit.pipeline.worker_reads``)
+    shards: list[Shard] | None = None
+    shard_docs: list[int] | None = None
 
     def __len__(self) -> int:
         return len(self.scores)
@@ -402,12 +407,13 @@ def _by_shard(docs: Iterable[Document], shard_rows: int) -> Iterator[tuple[str, 
 
 def _map_shards(corpus: Corpus, method: Any, engine: Engine, counter: TokenCounter, desc: str,
                 dataset: ScoreDataset | None, shard_rows: int, filters: FilterChain | None) -> MapResult:
-    shards = plan_shards(corpus, shard_rows)
+    shards = plan_on_workers(corpus, engine, shard_rows)
     job = ShardJob(corpus, method, counter, dataset, filters)
     mapped = gather(engine.map_shards(job, shards, desc=desc, total=sum(s.stop - s.start for s in shards),
                                       size=lambda s: s.stop - s.start, unit="row"))
     if dataset is not None:
         dataset.resumed = mapped.resumed_shards
+    mapped.shards = shards
     return mapped
 
 
@@ -415,8 +421,9 @@ def gather(parts: Iterable[tuple[ShardScores, bool]]) -> MapResult:
     """One map pass's result from its shards' parts, in input order: (part, whether it was saved before)."""
     scores, n_tokens, n_chars = [], [], []
     exclusions, contamination, contaminated = Exclusions(), Exclusions(), []
-    resumed, start = 0, 0
+    resumed, start, shard_docs = 0, 0, []
     for part, was_done in parts:
+        shard_docs.append(len(part.scores))
         scores.append(part.scores)
         n_tokens.append(part.n_tokens)
         n_chars.append(part.n_chars)
@@ -430,7 +437,8 @@ def gather(parts: Iterable[tuple[ShardScores, bool]]) -> MapResult:
         return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype=dtype)
 
     return MapResult(joined(scores, np.float64), joined(n_tokens, np.uint32), joined(n_chars, np.uint32),
-                     exclusions.n_records, exclusions, resumed, joined(contaminated, np.int64), contamination)
+                     exclusions.n_records, exclusions, resumed, joined(contaminated, np.int64), contamination,
+                     shard_docs=shard_docs)
 
 
 def read_with_bar(corpus: Corpus, docs: Iterable[Document], *, desc: str, enabled: bool | None) -> Iterator[Document]:

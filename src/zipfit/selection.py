@@ -24,6 +24,7 @@ from zipfit.engines.base import Engine
 from zipfit.errors import ZipfitError
 from zipfit.filters.base import FilterChain
 from zipfit.filters.dedup import DuplicateKeys
+from zipfit.io.corpus import Corpus
 from zipfit.io.shards import ROWS_PER_SHARD
 from zipfit.manifest import Timer
 from zipfit.methods.base import BACKGROUND, CASCADE, SCORES, SET, SOURCE_STATS
@@ -43,6 +44,7 @@ from zipfit.passes import (
 )
 from zipfit.pipeline.groups import encode, group_cut, length_strata
 from zipfit.pipeline.scores import ScoreDataset
+from zipfit.pipeline.worker_reads import field_values_on_workers, sample_on_workers
 from zipfit.tokens import TokenCounter
 from zipfit.topk import Budget, cut, gumbel_keys, ranking, select_top
 
@@ -161,18 +163,24 @@ def score_all(method: Any, corpus: Any, engine: Engine, counter: TokenCounter, s
               filters: FilterChain | None = None) -> MapResult:
     """Every document's score from a method that scores each one: what it needs from the source first,
     then the map pass (saved to ``dataset``, shard by shard, when given)."""
-    prepare(method, corpus, engine, seed, timer)
+    prepare(method, corpus, engine, seed, timer, shard_rows=shard_rows)
     with timer.phase("score"):
         return map_pass(corpus, method, engine, counter, dataset=dataset, shard_rows=shard_rows, filters=filters)
 
 
-def prepare(method: Any, corpus: Any, engine: Engine, seed: int, timer: Timer) -> None:
+def prepare(method: Any, corpus: Any, engine: Engine, seed: int, timer: Timer, *,
+            shard_rows: int = ROWS_PER_SHARD) -> None:
     """What a per-document method needs from the source before it can score: a background sample
-    (``zipfit-debiased``) or statistics of the whole source (DSIR's raw n-gram distribution)."""
+    (``zipfit-debiased``; drawn by the workers where they read the shards) or statistics of the whole source
+    (DSIR's raw n-gram distribution)."""
     if BACKGROUND in method.needs and getattr(method, "background_", None) is None:
         with timer.phase("background"):
-            _, background, _ = sample_documents(corpus, method.background_size(), seed, desc="background sample",
-                                                progress=engine.progress)
+            if engine.reads_shards and isinstance(corpus, Corpus):
+                _, background, _ = sample_on_workers(corpus, engine, method.background_size(), seed, shard_rows,
+                                                     desc="background sample")
+            else:
+                _, background, _ = sample_documents(corpus, method.background_size(), seed,
+                                                    desc="background sample", progress=engine.progress)
             method.fit_background(background)
     if SOURCE_STATS in method.needs:
         with timer.phase("source_stats"):
@@ -244,7 +252,11 @@ def cut_scores(mapped: MapResult, corpus: Any, engine: Engine, cut_: Cut, *, nam
                 raise ZipfitError(f"{flag} and --dedup cannot be combined yet: deduplicate the source first, or "
                                   f"select without {flag}")
             if cut_.group_by is not None:
-                codes, names = encode(field_values(corpus, cut_.group_by, len(mapped), progress=engine.progress))
+                if engine.reads_shards and mapped.shards is not None:
+                    values = field_values_on_workers(corpus, engine, mapped.shards, cut_.group_by, len(mapped))
+                else:
+                    values = field_values(corpus, cut_.group_by, len(mapped), progress=engine.progress)
+                codes, names = encode(values)
             else:
                 codes, names = length_strata(mapped.n_tokens, np.isfinite(keys), cut_.length_strata)
             selected, counts["groups"] = group_cut(keys, budget, mapped.n_tokens, codes, names, cut_.group_weights)
@@ -260,7 +272,9 @@ def cut_scores(mapped: MapResult, corpus: Any, engine: Engine, cut_: Cut, *, nam
             selected = selected[np.isfinite(keys[selected])]  # unscorable documents never fill a budget
     if dedup is not None:
         with timer.phase("dedup"):
-            walk = deduplicated_cut(corpus, engine, keys, budget, mapped.n_tokens, dedup)
+            located = None if mapped.shards is None or mapped.shard_docs is None else (mapped.shards,
+                                                                                        mapped.shard_docs)
+            walk = deduplicated_cut(corpus, engine, keys, budget, mapped.n_tokens, dedup, located)
         selected = walk.selected
         if budget.k is not None and len(selected) < budget.k and budget.min_score is None:
             raise ZipfitError(f"--k {budget.k:,} but only {len(selected):,} eligible source documents are left "

@@ -218,6 +218,29 @@ def test_write_ranked_is_byte_deterministic(tmp_path, ranked, monkeypatch):
     assert gzip.decompress((tmp_path / "a.jsonl.gz").read_bytes()) == plain.read_bytes()
 
 
+@pytest.mark.parametrize("suffix", [".jsonl.gz", ".parquet"])
+@pytest.mark.parametrize("order", ["rank", "input"])
+def test_records_serialised_elsewhere_give_the_same_bytes(tmp_path, ranked, suffix, order):
+    """Records a worker serialised (``encode_record``), mixed with plain ones, give the bytes of plain ones alone."""
+    kind = writers.record_kind(tmp_path / f"x{suffix}")
+    assert kind == ("pickle" if suffix == ".parquet" else "json")
+    mixed = [(rank, writers.encode_record(rec, kind) if i % 2 else rec) for i, (rank, rec) in enumerate(ranked)]
+    a, b = tmp_path / f"a{suffix}", tmp_path / f"b{suffix}"
+    write_ranked(a, iter(ranked), n=200, order=order)
+    write_ranked(b, iter(mixed), n=200, order=order)
+    assert a.read_bytes() == b.read_bytes()
+    other = "json" if kind == "pickle" else "pickle"
+    with pytest.raises(ValueError, match=f"encoded as {other}"):
+        write_ranked(tmp_path / f"c{suffix}", iter([(1, writers.encode_record({"a": 1}, other))]), n=1, order=order)
+
+
+def test_a_worker_counts_the_nan_it_wrote_as_null(tmp_path, zipfit_warnings):
+    records = [(1, writers.encode_record({"x": math.nan, "y": [math.inf]}, "json")), (2, {"x": math.nan})]
+    write_ranked(tmp_path / "a.jsonl", iter(records), n=2)
+    assert _read_lines(tmp_path / "a.jsonl") == [{"x": None, "y": [None]}, {"x": None}]
+    assert any("wrote 3 NaN/Infinity value(s) as null" in m for m in zipfit_warnings)
+
+
 def test_write_ranked_parquet_with_heterogeneous_records(tmp_path, monkeypatch):
     # Row group 1 (ranks 1-3) has only nulls for "tag" and ints for "x"; later groups add floats and strings and
     # a field that appears only at the end: one schema must still hold every record.

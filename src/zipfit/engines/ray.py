@@ -246,12 +246,12 @@ class RayEngine(Engine):
         # The actors of the previous pass (ours, or Ray Data's after a failed pass) give their CPUs back
         # asynchronously; a pass that starts while none is free can wait forever for its actor pool
         # (seen on a 2-CPU local cluster right after a failed pass). Give them time to go first.
+        if n > self._cpus:  # before waiting for free CPUs: that many never will be
+            raise ZipfitError(f"--workers {n} but the Ray cluster has {self._cpus} CPUs; "
+                              "use fewer workers or add nodes to the cluster")
         deadline = time.monotonic() + FREE_CPUS_WAIT_S
         while ray.available_resources().get("CPU", 0) < n and time.monotonic() < deadline:
             time.sleep(0.05)
-        if n > self._cpus:
-            raise ZipfitError(f"--workers {n} but the Ray cluster has {self._cpus} CPUs; "
-                              "use fewer workers or add nodes to the cluster")
         actor = ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=MAX_TASK_RETRIES,
                            scheduling_strategy="SPREAD")(_Worker)
         actors = [actor.remote() for _ in range(n)]

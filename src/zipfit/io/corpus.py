@@ -106,6 +106,8 @@ class Corpus:
         self.files, self.specs = _resolve(inputs, spec, role)
         self.exclusions = Exclusions()
         self._total_rows: int | None = None
+        # (file, rows per shard) -> what ``rows`` returns, when workers counted it (``zipfit.pipeline.worker_reads``)
+        self._row_starts: dict[tuple[int, int], tuple[int, list[int | None]]] = {}
         self._first_fields: list[list[str]] = [self._check_fields(f, s) for f, s in zip(self.files, self.specs,
                                                                                          strict=True)]
         # columns read from Arrow inputs: the text's, and "id" where there is one (cheap, and the score dataset
@@ -190,11 +192,22 @@ class Corpus:
 
     def rows(self, file_no: int, every: int) -> tuple[int, list[int | None]]:
         """Rows of one input, and where every ``every``-th row starts (byte offset, or None if unseekable)."""
+        known = self._row_starts.get((file_no, every))
+        if known is not None:
+            return known
         f = self.files[file_no]
         if f.is_arrow:
             n = readers.arrow_rows(f)
             return n, [None] * -(-n // every)
         return readers.jsonl_row_starts(f, every)
+
+    def remember_rows(self, file_no: int, every: int, rows: tuple[int, list[int | None]]) -> None:
+        """What ``rows(file_no, every)`` returns from now on, as a worker counted it: this process need not read the
+        file for it."""
+        self._row_starts[(file_no, every)] = rows
+
+    def rows_known(self, every: int) -> bool:
+        return all((i, every) in self._row_starts for i in range(len(self.files)))
 
     def text_of(self, file_no: int, record: Any) -> str | None:
         """The text of a raw record of input ``file_no`` as this corpus reads it; None for a record it excludes."""
@@ -271,11 +284,14 @@ class Corpus:
 
     # ---- metadata ------------------------------------------------------------------------------------------
 
-    def describe(self) -> list[dict]:
-        """Per input: path, format, bytes, sha256 (reads every file once; meant for the run manifest)."""
+    def describe(self, sha256: Sequence[str | None] | None = None) -> list[dict]:
+        """Per input: path, format, bytes, sha256 (reads every file once; meant for the run manifest). ``sha256``: the
+        hashes where workers computed them already."""
+        known = list(sha256) if sha256 is not None else [None] * len(self.files)
         return [
             dict(f.described) if f.described is not None else
-            {"path": str(f.path), "format": f.format, "bytes": f.size, "sha256": input_sha256(f)} for f in self.files
+            {"path": str(f.path), "format": f.format, "bytes": f.size, "sha256": digest or input_sha256(f)}
+            for f, digest in zip(self.files, known, strict=True)
         ]
 
     def arrow_schema(self) -> pa.Schema | None:

@@ -16,7 +16,7 @@ import pickle
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -338,6 +338,31 @@ def write_table(out: Path, columns: dict[str, Sequence | np.ndarray]) -> None:
 # ---- selected records in rank order -----------------------------------------------------------------------
 
 
+class EncodedRecord(NamedTuple):
+    """A selected record serialised where it was read (a worker), as ``write_ranked`` keeps it for its output: a JSON
+    line (``kind`` "json", with how many NaN/Infinity values it wrote as null) or a pickle (``kind`` "pickle", for
+    Parquet). The process that writes then only copies bytes for JSON Lines."""
+
+    data: bytes
+    kind: str
+    nulled: int = 0
+
+
+def record_kind(out: Path, layout_format: str | None = None) -> str:
+    """How ``write_ranked`` keeps the records of this output (``layout_format``: a directory output's format)."""
+    if layout_format is not None:
+        return "pickle" if layout_format in ("parquet", "hf") else "json"
+    return "pickle" if _suffix_of(as_path(out), OUTPUT_SUFFIXES) == ".parquet" else "json"  # type: ignore[arg-type]
+
+
+def encode_record(rec: dict, kind: str) -> EncodedRecord:
+    """``rec`` as ``write_ranked`` would serialise it for an output of this ``kind`` (``record_kind``)."""
+    if kind == "pickle":
+        return EncodedRecord(pickle.dumps(rec, protocol=pickle.HIGHEST_PROTOCOL), kind)
+    encode = _JsonLines()
+    return EncodedRecord(encode(rec), kind, encode.nulled)
+
+
 def _pread(fd: int, size: int, offset: int) -> bytes:
     data = os.pread(fd, size, offset)
     while len(data) < size:  # a regular file reads short only at its end or after a signal
@@ -528,7 +553,7 @@ def _write_parquet(tmp: Path, out: Path, spill: _Spill, schema: pa.Schema | None
 
 def write_ranked(
     out: Path,
-    items: Iterable[tuple[int, dict]],
+    items: Iterable[tuple[int, dict | EncodedRecord]],
     *,
     n: int,
     order: str = "rank",
@@ -538,6 +563,7 @@ def write_ranked(
     """Write selected records that arrive in input order, sorted by rank (or as they arrive), atomically
     (with ``commit``: staged, to be published with the manifest).
 
+    A record may arrive already serialised (``EncodedRecord``, of this output's ``record_kind``): the same bytes.
     Memory does not grow with the number or size of records: JSON Lines in input order stream straight through;
     otherwise each record is serialised once into a spill file beside `out` and read back by position. A Parquet
     output without `schema` takes one schema unified over all records before writing the first row.
@@ -567,20 +593,29 @@ def write_ranked(
             raise ValueError(f"received {count} ranks, expected {n} (rank {missing} is missing)")
 
     encode = _JsonLines()
+    kind = "pickle" if suffix == ".parquet" else "json"
+
+    def serialised(rec: dict | EncodedRecord) -> bytes:
+        if isinstance(rec, EncodedRecord):  # a worker serialised it already
+            if rec.kind != kind:
+                raise ValueError(f"a record encoded as {rec.kind}, but {out} keeps {kind}")
+            encode.nulled += rec.nulled
+            return rec.data
+        if kind == "pickle":
+            return pickle.dumps(rec, protocol=pickle.HIGHEST_PROTOCOL)
+        return encode(rec)
+
     with atomic_output(out, commit) as tmp:
         if suffix != ".parquet" and order == "input":
             with _LineSink(tmp, suffix) as sink:
                 for _, rec in checked():
-                    sink.write(encode(rec))
+                    sink.write(serialised(rec))
         else:
             spill = _Spill(out, n)
             try:
                 for arrival, (rank, rec) in enumerate(checked()):
                     key = rank - 1 if order == "rank" else arrival
-                    if suffix == ".parquet":
-                        spill.add(key, pickle.dumps(rec, protocol=pickle.HIGHEST_PROTOCOL))
-                    else:
-                        spill.add(key, encode(rec))
+                    spill.add(key, serialised(rec))
                 failpoints.point("records_spilled")
                 if suffix == ".parquet":
                     _write_parquet(tmp, out, spill, schema)
