@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from zipfit.harness.metrics import (
+    average_ranks,
     correlation_interval,
     length_percentiles,
     linear_fit,
@@ -18,6 +19,7 @@ from zipfit.harness.metrics import (
     paired_difference,
     percent_faster,
     shares,
+    spearman,
     student_t_quantile,
     student_t_two_sided,
     tokens_to_reach,
@@ -141,3 +143,23 @@ def test_the_correlation_interval_is_fishers() -> None:
     assert noisy is not None and noisy.r_low < 0 < noisy.r_high and noisy.r2_low == 0.0
     assert correlation_interval([1, 2, 3], [3.0, 2.0, 1.0]) is None  # n - 3 = 0: no interval
     assert correlation_interval([1, 1, 1, 1], [3.0, 2.0, 1.0, 0.0]) is None
+
+
+def test_average_ranks_share_the_mean_rank_among_ties() -> None:
+    # 5 is smallest (rank 1), the two 20s span ranks 3 and 4
+    assert average_ranks([10, 20, 20, 5, 30]).tolist() == [2.0, 3.5, 3.5, 1.0, 5.0]
+
+
+def test_spearman_by_hand() -> None:
+    assert spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert spearman([1, 2, 3, 4], [40, 1, 0.5, -3]) == pytest.approx(-1.0)  # monotone, not linear: still -1
+    # ranks of y: 2 1 4 3 5; d² sums to 4, so rho = 1 − 6·4 / (5·24) = 0.8
+    assert spearman([1, 2, 3, 4, 5], [2, 1, 4, 3, 5]) == pytest.approx(0.8)
+    # with ties: Pearson's r of the average ranks (1, 2.5, 2.5, 4) and (1, 2, 3, 4) = 4.5 / sqrt(4.5 * 5)
+    assert spearman([1, 2, 2, 3], [1, 2, 3, 4]) == pytest.approx(4.5 / math.sqrt(4.5 * 5))
+
+
+def test_spearman_has_no_value_without_an_order() -> None:
+    assert spearman([1.0], [2.0]) is None and spearman([3, 3, 3], [1, 2, 3]) is None
+    with pytest.raises(ValueError, match="differ in length"):
+        spearman([1, 2], [1, 2, 3])

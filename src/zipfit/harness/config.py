@@ -99,6 +99,21 @@ class AblationOptions:
 
 
 @dataclass(frozen=True)
+class LengthControlOptions:
+    """``[length_control]``: each method's selection cut again with ``length_strata`` (the same scores, the budget
+    split over equal-count length strata of the source) and trained with the main runs' seeds, to pair with them."""
+
+    strata: int | None = None  # None: no length control
+    methods: tuple[str, ...] = ()
+    budget: int | None = None  # one of the budgets; default the middle one
+    seeds: tuple[int, ...] = ()  # default: the experiment's seeds
+
+    @property
+    def enabled(self) -> bool:
+        return self.strata is not None
+
+
+@dataclass(frozen=True)
 class ExperimentConfig:
     name: str
     sources: tuple[SourceSpec, ...]
@@ -116,6 +131,7 @@ class ExperimentConfig:
     base_dir: Path = Path(".")
     reference: ReferenceOptions = ReferenceOptions()
     ablation: AblationOptions = AblationOptions()
+    length_control: LengthControlOptions = LengthControlOptions()
 
     @property
     def baselines(self) -> tuple[str, ...]:
@@ -138,7 +154,7 @@ class ExperimentConfig:
 
 
 TOP_KEYS = ("name", "description", "seed", "sources", "target", "eval", "methods", "budgets", "seeds", "train",
-            "selection", "per_dataset", "tokenizer", "reference", "ablation")
+            "selection", "per_dataset", "tokenizer", "reference", "ablation", "length_control")
 SOURCE_KEYS = ("name", "files", "text_field", "template", "where", "max_docs", "chunk_lines", "chunk_chars",
                "min_chars")
 TARGET_KEYS = ("files", "text_field", "template", "where", "half", "max_examples")
@@ -148,6 +164,7 @@ PER_DATASET_KEYS = ("enabled", "budget", "seeds", "include_selections", "scores"
 TOKENIZER_KEYS = ("sample_docs",)
 REFERENCE_KEYS = ("full_source", "max_tokens", "seeds", "eval_every")
 ABLATION_KEYS = ("target_sizes", "methods", "budget", "seeds")
+LENGTH_CONTROL_KEYS = ("strata", "methods", "budget", "seeds")
 # the ablation's default methods, those of them the experiment runs: the ZIP-FIT family and DSIR
 ABLATION_DEFAULT_METHODS = ("zipfit", "zipfit-debiased", "zipfit-ml", "zipfit-fast", "dsir")
 
@@ -444,6 +461,7 @@ def parse_config(raw: Mapping[str, Any], base: Path) -> ExperimentConfig:
         base_dir=base,
         reference=_reference(raw.get("reference"), seeds),
         ablation=_ablation(raw.get("ablation"), methods, budgets, seeds),
+        length_control=_length_control(raw.get("length_control"), methods, budgets, seeds, dedup),
     )
 
 
@@ -472,6 +490,11 @@ def _reference(value: Any, seeds: tuple[int, ...]) -> ReferenceOptions:
     )
 
 
+def _middle(budgets: tuple[int, ...]) -> int:
+    ordered = sorted(budgets)
+    return ordered[(len(ordered) - 1) // 2]
+
+
 def _ablation(value: Any, methods: tuple[str, ...], budgets: tuple[int, ...], seeds: tuple[int, ...]
               ) -> AblationOptions:
     t = _check_keys(value or {}, ABLATION_KEYS, "[ablation]")
@@ -488,8 +511,7 @@ def _ablation(value: Any, methods: tuple[str, ...], budgets: tuple[int, ...], se
         if not chosen:
             raise ZipfitError(f"ablation.methods: none of the default methods ({', '.join(ABLATION_DEFAULT_METHODS)}) "
                               "is in methods; name the methods to ablate")
-    ordered = sorted(budgets)
-    budget = _positive(t.get("budget"), "ablation.budget") or ordered[(len(ordered) - 1) // 2]
+    budget = _positive(t.get("budget"), "ablation.budget") or _middle(budgets)
     if budget not in budgets:
         # the "all target examples" point is the normal run at this budget, so it must be one of them
         raise ZipfitError(f"ablation.budget {budget} is not one of the budgets ({', '.join(map(str, budgets))})")
@@ -497,3 +519,47 @@ def _ablation(value: Any, methods: tuple[str, ...], budgets: tuple[int, ...], se
         target_sizes=sizes, methods=chosen, budget=budget,
         seeds=_int_list(t["seeds"], "ablation.seeds", positive=False) if "seeds" in t else seeds,
     )
+
+
+def _length_control(value: Any, methods: tuple[str, ...], budgets: tuple[int, ...], seeds: tuple[int, ...],
+                    dedup: bool) -> LengthControlOptions:
+    t = _check_keys(value or {}, LENGTH_CONTROL_KEYS, "[length_control]")
+    if not t:
+        return LengthControlOptions()
+    if "strata" not in t:
+        raise ZipfitError("length_control.strata is missing: the number of equal-count length strata of the source "
+                          "the budget is split over, e.g. strata = 10")
+    strata = _positive(t["strata"], "length_control.strata", optional=False)
+    if strata is None or strata < 2:
+        raise ZipfitError(f"length_control.strata must be at least 2, got {strata}")
+    if dedup:
+        # select() refuses --length-strata with --dedup; saying so now spares a run that would stop at this step
+        raise ZipfitError("[length_control] cannot be combined with selection.dedup = true (length strata and dedup "
+                          "do not combine in select()); remove one of them")
+    from zipfit.methods import SCORES, method_class
+
+    if "methods" in t:
+        chosen = _methods(t["methods"], "length_control.methods")
+        for m in chosen:
+            if m not in methods:
+                # the stratified runs are paired by seed with the method's main runs, so those must exist
+                raise ZipfitError(f"length_control.methods: {m!r} is not in methods ({', '.join(methods)})")
+            if method_class(m).kind != SCORES:
+                raise ZipfitError(f"length_control.methods: {m} writes no score dataset to cut a stratified "
+                                  "selection from; use methods such as zipfit, zipfit-debiased, zipfit-ml")
+    else:
+        chosen = tuple(m for m in methods if m in ZIPFIT_METHODS and method_class(m).kind == SCORES)
+        if not chosen:
+            raise ZipfitError("length_control.methods: methods has none of zipfit, zipfit-debiased, zipfit-ml; "
+                              "name the methods whose selections to stratify by length")
+    budget = _positive(t.get("budget"), "length_control.budget") or _middle(budgets)
+    if budget not in budgets:
+        # the plain side of each pair is the main run at this budget
+        raise ZipfitError(f"length_control.budget {budget} is not one of the budgets "
+                          f"({', '.join(map(str, budgets))})")
+    chosen_seeds = _int_list(t["seeds"], "length_control.seeds", positive=False) if "seeds" in t else seeds
+    unpaired = [s for s in chosen_seeds if s not in seeds]
+    if unpaired:
+        raise ZipfitError(f"length_control.seeds: {unpaired[0]} is not one of seeds ({', '.join(map(str, seeds))}); "
+                          "each stratified run is compared with the main run of its seed")
+    return LengthControlOptions(strata=strata, methods=chosen, budget=budget, seeds=chosen_seeds)

@@ -85,17 +85,7 @@ class _Experiment:
     def run(self) -> ExperimentResult:
         cfg = self.cfg
         log.info("experiment %s -> %s", cfg.name, self.out)
-        mix = self._step("data", "mix", {"sources": [dataclasses.asdict(s) | {"files": _fingerprints(s.files)}
-                                                     for s in cfg.sources], "seed": cfg.seed},
-                         self._build_mix)
-        examples = self._step("data", "examples", {"target": _example_params(cfg.target),
-                                                   "eval": _example_params(cfg.eval)}, self._write_examples)
-        tokenizer = self._step("tokenizer", "tokenizer", {"mix": self._sha(self.mix), "train": self._tok_params(),
-                                                          "seed": cfg.seed}, self._make_tokenizer)
-        self.count_unit = tokenizer.data["count_unit"]
-        self.train_tokenizer = tokenizer.data["train_tokenizer"]
-        self.decontamination = self._decontamination()
-        self.eval_ngrams = ngram_set([r["text"] for r in read_records(self.eval)])
+        mix, examples, tokenizer = self._prepare()
 
         selections = []
         for budget in cfg.budgets:
@@ -107,6 +97,7 @@ class _Experiment:
                 datasets.append(self._dataset_sample(source.name, cfg.per_dataset.budget))
         reference = self._reference_sample() if cfg.reference.full_source else None
         ablation = self._ablation_selections(examples.data["target"]) if cfg.ablation.enabled else []
+        stratified = self._length_selections() if cfg.length_control.enabled else []
         eval_texts = [r["text"] for r in read_records(self.eval)]
         jobs: list[tuple[str, StepRecord, int]] = [("training", sel, seed) for sel in selections for seed in cfg.seeds]
         jobs += [("dataset_training", sample, seed) for sample in datasets for seed in cfg.per_dataset.seeds]
@@ -114,6 +105,7 @@ class _Experiment:
             jobs += [("reference_training", reference, seed) for seed in cfg.reference.seeds]
         # each ablation selection was made from its seed's subset of the target, and is trained with that seed
         jobs += [("ablation_training", sel, sel.data["subset_seed"]) for sel in ablation]
+        jobs += [("length_training", sel, seed) for sel in stratified for seed in cfg.length_control.seeds]
         for done, (phase, sel, seed) in enumerate(jobs, 1):
             self._train_run(phase, sel, seed, eval_texts, f"[{done}/{len(jobs)}]")
 
@@ -127,6 +119,8 @@ class _Experiment:
             summary["ablation"] = {"budget": cfg.ablation.budget, "target_examples": examples.data["target"],
                                    "selections": [{k: v for k, v in a.data.items() if k != "phase"}
                                                   for a in ablation]}
+        if stratified:
+            summary["length_control"] = self._length_summary(selections, stratified)
         from zipfit.harness.report import statistics, write_report
 
         summary["statistics"] = statistics(summary)
@@ -134,6 +128,23 @@ class _Experiment:
         report = write_report(summary, self.out)
         log.info("report: %s", report)
         return ExperimentResult(self.out, report, summary)
+
+    def _prepare(self) -> tuple[StepRecord, StepRecord, StepRecord]:
+        """The mix, the target and eval examples, and the tokenizer that counts budgets: what every selection
+        needs."""
+        cfg = self.cfg
+        mix = self._step("data", "mix", {"sources": [dataclasses.asdict(s) | {"files": _fingerprints(s.files)}
+                                                     for s in cfg.sources], "seed": cfg.seed},
+                         self._build_mix)
+        examples = self._step("data", "examples", {"target": _example_params(cfg.target),
+                                                   "eval": _example_params(cfg.eval)}, self._write_examples)
+        tokenizer = self._step("tokenizer", "tokenizer", {"mix": self._sha(self.mix), "train": self._tok_params(),
+                                                          "seed": cfg.seed}, self._make_tokenizer)
+        self.count_unit = tokenizer.data["count_unit"]
+        self.train_tokenizer = tokenizer.data["train_tokenizer"]
+        self.decontamination = self._decontamination()
+        self.eval_ngrams = ngram_set([r["text"] for r in read_records(self.eval)])
+        return mix, examples, tokenizer
 
     def _step(self, phase: str, name: str, params: Mapping[str, Any],
               compute: Callable[[], tuple[dict[str, Any], list[Path]]]) -> StepRecord:
@@ -318,6 +329,48 @@ class _Experiment:
                     out.append(self._selection(method, ab.budget, (n, seed, self.out / subset.outputs[0])))
         return out
 
+    # ---- the length control ------------------------------------------------------------------------------------
+
+    def _length_selections(self) -> list[StepRecord]:
+        """Each method's selection at the length control's budget, cut again from the same score dataset with
+        ``length_strata``: no rescoring, so it differs from the main selection by the cut alone."""
+        lc = self.cfg.length_control
+        out = []
+        for method in lc.methods:
+            scores = self._scores(method)
+            path = self.out / "selections" / f"{method}-{lc.budget}-strata{lc.strata}.jsonl"
+
+            def compute(method: str = method, path: Path = path) -> tuple[dict[str, Any], list[Path]]:
+                import zipfit
+
+                log.info("selecting %s tokens with %s, %d length strata", f"{lc.budget:,}", method, lc.strata)
+                result = zipfit.select(out=path, tokens=lc.budget, scores=self.out / "scores" / method,
+                                       length_strata=lc.strata, workers=self.cfg.selection.workers, overwrite=True,
+                                       progress=self.progress)
+                data = self._describe_selection(path, result.manifest)
+                return data | {"method": method, "budget": lc.budget, "length_strata": lc.strata}, [path]
+
+            params = self._selection_params(method, lc.budget) | {"scores": scores.hash, "length_strata": lc.strata}
+            out.append(self._step("length_selection", f"select-{method}-{lc.budget}-strata{lc.strata}", params,
+                                  compute))
+        return out
+
+    def _length_summary(self, selections: list[StepRecord], stratified: list[StepRecord]) -> dict[str, Any]:
+        """The stratified selections and, per method, how its score and both its selections relate to length."""
+        from zipfit.harness.length_control import measure
+
+        lc = self.cfg.length_control
+        plain = {(r.data["method"], r.data["budget"]): r for r in selections}
+        domains = {str(r["id"]): str(r["domain"]) for r in read_records(self.mix)}
+        lengths = {}
+        for rec in stratified:
+            method = rec.data["method"]
+            scores = self.out / self._scores(method).outputs[0]
+            lengths[method] = measure(scores, {"plain": self.out / plain[(method, lc.budget)].outputs[0],
+                                               "stratified": self.out / rec.outputs[0]}, domains)
+        return {"strata": lc.strata, "budget": lc.budget, "methods": list(lc.methods), "lengths": lengths,
+                "selections": [{k: v for k, v in r.data.items() if k != "phase"} for r in stratified]}
+
     def _reference_sample(self) -> StepRecord:
         """The whole source mix (decontaminated like every selection), or a seeded random part of it of
         ``reference.max_tokens`` tokens: what training on everything, unselected, gives."""
@@ -414,7 +467,7 @@ class _Experiment:
     def _train_run(self, phase: str, selection: StepRecord, seed: int, eval_texts: list[str], counter: str) -> None:
         sel = selection.data
         kind = ("dataset" if "domain" in sel else "reference" if sel.get("reference")
-                else "ablation" if "target_size" in sel else "selection")
+                else "ablation" if "target_size" in sel else "length" if "length_strata" in sel else "selection")
         label = f"{sel['domain'] if kind == 'dataset' else sel['method']}-{sel['budget']}-s{seed}"
         if kind == "dataset":
             label = "dataset-" + label
@@ -422,6 +475,8 @@ class _Experiment:
             label = f"reference-full-source-s{seed}"
         elif kind == "ablation":
             label = f"ablation-{sel['method']}-{sel['budget']}-n{sel['target_size']}-s{seed}"
+        elif kind == "length":
+            label = f"length-{sel['method']}-{sel['budget']}-strata{sel['length_strata']}-s{seed}"
         selection_path = self.out / selection.outputs[0]
         config = self._train_config(sel["budget"], self._max_tokens(sel["budget"], sel), seed,
                                     final_only=kind == "dataset")
@@ -436,8 +491,8 @@ class _Experiment:
 
         def compute() -> tuple[dict[str, Any], list[Path]]:
             what = {"dataset": f"{sel.get('domain')} alone", "reference": "the whole source mix",
-                    "ablation": f"{sel['method']} for {sel.get('target_size')} target examples"}.get(kind,
-                                                                                                       sel["method"])
+                    "ablation": f"{sel['method']} for {sel.get('target_size')} target examples",
+                    "length": f"{sel['method']} in {sel.get('length_strata')} length strata"}.get(kind, sel["method"])
             log.info("%s training on %s (%s tokens selected), seed %d", counter, what, f"{sel['tokens']:,}", seed)
             texts = [r["text"] for r in read_records(selection_path)]
             # selections are written best first; training in that order would be a curriculum, not a selection
@@ -452,7 +507,8 @@ class _Experiment:
                  final["bits_per_byte"])
         run = {"label": label, "kind": kind, "method": sel["method"], "budget": sel["budget"], "seed": seed,
                **({"domain": sel["domain"]} if kind == "dataset" else {}),
-               **({"target_size": sel["target_size"]} if kind == "ablation" else {}), **record.data["result"],
+               **({"target_size": sel["target_size"]} if kind == "ablation" else {}),
+               **({"length_strata": sel["length_strata"]} if kind == "length" else {}), **record.data["result"],
                "cached": record.cached}
         self.runs.append(run)
 

@@ -269,3 +269,29 @@ def _normal_quantile(p: float) -> float:
         else:
             hi = mid
     return (lo + hi) / 2.0
+
+
+def average_ranks(values: Sequence[float]) -> np.ndarray:
+    """Ranks 1..n, tied values sharing the mean of the ranks they span (Spearman's convention)."""
+    arr = np.asarray(values, dtype=np.float64)
+    order = np.argsort(arr, kind="stable")
+    _, first, counts = np.unique(arr[order], return_index=True, return_counts=True)
+    # a run of equal values at sorted positions first..first+count-1 gets the mean of ranks first+1..first+count
+    shared = np.repeat(first + (counts + 1) / 2.0, counts)
+    ranks = np.empty(arr.size, dtype=np.float64)
+    ranks[order] = shared
+    return ranks
+
+
+def spearman(x: Sequence[float], y: Sequence[float]) -> float | None:
+    """Spearman's rank correlation: Pearson's r of the average ranks. None below 2 points or when either side is
+    constant (no order to correlate)."""
+    xa, ya = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if xa.size != ya.size:
+        raise ValueError(f"x and y differ in length ({xa.size} vs {ya.size})")
+    if xa.size < 2:
+        return None
+    rx, ry = average_ranks(xa), average_ranks(ya)
+    if rx.std() == 0 or ry.std() == 0:
+        return None
+    return float(np.corrcoef(rx, ry)[0, 1])

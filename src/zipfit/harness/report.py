@@ -13,6 +13,7 @@ from typing import Any
 
 from zipfit.harness import ablation as ablation_part
 from zipfit.harness import alignment_scores as scores_part
+from zipfit.harness import length_control as length_part
 from zipfit.harness import paired
 from zipfit.harness import reference as reference_part
 from zipfit.harness.config import ZIPFIT_METHODS
@@ -66,6 +67,7 @@ def analyse(summary: Mapping[str, Any]) -> dict[str, Any]:
                            "reference_here": reference_part.at_budget(ref, budget, bar) if ref else None})
     return {"budgets": per_budget, "alignment": _alignment(summary), "reference": ref,
             "ablation": ablation_part.ablation_stats(summary),
+            "length_control": length_part.length_control_stats(summary),
             "alignment_scores": scores_part.alignment_scores(summary)}
 
 
@@ -80,7 +82,8 @@ def statistics(summary: Mapping[str, Any]) -> dict[str, Any]:
         reference = {"seeds": ref["seeds"], "tokens": ref["tokens"], "ce": ref["ce"], "ce_std": ref["ce_std"],
                      "bpb": ref["bpb"], "at_budgets": {str(b["budget"]): b["reference_here"] for b in a["budgets"]}}
     return {"paired_differences": pairs, "reference": reference, "ablation": ablation_part.to_json(a["ablation"]),
-            "alignment_fits": scores_part.to_json(a["alignment_scores"])}
+            "alignment_fits": scores_part.to_json(a["alignment_scores"]),
+            "length_control": length_part.to_json(a["length_control"])}
 
 
 def _spread(stats: Mapping[str, Any]) -> float:
@@ -268,6 +271,11 @@ def _setup(summary: Mapping[str, Any]) -> list[str]:
         lines.append(f"- Target-size ablation: {', '.join(ab.get('methods', []))} with "
                      f"{', '.join(map(str, ab['target_sizes']))} and all target examples, at {ab.get('budget'):,} "
                      f"tokens, seeds {', '.join(map(str, ab.get('seeds', [])))}.")
+    lc = cfg.get("length_control") or {}
+    if lc.get("strata"):
+        lines.append(f"- Length control: {', '.join(lc.get('methods', []))} cut again with `--length-strata "
+                     f"{lc['strata']}` at {lc.get('budget'):,} tokens, seeds "
+                     f"{', '.join(map(str, lc.get('seeds', [])))}.")
     timings = summary.get("timings", {})
     machine = summary.get("machine", {})
     lines += ["", "Wall time per phase (each step's own time when it ran; steps reused from an earlier run of the "
@@ -398,6 +406,7 @@ def render_report(summary: Mapping[str, Any], analysis: Mapping[str, Any] | None
     lines += _alignment_section(analysis["alignment"], plots.get("alignment"))
     lines += scores_part.section(analysis.get("alignment_scores"), plots.get("alignment-scores"))
     lines += ablation_part.section(analysis.get("ablation"), plots.get("ablation"))
+    lines += length_part.section(analysis.get("length_control"))
     lines += ["## Files", "", "`experiment.json` (everything in this report), `data/` (source mix, target and eval "
               "sets), `tokenizer/`, `selections/` (each with its manifest), `datasets/` (per-dataset samples), "
               "`runs/` (every curve as CSV, JSON and PNG), `plots/`, `steps/` (what a rerun reuses).", ""]
