@@ -72,3 +72,23 @@ def smollm2_gguf() -> Path:
     path = Path(spec.origin).parent / GGUF_NAME
     assert path.is_file(), f"{path} is missing"
     return path
+
+
+@pytest.fixture
+def count_training(monkeypatch):
+    """Call it to start recording (max_tokens, seed) of every model the harness trains from then on: a rerun
+    that reuses its steps trains only what is new."""
+    from zipfit.harness import train
+
+    def start() -> list[tuple[int, int]]:
+        trained: list[tuple[int, int]] = []
+        real = train.train_eval
+
+        def counting(texts: list[str], eval_texts: list[str], config: train.TrainConfig, **kw: object) -> object:
+            trained.append((config.max_tokens, config.seed))
+            return real(texts, eval_texts, config, **kw)
+
+        monkeypatch.setattr(train, "train_eval", counting)
+        return trained
+
+    return start

@@ -173,7 +173,7 @@ seeds = [0]
 
 
 def test_reference_and_ablation_only_add_steps_to_a_finished_run(data_dir: Path, tmp_path: Path,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+                                                                   count_training) -> None:
     config = write_config(tmp_path / "tiny.toml", data_dir)
     plain = config.read_text(encoding="utf-8").replace("budgets = [1500, 1000]", "budgets = [1000]") \
         .replace("seeds = [0]\n", "seeds = [0, 1]\n", 1)
@@ -191,14 +191,7 @@ def test_reference_and_ablation_only_add_steps_to_a_finished_run(data_dir: Path,
     assert {(r["method"], r["versus"], r["seeds"]) for r in first["statistics"]["paired_differences"]} == {
         ("zipfit", "random", 2)}
 
-    trained: list[tuple[int, int]] = []
-    real = train.train_eval
-
-    def counting(texts: list[str], eval_texts: list[str], config: train.TrainConfig, **kw: object) -> object:
-        trained.append((config.max_tokens, config.seed))
-        return real(texts, eval_texts, config, **kw)
-
-    monkeypatch.setattr(train, "train_eval", counting)
+    trained = count_training()
     config.write_text(plain + EVIDENCE, encoding="utf-8")
     assert main(["experiment", str(config), "--out", str(out), "--quiet"]) == 0
     second = json.loads((out / "experiment.json").read_text(encoding="utf-8"))

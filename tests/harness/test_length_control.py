@@ -14,7 +14,6 @@ from test_report import run, selection, summary
 
 from zipfit.cli import main
 from zipfit.errors import ZipfitError
-from zipfit.harness import train
 from zipfit.harness.config import load_config
 from zipfit.harness.length_control import measure
 from zipfit.harness.report import analyse, render_report, statistics
@@ -154,7 +153,7 @@ def test_no_length_runs_no_section() -> None:
 
 
 def test_the_length_control_only_adds_steps_to_a_finished_run(data_dir: Path, tmp_path: Path,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+                                                               count_training) -> None:
     cfg = write_config(tmp_path / "tiny.toml", data_dir)
     plain = (cfg.read_text(encoding="utf-8").replace("budgets = [1500, 1000]", "budgets = [2000]")
              .replace('methods = ["zipfit", "random"]', 'methods = ["zipfit", "zipfit-debiased"]')
@@ -166,14 +165,7 @@ def test_the_length_control_only_adds_steps_to_a_finished_run(data_dir: Path, tm
     first = json.loads((out / "experiment.json").read_text(encoding="utf-8"))
     steps = {p.name: p.read_bytes() for p in (out / "steps").iterdir()}
 
-    trained: list[tuple[int, int]] = []
-    real = train.train_eval
-
-    def counting(texts: list[str], eval_texts: list[str], config: train.TrainConfig, **kw: object) -> object:
-        trained.append((config.max_tokens, config.seed))
-        return real(texts, eval_texts, config, **kw)
-
-    monkeypatch.setattr(train, "train_eval", counting)
+    trained = count_training()
     cfg.write_text(plain + "\n[length_control]\nstrata = 3\n", encoding="utf-8")
     assert main(["experiment", str(cfg), "--out", str(out), "--quiet"]) == 0
     second = json.loads((out / "experiment.json").read_text(encoding="utf-8"))
