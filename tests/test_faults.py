@@ -188,9 +188,11 @@ def test_score_killed_at_any_moment_finishes_with_resume(moment, data, reference
 # ---- a full disk ------------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def small_disk(tmp_path_factory):
-    """A real 2 MiB tmpfs; ``fill(free)`` leaves about ``free`` bytes on it."""
+    """A real 2 MiB tmpfs, one per test; ``fill(free)`` leaves about ``free`` bytes on it. Not shared between tests:
+    space that an earlier test's process still held (an open or mapped file it deleted) could be freed in the
+    middle of the next test and let a run on a "full" disk succeed (CI, this stop)."""
     mount = tmp_path_factory.mktemp("tmpfs")
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], check=True)
 

@@ -98,9 +98,9 @@ def figure(ab: Mapping[str, Any]) -> Any:
     at the full target size; random's CE at the same budget dotted."""
     from matplotlib.ticker import NullLocator
 
-    from zipfit.harness.report import _figure
+    from zipfit.harness.plot import new_figure
 
-    fig = _figure((7.0, 4.6))
+    fig = new_figure((7.0, 4.6))
     ax = fig.subplots()
     for method, cells in ab["methods"].items():
         points = sorted((c["target_size"], c) for c in cells.values() if c["target_size"])

@@ -102,10 +102,10 @@ def to_json(a: Mapping[str, Any] | None) -> list[dict[str, Any]]:
 
 def figure(a: Mapping[str, Any]) -> Any:
     """One panel per score: the datasets' points and the least-squares line, R² and its interval in the title."""
-    from zipfit.harness.report import _figure
+    from zipfit.harness.plot import new_figure
 
     methods = a["methods"]
-    fig = _figure((4.2 * len(methods), 4.2))
+    fig = new_figure((4.2 * len(methods), 4.2))
     axes = fig.subplots(1, len(methods), squeeze=False)[0]
     for ax, m in zip(axes, methods, strict=True):
         xs, ys = [p["score"] for p in m["points"]], [p["ce"] for p in m["points"]]

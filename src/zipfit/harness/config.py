@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from zipfit.errors import ZipfitError
+from zipfit.harness.overrides import apply_overrides, toml_module
 
 # The methods that are ZIP-FIT itself; every other method in an experiment is a baseline.
 ZIPFIT_METHODS = ("zipfit", "zipfit-debiased", "zipfit-fast", "zipfit-ml")
@@ -182,29 +183,15 @@ def load_config(config: str | os.PathLike | Mapping[str, Any], base_dir: str | o
         path = Path(config)
         if not path.is_file():
             raise ZipfitError(f"no such experiment config: {path}")
-        toml = _toml()
+        toml = toml_module()
         try:
             raw = toml.loads(path.read_text(encoding="utf-8"))
         except (toml.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ZipfitError(f"{path}: invalid TOML ({exc})") from None
         base = Path(base_dir) if base_dir is not None else path.resolve().parent
     if overrides:
-        from zipfit.harness.overrides import apply_overrides
-
         raw = apply_overrides(raw, overrides)
     return parse_config(raw, base.resolve())
-
-
-def _toml() -> Any:
-    """tomllib (Python 3.11+), or its backport tomli on 3.10."""
-    try:
-        import tomllib
-    except ModuleNotFoundError:
-        try:
-            import tomli as tomllib
-        except ModuleNotFoundError:
-            raise ZipfitError("reading experiment configs needs Python 3.11+ or the tomli package") from None
-    return tomllib
 
 
 def _check_keys(table: Any, known: Sequence[str], where: str) -> dict[str, Any]:

@@ -28,10 +28,20 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     return [part.strip() for part in path], _value(raw.strip())
 
 
-def _value(raw: str) -> Any:
-    from zipfit.harness.config import _toml
+def toml_module() -> Any:
+    """tomllib (Python 3.11+), or its backport tomli on 3.10."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:
+        try:
+            import tomli as tomllib
+        except ModuleNotFoundError:
+            raise ZipfitError("reading experiment configs needs Python 3.11+ or the tomli package") from None
+    return tomllib
 
-    toml = _toml()
+
+def _value(raw: str) -> Any:
+    toml = toml_module()
     try:
         return toml.loads(f"v = {raw}")["v"]
     except toml.TOMLDecodeError:

@@ -31,23 +31,32 @@ def plot_curves(curves: Sequence[tuple[str, Sequence[Any]]], out: str | os.PathL
 
     Points are EvalPoints or dicts with ``tokens``, ``ce_nats`` and ``bits_per_byte``. Writes a PNG.
     """
-    fig = curves_figure(curves, title=title)
-    out = Path(out)
+    return save_png(curves_figure(curves, title=title), Path(out))
+
+
+def new_figure(size: tuple[float, float]) -> Any:
+    """A matplotlib figure on its own Agg canvas: no pyplot, so no global backend state."""
+    need("matplotlib", "plotting")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=size, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def save_png(fig: Any, out: Path) -> Path:
     with atomic_output(out) as tmp:
-        # no Software/date metadata, so the same curve gives the same bytes
+        # no Software/date metadata, so the same figure gives the same bytes
         fig.savefig(tmp, format="png", dpi=110, metadata={"Software": None})
     return out
 
 
 def curves_figure(curves: Sequence[tuple[str, Sequence[Any]]], *, title: str | None = None) -> Any:
     """The figure ``plot_curves`` saves: every evaluation in the frame, the one at 0 tokens too."""
-    need("matplotlib", "plotting curves")
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
     from matplotlib.ticker import FuncFormatter
 
-    fig = Figure(figsize=(11, 4.2), layout="constrained")
-    FigureCanvasAgg(fig)
+    fig = new_figure((11, 4.2))
     axes = fig.subplots(1, 2)
     for ax, (name, ylabel) in zip(axes, METRICS, strict=True):
         for label, points in curves:

@@ -18,6 +18,7 @@ from zipfit.harness import paired
 from zipfit.harness import reference as reference_part
 from zipfit.harness.config import ZIPFIT_METHODS
 from zipfit.harness.metrics import LinearFit, linear_fit, mean_curve, mean_std, percent_faster, tokens_to_reach
+from zipfit.harness.plot import new_figure, save_png
 from zipfit.io import atomic_output
 
 # ---- analysis ------------------------------------------------------------------------------------------------
@@ -434,24 +435,6 @@ def _headline(analysis: Mapping[str, Any]) -> list[str]:
 # ---- plots -----------------------------------------------------------------------------------------------------
 
 
-def _figure(size: tuple[float, float]) -> Any:
-    from zipfit.harness.extras import need
-
-    need("matplotlib", "plotting the report")
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=size, layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _save(fig: Any, out: Path) -> Path:
-    with atomic_output(out) as tmp:
-        fig.savefig(tmp, format="png", dpi=110, metadata={"Software": None})
-    return out
-
-
 def band_title(budget: int, seeds: Sequence[int]) -> str:
     """The curve plot's title: it claims a min-max band only for methods trained with two seeds or more, the
     only ones that have one."""
@@ -467,12 +450,12 @@ def plot_budget(b: Mapping[str, Any], out: Path) -> Path:
     """Mean eval CE over seeds against training tokens, one line per method (a min-max band where there are two
     seeds or more), the bar dotted. Every evaluation is in the frame, the one at 0 tokens (the untrained model)
     too, and the tokens axis starts at 0."""
-    return _save(budget_figure(b), out)
+    return save_png(budget_figure(b), out)
 
 
 def budget_figure(b: Mapping[str, Any]) -> Any:
     """The figure ``plot_budget`` saves (for tests to look at)."""
-    fig = _figure((7.5, 4.6))
+    fig = new_figure((7.5, 4.6))
     ax = fig.subplots()
     for method, s in b["methods"].items():
         c = s["curve"]
@@ -504,13 +487,13 @@ def budget_figure(b: Mapping[str, Any]) -> Any:
 
 def plot_alignment(a: Mapping[str, Any], out: Path) -> Path:
     """Alignment vs final CE: datasets (circles), selections (triangles), least-squares lines with R²."""
-    return _save(alignment_figure(a), out)
+    return save_png(alignment_figure(a), out)
 
 
 def alignment_figure(a: Mapping[str, Any]) -> Any:
     """The figure ``plot_alignment`` saves. Error bars (± one standard deviation over seeds) are drawn, and shown
     in the legend, only for points with two seeds or more: a legend never shows what is not drawn."""
-    fig = _figure((7.0, 4.8))
+    fig = new_figure((7.0, 4.8))
     ax = fig.subplots()
     for points, marker, kind in ((a["datasets"], "o", "dataset"), (a["selections"], "^", "selection")):
         if not points:
@@ -559,10 +542,10 @@ def write_report(summary: Mapping[str, Any], out_dir: str | Path) -> Path:
         plot_alignment(a, out_dir / "plots" / "alignment.png")
         plots["alignment"] = "plots/alignment.png"
     if analysis.get("alignment_scores"):
-        _save(scores_part.figure(analysis["alignment_scores"]), out_dir / "plots" / "alignment-scores.png")
+        save_png(scores_part.figure(analysis["alignment_scores"]), out_dir / "plots" / "alignment-scores.png")
         plots["alignment-scores"] = "plots/alignment-scores.png"
     if analysis.get("ablation") and analysis["ablation"]["methods"]:
-        _save(ablation_part.figure(analysis["ablation"]), out_dir / "plots" / "ablation.png")
+        save_png(ablation_part.figure(analysis["ablation"]), out_dir / "plots" / "ablation.png")
         plots["ablation"] = "plots/ablation.png"
     path = out_dir / "report.md"
     with atomic_output(path) as tmp:
