@@ -482,6 +482,15 @@ def _middle(budgets: tuple[int, ...]) -> int:
     return ordered[(len(ordered) - 1) // 2]
 
 
+def _main_budget(t: Mapping[str, Any], section: str, budgets: tuple[int, ...]) -> int:
+    """A section's ``budget`` (default: the middle budget): one of the experiment's budgets, because the section's
+    runs are compared with the main runs at that budget."""
+    budget = _positive(t.get("budget"), f"{section}.budget") or _middle(budgets)
+    if budget not in budgets:
+        raise ZipfitError(f"{section}.budget {budget} is not one of the budgets ({', '.join(map(str, budgets))})")
+    return budget
+
+
 def _ablation(value: Any, methods: tuple[str, ...], budgets: tuple[int, ...], seeds: tuple[int, ...]
               ) -> AblationOptions:
     t = _check_keys(value or {}, ABLATION_KEYS, "[ablation]")
@@ -498,10 +507,8 @@ def _ablation(value: Any, methods: tuple[str, ...], budgets: tuple[int, ...], se
         if not chosen:
             raise ZipfitError(f"ablation.methods: none of the default methods ({', '.join(ABLATION_DEFAULT_METHODS)}) "
                               "is in methods; name the methods to ablate")
-    budget = _positive(t.get("budget"), "ablation.budget") or _middle(budgets)
-    if budget not in budgets:
-        # the "all target examples" point is the normal run at this budget, so it must be one of them
-        raise ZipfitError(f"ablation.budget {budget} is not one of the budgets ({', '.join(map(str, budgets))})")
+    # the "all target examples" point is the normal run at this budget, so it must be one of them
+    budget = _main_budget(t, "ablation", budgets)
     return AblationOptions(
         target_sizes=sizes, methods=chosen, budget=budget,
         seeds=_int_list(t["seeds"], "ablation.seeds", positive=False) if "seeds" in t else seeds,
@@ -539,11 +546,7 @@ def _length_control(value: Any, methods: tuple[str, ...], budgets: tuple[int, ..
         if not chosen:
             raise ZipfitError("length_control.methods: methods has none of zipfit, zipfit-debiased, zipfit-ml; "
                               "name the methods whose selections to stratify by length")
-    budget = _positive(t.get("budget"), "length_control.budget") or _middle(budgets)
-    if budget not in budgets:
-        # the plain side of each pair is the main run at this budget
-        raise ZipfitError(f"length_control.budget {budget} is not one of the budgets "
-                          f"({', '.join(map(str, budgets))})")
+    budget = _main_budget(t, "length_control", budgets)  # the plain side of each pair is the main run there
     chosen_seeds = _int_list(t["seeds"], "length_control.seeds", positive=False) if "seeds" in t else seeds
     unpaired = [s for s in chosen_seeds if s not in seeds]
     if unpaired:
