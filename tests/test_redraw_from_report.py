@@ -11,6 +11,10 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "docs" / "results"
+# the code report as first published (4 methods, one seed, before experiment.json existed), kept after
+# docs/results/code was rerun with the full design, because it is the shipped kind of report with curves the
+# report's table does not determine
+OLD_CODE = Path(__file__).resolve().parent / "fixtures" / "redraw" / "code"
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +35,7 @@ def test_a_two_evaluation_one_seed_report_gives_its_curves_back(script) -> None:
 
 
 def test_curves_with_evaluations_the_report_does_not_list_are_left_alone(script, tmp_path: Path) -> None:
-    shutil.copytree(RESULTS / "code", tmp_path / "code")
+    shutil.copytree(OLD_CODE, tmp_path / "code")
     before = (tmp_path / "code" / "plots" / "curves-50000.png").read_bytes()
     # the sentence as the report first had it, which claimed a direction at p = 0.196
     shipped = (tmp_path / "code" / "report.md").read_text()
