@@ -57,7 +57,9 @@ def test_the_gpu_config_runs_at_a_toy_size_on_the_cpu(tmp_path: Path, capsys: py
                                                                                                     1, 64)
         assert run["curve"][-1]["ce_nats"] < run["curve"][0]["ce_nats"]
     assert summary["config"]["train"]["device"] == "cpu"  # the override is what the report records
+    assert summary["config"]["overrides"] == [*TOY, "train.device=cpu"]  # --device is one more --set
     report = (out / "report.md").read_text(encoding="utf-8")
+    assert "Run with these changes to the config file: `--set train.n_layer=1` `--set train.n_head=2`" in report
     assert "autoformalization-gpu" in report and all(f"| {m} " in report for m in methods)
 
 

@@ -61,6 +61,8 @@ def test_load_config_applies_overrides_before_checking():
     assert cfg.train["n_layer"] == 1 and cfg.train["device"] == "cuda" and cfg.budgets == (2000, 3000)
     assert {s.max_docs for s in cfg.sources} == {7}
     assert cfg.per_dataset.budget == 15000  # set in the file, kept
+    assert cfg.overrides == ("train.n_layer=1", "budgets=[2000, 3000]", "sources.*.max_docs=7", "train.device=cuda")
+    assert load_config(CONFIG).overrides == ()
     with pytest.raises(ZipfitError, match="unknown key 'n_layers' in \\[train\\]"):
         load_config(CONFIG, overrides=["train.n_layers=1"])  # a typo is caught as one in the file would be
     with pytest.raises(ZipfitError, match=r"budgets\[0\] must be at least 1"):

@@ -133,6 +133,7 @@ class ExperimentConfig:
     reference: ReferenceOptions = ReferenceOptions()
     ablation: AblationOptions = AblationOptions()
     length_control: LengthControlOptions = LengthControlOptions()
+    overrides: tuple[str, ...] = ()  # the --set KEY=VALUE changes applied over the file, so a report says how it ran
 
     @property
     def baselines(self) -> tuple[str, ...]:
@@ -189,9 +190,10 @@ def load_config(config: str | os.PathLike | Mapping[str, Any], base_dir: str | o
         except (toml.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ZipfitError(f"{path}: invalid TOML ({exc})") from None
         base = Path(base_dir) if base_dir is not None else path.resolve().parent
-    if overrides:
-        raw = apply_overrides(raw, overrides)
-    return parse_config(raw, base.resolve())
+    if not overrides:
+        return parse_config(raw, base.resolve())
+    parsed = parse_config(apply_overrides(raw, overrides), base.resolve())
+    return dataclasses.replace(parsed, overrides=tuple(overrides))
 
 
 def _check_keys(table: Any, known: Sequence[str], where: str) -> dict[str, Any]:

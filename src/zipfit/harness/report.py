@@ -204,6 +204,9 @@ def _setup(summary: Mapping[str, Any]) -> list[str]:
     lines = ["## Setup", ""]
     if summary.get("description"):
         lines += [summary["description"], ""]
+    if cfg.get("overrides"):
+        changes = " ".join(f"`--set {o}`" for o in cfg["overrides"])
+        lines += [f"Run with these changes to the config file: {changes}.", ""]
     lines += [f"Source mix: {mix.get('documents', 0):,} documents, built with seed {cfg.get('seed', 0)} "
               "(`data/mix.jsonl`; fields text, domain, id). Every method selects from this same file.", "",
               "| source dataset | documents in the mix | available after chunking | characters |",
