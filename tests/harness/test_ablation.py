@@ -57,6 +57,22 @@ def test_the_ablation_plot_puts_all_at_the_full_target_size() -> None:
     assert any(ln.get_label() == "random 7.200" for ln in ax.get_lines())
 
 
+def test_one_seed_says_so_and_compares_random_of_that_seed() -> None:
+    s = ablated(summary([[9.0, 6.0, 5.0], [9.0, 6.5, 5.4]]))
+    s["runs"] = [r for r in s["runs"] if r["kind"] != "ablation" or r["seed"] == 1]
+    ab = analyse(s)["ablation"]
+    assert ab["seeds"] == [1]
+    assert ab["methods"]["zipfit"]["all"]["ce"] == pytest.approx(5.4)  # seed 1's main run, not the mean
+    assert ab["random"] == pytest.approx(7.4)  # random's seed-1 run (7.0 and 7.4 average 7.2)
+    ax = figure(ab).axes[0]
+    assert ax.containers == [] and ax.get_title().endswith("one seed, no error bars")  # no bars, none in the legend
+    zipfit_line = next(ln for ln in ax.get_lines() if ln.get_label() == "zipfit")
+    assert list(zipfit_line.get_ydata()) == pytest.approx([6.4, 5.7, 5.4])
+    text = render_report(s)
+    assert "Final CE with training seed 1 (one seed, so no spread;" in text
+    assert "mean ± std over seeds" not in text.split("## Target-size ablation")[1].split("##")[0]
+
+
 def test_no_ablation_runs_no_section() -> None:
     s = summary([[9.0, 6.0, 5.0], [9.0, 6.5, 5.4]])
     assert analyse(s)["ablation"] is None and "Target-size ablation" not in render_report(s)

@@ -40,9 +40,11 @@ def ablation_stats(summary: Mapping[str, Any]) -> dict[str, Any] | None:
             cells["all"] = {"target_size": total, "ce": ce, "ce_std": std, "seeds": len(full), "vs_all": None}
         if cells:
             methods[method] = cells
+    # random over the ablation's seeds, like the "all" column: with fewer seeds than the main runs, a mean over
+    # every seed would compare differently averaged numbers
     rand = finals([r for r in runs if r.get("kind") == "selection" and r["method"] == "random"
-                   and r["budget"] == budget])
-    return {"budget": budget, "target_examples": total, "sizes": sizes, "methods": methods,
+                   and r["budget"] == budget and r["seed"] in seeds])
+    return {"budget": budget, "target_examples": total, "sizes": sizes, "methods": methods, "seeds": sorted(seeds),
             "random": mean_std(list(rand.values()))[0] if rand else None}
 
 
@@ -62,7 +64,7 @@ def section(ab: Mapping[str, Any] | None, plot: str | None) -> list[str]:
              "Each method selected with only n target examples: a seeded subset of the target for each training "
              "seed, nested" + (f" (a seed's {sizes[0]} examples are among its {sizes[1]})" if len(sizes) > 1 else "")
              + ". \"all\" is the main run"
-             + (f" with all {total:,}" if total else "") + ". Final CE, mean ± std over seeds:", "",
+             + (f" with all {total:,}" if total else "") + ". " + _what_the_cells_are(ab.get("seeds", [])), "",
              "| method | " + " | ".join(f"n = {n}" for n in sizes) + " | all |",
              "|---|" + "---:|" * (len(sizes) + 1)]
     for method, cells in ab["methods"].items():
@@ -79,6 +81,12 @@ def section(ab: Mapping[str, Any] | None, plot: str | None) -> list[str]:
     if plot:
         lines += [f"![final CE vs number of target examples]({plot})", ""]
     return lines
+
+
+def _what_the_cells_are(seeds: list[int]) -> str:
+    if len(seeds) == 1:
+        return f"Final CE with training seed {seeds[0]} (one seed, so no spread; \"all\" and random: that seed's run):"
+    return "Final CE, mean ± std over seeds:"
 
 
 def to_json(ab: Mapping[str, Any] | None) -> list[dict[str, Any]]:
@@ -102,11 +110,14 @@ def figure(ab: Mapping[str, Any]) -> Any:
 
     fig = new_figure((7.0, 4.6))
     ax = fig.subplots()
+    spread = any((c["seeds"] or 0) > 1 for cells in ab["methods"].values() for c in cells.values())
     for method, cells in ab["methods"].items():
         points = sorted((c["target_size"], c) for c in cells.values() if c["target_size"])
-        xs = [n for n, _ in points]
-        ax.errorbar(xs, [c["ce"] for _, c in points], yerr=[c["ce_std"] or 0.0 for _, c in points], marker="o",
-                    capsize=3, label=method)
+        xs, ces = [n for n, _ in points], [c["ce"] for _, c in points]
+        if spread:
+            ax.errorbar(xs, ces, yerr=[c["ce_std"] or 0.0 for _, c in points], marker="o", capsize=3, label=method)
+        else:  # no bars to draw, so none in the legend either
+            ax.plot(xs, ces, marker="o", label=method)
     if ab["random"] is not None:
         ax.axhline(ab["random"], color="grey", linestyle=":", linewidth=0.8, label=f"random {ab['random']:.3f}")
     ax.set_xscale("log")
@@ -116,7 +127,6 @@ def figure(ab: Mapping[str, Any]) -> Any:
     ax.xaxis.set_minor_locator(NullLocator())
     ax.set_xlabel("target examples given to the method")
     ax.set_ylabel("final eval CE (nats/token)")
-    spread = any((c["seeds"] or 0) > 1 for cells in ab["methods"].values() for c in cells.values())
     ax.set_title(f"target-size ablation at {ab['budget']:,} tokens: "
                  + ("mean ± std over seeds" if spread else "one seed, no error bars"))
     ax.grid(True, alpha=0.3)
