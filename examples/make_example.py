@@ -39,7 +39,8 @@ def chunks(text: str, size: int = MAX_CHARS):
 def main() -> None:
     rng = random.Random(0)
     domains = {
-        "lean4-mathlib": [c for r in jsonl(DATA / "lean4/mathlib4_c46b5e4.jsonl.gz") for c in chunks(r["text"])][:20000],
+        "lean4-mathlib": [c for r in jsonl(DATA / "lean4/mathlib4_c46b5e4.jsonl.gz")
+                          for c in chunks(r["text"])][:20000],
         "python-stdlib": [r["code"] for r in jsonl(DATA / "code/cpython311_stdlib_functions.jsonl.gz")],
         "mbpp": [f"{r['text']}\n{r['code']}" for r in jsonl(DATA / "mbpp/mbpp.jsonl")],
         "latex-hott": [c for r in jsonl(DATA / "math/hott_book_tex.jsonl.gz") for c in chunks(r["text"])],
