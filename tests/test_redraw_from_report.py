@@ -11,7 +11,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "docs" / "results"
-# the code report as first published (4 methods, one seed, before experiment.json existed), kept after
+# the code report as first published (4 methods at 50k tokens, before experiment.json existed), kept after
 # docs/results/code was rerun with the full design, because it is the shipped kind of report with curves the
 # report's table does not determine
 OLD_CODE = Path(__file__).resolve().parent / "fixtures" / "redraw" / "code"

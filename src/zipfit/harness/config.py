@@ -190,10 +190,9 @@ def load_config(config: str | os.PathLike | Mapping[str, Any], base_dir: str | o
         except (toml.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ZipfitError(f"{path}: invalid TOML ({exc})") from None
         base = Path(base_dir) if base_dir is not None else path.resolve().parent
-    if not overrides:
-        return parse_config(raw, base.resolve())
-    parsed = parse_config(apply_overrides(raw, overrides), base.resolve())
-    return dataclasses.replace(parsed, overrides=tuple(overrides))
+    if overrides:
+        raw = apply_overrides(raw, overrides)
+    return dataclasses.replace(parse_config(raw, base.resolve()), overrides=tuple(overrides))
 
 
 def _check_keys(table: Any, known: Sequence[str], where: str) -> dict[str, Any]:
